@@ -1,0 +1,295 @@
+"""HeatmapCodec: every conversion between point lists and heatmaps.
+
+Coordinates are DESIGN.md section 1 pixels: ``(x, y)``, pixel centres at integers.
+Heatmaps are ``(K, H, W)`` (numpy, one channel per source class) or ``(B, K, H, W)``
+(torch, batched) at the input resolution.
+
+Decoding (``decode``): sigmoid (for logits) -> max-pool NMS -> peaks above
+``threshold`` (at most ``max_peaks`` per image and class, a safety cap) -> sub-pixel
+refinement, vectorized over all peaks of the batch:
+
+* ``"softargmax"`` (default): centroid of the heatmap over a ``(2R+1)^2`` window
+  (``R >= 2 sigma``) around the peak pixel, with the window minimum subtracted, using
+  only pixels inside the image and inside the peak's own basin (pixels closer to this
+  peak than to any other).  A truncated window, an image border or a basin cut makes
+  a plain centroid biased towards the kept pixels; the codec removes that bias by
+  solving ``centroid(ideal Gaussian at c, same pixels, same rule) = observed centroid``
+  for ``c`` with a few Newton steps (the target shape is known: it is what we train).
+* ``"argmax"``: the integer peak pixel.
+* ``"parabola"``: a 3-point parabola through the log heatmap on each axis.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from skimage.draw import disk
+
+from heatmaploc.points import Points
+
+REFINE_MODES = ("softargmax", "argmax", "parabola")
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """Geometry and decoding parameters (saved with every checkpoint).
+
+    Attributes:
+        sigma: Gaussian width of a source in the target heatmap (pixels).
+        threshold: minimum peak probability for a detection.
+        nms_kernel: odd max-pool size of the peak test.
+        window_radius: soft-argmax half-window ``R``; ``None`` -> ``ceil(2.5 sigma)``.
+        refine: one of ``REFINE_MODES``.
+        subtract_background: subtract the window minimum before the centroid.
+        debias: remove truncation bias of the soft-argmax (see module docstring).
+        max_peaks: safety cap on peaks per image and class.
+        num_classes: heatmap channels ``K``.
+        mask_radius: disk radius (pixels) of ground-truth masks for pixel metrics.
+    """
+
+    sigma: float = 2.0
+    threshold: float = 0.5
+    nms_kernel: int = 3
+    window_radius: int | None = None
+    refine: str = "softargmax"
+    subtract_background: bool = True
+    debias: bool = True
+    max_peaks: int = 256
+    num_classes: int = 1
+    mask_radius: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not self.sigma > 0:
+            raise ValueError(f"sigma must be > 0, got {self.sigma}")
+        if not 0.0 <= self.threshold < 1.0:
+            raise ValueError(f"threshold must be in [0, 1), got {self.threshold}")
+        if self.nms_kernel < 1 or self.nms_kernel % 2 == 0:
+            raise ValueError(f"nms_kernel must be odd and >= 1, got {self.nms_kernel}")
+        if self.refine not in REFINE_MODES:
+            raise ValueError(f"refine must be one of {REFINE_MODES}, got {self.refine!r}")
+        if self.window_radius is not None and self.window_radius < 1:
+            raise ValueError(f"window_radius must be >= 1, got {self.window_radius}")
+        if self.max_peaks < 1 or self.num_classes < 1:
+            raise ValueError(f"max_peaks and num_classes must be >= 1, got {self.max_peaks}, {self.num_classes}")
+
+
+class HeatmapCodec:
+    """Points <-> heatmaps <-> masks, for one :class:`CodecConfig`."""
+
+    def __init__(self, config: CodecConfig | None = None, **overrides) -> None:
+        base = config or CodecConfig()
+        self.config = CodecConfig(**{**asdict(base), **overrides}) if overrides else base
+
+    @property
+    def radius(self) -> int:
+        """Soft-argmax half-window ``R`` in pixels."""
+        cfg = self.config
+        return cfg.window_radius if cfg.window_radius is not None else int(math.ceil(2.5 * cfg.sigma))
+
+    # ------------------------------------------------------------------ encode
+    def encode(self, points: np.ndarray, shape: tuple[int, int], labels: np.ndarray | None = None) -> np.ndarray:
+        """Render the target heatmap.
+
+        Args:
+            points: ``(N, 2)`` ``(x, y)`` pixel coordinates (``N`` may be 0).
+            shape: ``(H, W)`` of the heatmap.
+            labels: ``(N,)`` class indices in ``[0, K)``; all 0 when omitted.
+
+        Returns:
+            ``(K, H, W)`` float32 in [0, 1]: per class the max over unit-peak Gaussians
+            ``exp(-|p - q|^2 / (2 sigma^2))`` evaluated at pixel centres ``p``.
+        """
+        h, w = int(shape[0]), int(shape[1])
+        k = self.config.num_classes
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        lab = np.zeros(len(pts), np.int64) if labels is None else np.asarray(labels, np.int64).reshape(-1)
+        if len(lab) != len(pts):
+            raise ValueError(f"got {len(pts)} points but {len(lab)} labels")
+        if len(lab) and (lab.min() < 0 or lab.max() >= k):
+            raise ValueError(f"labels must be in [0, {k}), got {sorted(set(lab.tolist()))}")
+        out = np.zeros((k, h, w), dtype=np.float32)
+        sigma = self.config.sigma
+        reach = int(math.ceil(4.0 * sigma))
+        for (x, y), c in zip(pts, lab):
+            x0, x1 = max(int(math.floor(x)) - reach, 0), min(int(math.ceil(x)) + reach + 1, w)
+            y0, y1 = max(int(math.floor(y)) - reach, 0), min(int(math.ceil(y)) + reach + 1, h)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            gx = np.exp(-((np.arange(x0, x1) - x) ** 2) / (2 * sigma**2))
+            gy = np.exp(-((np.arange(y0, y1) - y) ** 2) / (2 * sigma**2))
+            patch = np.outer(gy, gx).astype(np.float32)
+            np.maximum(out[c, y0:y1, x0:x1], patch, out=out[c, y0:y1, x0:x1])
+        return out
+
+    def masks(self, points: np.ndarray, shape: tuple[int, int], radius: float | None = None) -> np.ndarray:
+        """``(H, W)`` bool disk mask: pixel centres within ``radius`` (``<=``) of a point."""
+        radius = self.config.mask_radius if radius is None else radius
+        mask = np.zeros((int(shape[0]), int(shape[1])), dtype=bool)
+        for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2):
+            # skimage.draw.disk is open (d < r); the contract is the closed disk d <= r
+            rr, cc = disk((y, x), radius + 1e-9, shape=mask.shape)
+            mask[rr, cc] = True
+        return mask
+
+    # ------------------------------------------------------------------ decode
+    @torch.no_grad()
+    def decode(self, heatmaps: torch.Tensor | np.ndarray, logits: bool = False, threshold: float | None = None) -> list[Points]:
+        """Heatmaps -> one :class:`Points` per image.
+
+        Args:
+            heatmaps: ``(B, K, H, W)`` (or ``(K, H, W)``, or ``(H, W)``) probabilities,
+                or logits when ``logits=True``.
+            threshold: overrides ``config.threshold`` for this call.
+
+        Returns:
+            ``B`` :class:`Points` with ``xy (N, 2)`` pixels, ``scores`` (peak
+            probability) and ``labels`` (class channel).
+        """
+        hm = torch.as_tensor(heatmaps)
+        while hm.dim() < 4:
+            hm = hm.unsqueeze(0)
+        hm = hm.detach().float()
+        if logits:
+            hm = torch.sigmoid(hm)
+        b, k, h, w = hm.shape
+        thr = self.config.threshold if threshold is None else float(threshold)
+        flat = hm.reshape(b * k, 1, h, w)
+        peak_y, peak_x, scores, valid = self._find_peaks(flat, thr)
+        if scores.shape[1] == 0:
+            return [Points(np.zeros((0, 2))) for _ in range(b)]
+        mode = self.config.refine
+        if mode == "softargmax":
+            dx, dy = self._softargmax(flat[:, 0], peak_x, peak_y, valid)
+        elif mode == "parabola":
+            dx, dy = self._parabola(flat[:, 0], peak_x, peak_y)
+        else:
+            dx = dy = torch.zeros_like(scores)
+        xs = (peak_x.double() + dx).reshape(b, k, -1)
+        ys = (peak_y.double() + dy).reshape(b, k, -1)
+        scores, valid = scores.reshape(b, k, -1), valid.reshape(b, k, -1)
+        out = []
+        for i in range(b):
+            sel = valid[i]
+            cls = torch.arange(k).unsqueeze(1).expand_as(sel)[sel]
+            xy = torch.stack([xs[i][sel], ys[i][sel]], dim=1)
+            out.append(Points(xy.cpu().numpy(), scores[i][sel].double().cpu().numpy(), cls.cpu().numpy()))
+        return out
+
+    def _find_peaks(self, flat: torch.Tensor, threshold: float):
+        """Max-pool NMS. Returns ``(peak_y, peak_x, scores, valid)`` each ``(BK, P)``."""
+        bk, _, h, w = flat.shape
+        # A tiny raster-order ramp breaks exact ties (plateaus, half-pixel phases), so a
+        # flat top yields one peak, not two.
+        # float64: the ramp step must stay far below any real difference in float32.
+        ramp = torch.arange(h * w, 0, -1, dtype=torch.float64, device=flat.device).reshape(1, 1, h, w)
+        tie_broken = flat.double() + ramp * (1e-9 / (h * w))
+        ks = self.config.nms_kernel
+        pooled = F.max_pool2d(tie_broken, ks, stride=1, padding=ks // 2)
+        is_peak = (tie_broken == pooled) & (flat > threshold)
+        n_max = int(is_peak.reshape(bk, -1).sum(1).max().item()) if bk else 0
+        p = min(n_max, self.config.max_peaks)
+        masked = torch.where(is_peak, flat, torch.full_like(flat, -1.0)).reshape(bk, -1)
+        scores, idx = torch.topk(masked, p, dim=1) if p > 0 else (masked[:, :0], masked[:, :0].long())
+        valid = scores > threshold
+        return idx // w, idx % w, scores, valid
+
+    def _window(self, r: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        off = torch.arange(-r, r + 1, device=device)
+        oy, ox = torch.meshgrid(off, off, indexing="ij")
+        return ox.reshape(-1), oy.reshape(-1)
+
+    def _softargmax(self, maps: torch.Tensor, px: torch.Tensor, py: torch.Tensor, valid: torch.Tensor):
+        """Sub-pixel offsets ``(dx, dy)`` (float64, ``(BK, P)``) from the peak pixels."""
+        bk, h, w = maps.shape
+        r = self.radius
+        ox, oy = self._window(r, maps.device)  # (S,)
+        gx = px.unsqueeze(-1) + ox  # (BK, P, S)
+        gy = py.unsqueeze(-1) + oy
+        inside = (gx >= 0) & (gx < w) & (gy >= 0) & (gy < h)
+        flat_idx = (gy.clamp(0, h - 1) * w + gx.clamp(0, w - 1)).reshape(bk, -1)
+        vals = torch.gather(maps.reshape(bk, -1), 1, flat_idx).reshape(gx.shape).double()
+        keep = inside & self._basin(px, py, valid, ox, oy) & valid.unsqueeze(-1)
+        oxd, oyd = ox.double(), oy.double()
+        mx, my = self._centroid(vals, keep, oxd, oyd)
+        if not self.config.debias:
+            return mx, my
+        return self._debias(mx, my, keep, oxd, oyd)
+
+    def _basin(self, px, py, valid, ox, oy) -> torch.Tensor:
+        """``(BK, P, S)``: window pixels at least as close to their own peak as to any
+        of its nearest other peaks (ties kept on both sides)."""
+        bk, p = px.shape
+        if p < 2:
+            return torch.ones(bk, p, ox.numel(), dtype=torch.bool, device=px.device)
+        pxf, pyf = px.double(), py.double()
+        d2 = (pxf.unsqueeze(2) - pxf.unsqueeze(1)) ** 2 + (pyf.unsqueeze(2) - pyf.unsqueeze(1)) ** 2
+        blocked = ~valid.unsqueeze(1) | torch.eye(p, dtype=torch.bool, device=px.device).unsqueeze(0)
+        d2 = d2.masked_fill(blocked, float("inf"))
+        m = min(8, p - 1)
+        near_d2, near = torch.topk(d2, m, dim=2, largest=False)  # (BK, P, M)
+        qx = torch.gather(pxf, 1, near.reshape(bk, -1)).reshape(bk, p, m)
+        qy = torch.gather(pyf, 1, near.reshape(bk, -1)).reshape(bk, p, m)
+        sx = pxf.unsqueeze(-1) + ox.double()  # (BK, P, S)
+        sy = pyf.unsqueeze(-1) + oy.double()
+        other = (sx.unsqueeze(-1) - qx.unsqueeze(2)) ** 2 + (sy.unsqueeze(-1) - qy.unsqueeze(2)) ** 2
+        other = other.masked_fill(torch.isinf(near_d2).unsqueeze(2), float("inf"))
+        own = (ox.double() ** 2 + oy.double() ** 2).reshape(1, 1, -1)
+        return own <= other.min(dim=-1).values
+
+    def _centroid(self, vals, keep, ox, oy):
+        """Centroid offsets of ``vals`` over ``keep`` with the background rule."""
+        big = torch.finfo(vals.dtype).max
+        if self.config.subtract_background:
+            bg = torch.where(keep, vals, torch.full_like(vals, big)).min(dim=-1, keepdim=True).values
+            bg = torch.where(torch.isfinite(bg) & (bg < big), bg, torch.zeros_like(bg))
+        else:
+            bg = torch.zeros_like(vals[..., :1])
+        wts = torch.where(keep, (vals - bg).clamp(min=0.0), torch.zeros_like(vals))
+        total = wts.sum(-1)
+        safe = torch.where(total > 0, total, torch.ones_like(total))
+        mx = torch.where(total > 0, (wts * ox).sum(-1) / safe, torch.zeros_like(total))
+        my = torch.where(total > 0, (wts * oy).sum(-1) / safe, torch.zeros_like(total))
+        return mx, my
+
+    def _debias(self, mx, my, keep, ox, oy, steps: int = 6, eps: float = 1e-3):
+        """Solve ``centroid(ideal Gaussian at c) = (mx, my)`` for ``c`` by Newton steps
+        with a diagonal finite-difference Jacobian, on the same kept pixels."""
+        inv = 1.0 / (2.0 * self.config.sigma**2)
+        r = float(self.radius)
+
+        def model(cx, cy):
+            g = torch.exp(-((ox - cx.unsqueeze(-1)) ** 2 + (oy - cy.unsqueeze(-1)) ** 2) * inv)
+            return self._centroid(g, keep, ox, oy)
+
+        cx, cy = mx.clone(), my.clone()
+        for _ in range(steps):
+            fx, fy = model(cx, cy)
+            jx = (model(cx + eps, cy)[0] - fx) / eps
+            jy = (model(cx, cy + eps)[1] - fy) / eps
+            cx = (cx + (mx - fx) / jx.clamp(min=0.05)).clamp(-r, r)
+            cy = (cy + (my - fy) / jy.clamp(min=0.05)).clamp(-r, r)
+        return cx, cy
+
+    def _parabola(self, maps: torch.Tensor, px: torch.Tensor, py: torch.Tensor):
+        """Log-parabola vertex on each axis through the peak and its two neighbours."""
+        bk, h, w = maps.shape
+        flat = maps.reshape(bk, -1).double().clamp(min=1e-12).log()
+
+        def at(x, y):
+            inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+            v = torch.gather(flat, 1, (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)))
+            return v, inside
+
+        c, _ = at(px, py)
+        offsets = []
+        for dxs, dys in (((-1, 1), (0, 0)), ((0, 0), (-1, 1))):
+            lo, ok_lo = at(px + dxs[0], py + dys[0])
+            hi, ok_hi = at(px + dxs[1], py + dys[1])
+            curv = lo - 2 * c + hi
+            ok = ok_lo & ok_hi & (curv < 0)
+            off = torch.where(ok, 0.5 * (lo - hi) / torch.where(ok, curv, -torch.ones_like(curv)), torch.zeros_like(c))
+            offsets.append(off.clamp(-0.5, 0.5))
+        return offsets[0], offsets[1]

@@ -1,0 +1,228 @@
+"""Reading and writing images, point CSVs and meta.json (DESIGN.md section 2).
+
+Images come back as loaded from disk: ``(H, W)`` or ``(H, W, C)`` channels-last, RGB
+order, dtype unchanged (uint8, uint16, float...).  Points are ``(N, 2)`` float64
+``(x, y)`` pixels.  Every error names the file and the problem.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import cv2
+import numpy as np
+
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy")
+POINT_COLUMNS = ("image", "x", "y")
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Load one image; ``(H, W)`` or ``(H, W, C)`` with ``C`` in {1, 3, 4}, RGB(A) order.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: unsupported extension, corrupt/undecodable file, wrong number of
+            dimensions or channels, a non-numeric dtype, or NaN/inf pixels.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image file not found")
+    ext = path.suffix.lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(f"{path}: unsupported image extension {ext!r}; expected one of {IMAGE_EXTENSIONS}")
+    if ext == ".npy":
+        try:
+            image = np.load(path, allow_pickle=False)
+        except Exception as err:  # numpy raises several types for a corrupt file
+            raise ValueError(f"{path}: cannot read .npy array ({err})") from None
+    else:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise ValueError(f"{path}: cannot decode image (corrupt or unsupported file)")
+        if image.ndim == 3 and image.shape[2] == 3:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        elif image.ndim == 3 and image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return check_image(image, str(path))
+
+
+def check_image(image: np.ndarray, source: str = "image") -> np.ndarray:
+    """Validate an in-memory image (see :func:`read_image`) and return it unchanged."""
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"{source}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype == bool:
+        image = image.astype(np.uint8)
+    if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
+        raise ValueError(f"{source}: unsupported pixel dtype {image.dtype}; expected integer or float")
+    if image.ndim not in (2, 3):
+        raise ValueError(f"{source}: expected (H, W) or (H, W, C) array, got shape {image.shape}")
+    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
+        raise ValueError(f"{source}: expected 1, 3 or 4 channels (channels last), got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"{source}: empty image of shape {image.shape}")
+    if np.issubdtype(image.dtype, np.floating) and not np.all(np.isfinite(image)):
+        bad = int(np.size(image) - np.count_nonzero(np.isfinite(image)))
+        raise ValueError(f"{source}: {bad} NaN/inf pixel value(s)")
+    return image
+
+
+def channels_of(image: np.ndarray) -> int:
+    """Number of channels of an ``(H, W)`` / ``(H, W, C)`` image."""
+    return 1 if image.ndim == 2 else int(image.shape[2])
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write ``.png``/``.tif`` (RGB order in, uint8/uint16) or ``.npy`` (any array)."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext == ".npy":
+        import io as _io
+
+        buf = _io.BytesIO()
+        np.save(buf, image, allow_pickle=False)
+        _atomic_write_bytes(path, buf.getvalue())
+        return
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(f"{path}: unsupported image extension {ext!r}")
+    data = image
+    if data.ndim == 3 and data.shape[2] == 3:
+        data = cv2.cvtColor(data, cv2.COLOR_RGB2BGR)
+    elif data.ndim == 3 and data.shape[2] == 4:
+        data = cv2.cvtColor(data, cv2.COLOR_RGBA2BGRA)
+    ok, encoded = cv2.imencode(ext, data)
+    if not ok:
+        raise ValueError(f"{path}: could not encode a {image.dtype} image of shape {image.shape}")
+    _atomic_write_bytes(path, encoded.tobytes())
+
+
+@dataclass(frozen=True)
+class PointTable:
+    """Rows of a points CSV grouped by image name.
+
+    Attributes:
+        points: image name -> ``(N, 2)`` float64 ``(x, y)``.
+        labels: image name -> ``(N,)`` int64 (0 when the CSV has no label column).
+        scores: image name -> ``(N,)`` float64 (only when the CSV has a score column).
+    """
+
+    points: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    scores: dict[str, np.ndarray] | None = None
+
+
+def read_points_csv(path: str | Path) -> PointTable:
+    """Parse ``image,x,y[,label][,score]`` rows; every problem names the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: points CSV not found")
+    pts: dict[str, list] = {}
+    labs: dict[str, list] = {}
+    scs: dict[str, list] = {}
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise ValueError(f"{path}: empty file; expected a header 'image,x,y'") from None
+        except csv.Error as err:
+            raise ValueError(f"{path}: line 1: {err}") from None
+        missing = [c for c in POINT_COLUMNS if c not in header]
+        if missing:
+            raise ValueError(f"{path}: header {','.join(header)!r} lacks column(s) {missing}; expected 'image,x,y[,label]'")
+        col = {name: header.index(name) for name in header}
+        has_label, has_score = "label" in col, "score" in col
+        try:
+            for row in reader:
+                line = reader.line_num
+                if not row or all(not c.strip() for c in row):
+                    continue
+                if len(row) != len(header):
+                    raise ValueError(f"{path}: line {line}: {len(row)} fields, header has {len(header)}")
+                name = row[col["image"]].strip()
+                if not name:
+                    raise ValueError(f"{path}: line {line}: empty image name")
+                try:
+                    x, y = float(row[col["x"]]), float(row[col["y"]])
+                except ValueError:
+                    raise ValueError(f"{path}: line {line}: x={row[col['x']]!r}, y={row[col['y']]!r} are not both numbers") from None
+                if not (np.isfinite(x) and np.isfinite(y)):
+                    raise ValueError(f"{path}: line {line}: non-finite coordinate x={x}, y={y}")
+                label = 0
+                if has_label:
+                    try:
+                        label = int(row[col["label"]])
+                    except ValueError:
+                        raise ValueError(f"{path}: line {line}: label={row[col['label']]!r} is not an integer") from None
+                    if label < 0:
+                        raise ValueError(f"{path}: line {line}: label must be >= 0, got {label}")
+                pts.setdefault(name, []).append((x, y))
+                labs.setdefault(name, []).append(label)
+                if has_score:
+                    try:
+                        scs.setdefault(name, []).append(float(row[col["score"]]))
+                    except ValueError:
+                        raise ValueError(f"{path}: line {line}: score={row[col['score']]!r} is not a number") from None
+        except csv.Error as err:
+            raise ValueError(f"{path}: line {reader.line_num}: {err}") from None
+    return PointTable(
+        points={k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in pts.items()},
+        labels={k: np.asarray(v, dtype=np.int64) for k, v in labs.items()},
+        scores={k: np.asarray(v, dtype=np.float64) for k, v in scs.items()} if has_score else None,
+    )
+
+
+def write_points_csv(path: str | Path, rows: Iterable[tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]]) -> None:
+    """Write ``image,x,y,label[,score]``; ``rows`` yields ``(name, xy, labels, scores)``.
+
+    The score column is written when any row has scores.  Coordinates keep 4 decimals
+    (0.1 milli-pixel).  The file is replaced atomically.
+    """
+    rows = list(rows)
+    with_scores = any(r[3] is not None for r in rows)
+    lines = ["image,x,y,label" + (",score" if with_scores else "")]
+    for name, xy, labels, scores in rows:
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        labels = np.zeros(len(xy), np.int64) if labels is None else np.asarray(labels)
+        for i, (x, y) in enumerate(xy):
+            line = f"{name},{x:.4f},{y:.4f},{int(labels[i])}"
+            if with_scores:
+                line += f",{float(scores[i]):.4f}" if scores is not None else ","
+            lines.append(line)
+    _atomic_write_bytes(Path(path), ("\n".join(lines) + "\n").encode())
+
+
+def read_meta(path: str | Path) -> dict:
+    """``meta.json`` as a dict; ``{}`` when the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(meta).__name__}")
+    return meta
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """Deterministic, atomic JSON write (sorted keys, 2-space indent)."""
+    _atomic_write_bytes(Path(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())

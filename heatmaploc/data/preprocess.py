@@ -1,0 +1,47 @@
+"""The one image normalization used in training and inference.
+
+Rule (documented for users):
+
+1. Intensity to [0, 1]: uint8 / 255, uint16 / 65535; any other dtype (float, other
+   integers) is min-max scaled over the whole image (a constant image becomes 0.5).
+2. Channels to the model's ``in_channels``: RGBA drops alpha; gray -> RGB replicates
+   the channel; RGB -> gray uses luminance ``0.299 R + 0.587 G + 0.114 B``.
+3. ``normalize``: ``(x - 0.5) / 0.25`` (applied after augmentation).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from heatmaploc.data.io import check_image
+
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+MEAN, STD = 0.5, 0.25
+
+
+def to_unit_range(image: np.ndarray, in_channels: int, source: str = "image") -> np.ndarray:
+    """``(H, W)`` / ``(H, W, C)`` image -> ``(in_channels, H, W)`` float32 in [0, 1]."""
+    if in_channels not in (1, 3):
+        raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
+    image = check_image(image, source)
+    if image.dtype == np.uint8:
+        x = image.astype(np.float32) / 255.0
+    elif image.dtype == np.uint16:
+        x = image.astype(np.float32) / 65535.0
+    else:
+        x = image.astype(np.float64)
+        lo, hi = float(x.min()), float(x.max())
+        x = ((x - lo) / (hi - lo) if hi > lo else np.full_like(x, 0.5)).astype(np.float32)
+    if x.ndim == 2:
+        x = x[:, :, None]
+    if x.shape[2] == 4:
+        x = x[:, :, :3]
+    if x.shape[2] == 1 and in_channels == 3:
+        x = np.repeat(x, 3, axis=2)
+    elif x.shape[2] == 3 and in_channels == 1:
+        x = (x @ LUMA)[:, :, None]
+    return np.ascontiguousarray(x.transpose(2, 0, 1))
+
+
+def normalize(x: np.ndarray) -> np.ndarray:
+    """[0, 1] -> network input scale."""
+    return (x - MEAN) / STD

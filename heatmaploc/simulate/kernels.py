@@ -1,0 +1,48 @@
+"""Green's functions of the field models (time convention ``exp(-i w t)``).
+
+Every kernel maps distances ``r`` (pixels, any shape, ``r >= 0``) and a complex
+wavenumber ``k`` (radians per pixel; ``Im(k) > 0`` is damping) to the complex field
+of a unit source.  The observable snapshot at phase ``wt`` is
+``Re(u * exp(-1j * wt))`` and the amplitude is ``abs(u)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+KERNELS = ("free", "plate", "seed")
+
+
+def free_field(r: np.ndarray, k: complex) -> np.ndarray:
+    """2-D Helmholtz point source ``(i/4) H0^(1)(k r)`` (membrane, acoustics)."""
+    return 0.25j * special.hankel1(0, k * r)
+
+
+def thin_plate(r: np.ndarray, k: complex) -> np.ndarray:
+    """Kirchhoff thin-plate point force ``H0^(1)(k r) + (2i/pi) K0(k r)``.
+
+    The evanescent ``K0`` term cancels the logarithmic singularity of ``Y0``, so the
+    kernel is finite at ``r = 0`` (value ``1 + 0j`` in the limit for real ``k``).
+    """
+    kr = k * np.asarray(r, dtype=np.float64)
+    small = np.abs(kr) < 1e-12
+    safe = np.where(small, 1.0, kr)  # the limit is taken below; avoid log(0) warnings
+    out = special.hankel1(0, safe) + (2j / np.pi) * special.kv(0, safe)
+    return np.where(small, 1.0 + 0.0j, out)
+
+
+def seed_sine(r: np.ndarray, k: complex) -> np.ndarray:
+    """The seed blog's undamped kernel: ``-i exp(i k r)``, so the snapshot at phase
+    ``wt`` is ``sin(k r - wt)``.  It has no geometric decay, hence no amplitude map."""
+    return -1j * np.exp(1j * np.real(k) * r)
+
+
+def evaluate(kernel: str, r: np.ndarray, k: complex) -> np.ndarray:
+    """Dispatch on the kernel name (one of :data:`KERNELS`)."""
+    if kernel == "free":
+        return free_field(r, k)
+    if kernel == "plate":
+        return thin_plate(r, k)
+    if kernel == "seed":
+        return seed_sine(r, k)
+    raise ValueError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")

@@ -1,0 +1,38 @@
+"""Rendering of a field into an image: raw float32 or colormapped RGB, plus noise."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+
+
+def minmax(field: np.ndarray) -> np.ndarray:
+    """Scale to [0, 1]; a constant field maps to 0.5."""
+    lo, hi = float(np.min(field)), float(np.max(field))
+    if hi - lo <= 0:
+        return np.full(field.shape, 0.5)
+    return (field - lo) / (hi - lo)
+
+
+def apply_colormap(field: np.ndarray, name: str) -> np.ndarray:
+    """``(H, W)`` field -> ``(H, W, 3)`` float64 RGB in [0, 1] via min-max + colormap."""
+    try:
+        cmap = colormaps[name]
+    except KeyError:
+        raise ValueError(f"unknown matplotlib colormap {name!r}") from None
+    return np.asarray(cmap(minmax(field))[..., :3], dtype=np.float64)
+
+
+def noise_std_for_snr(image: np.ndarray, snr_db: float) -> float:
+    """Noise std giving ``std(image) / noise_std = 10^(snr_db / 20)``."""
+    return float(np.std(image)) / (10.0 ** (snr_db / 20.0))
+
+
+def add_noise(image: np.ndarray, std: float, rng: np.random.Generator, clip: bool) -> np.ndarray:
+    """Additive white Gaussian noise; ``clip`` keeps a [0, 1] rendering in range."""
+    noisy = image + rng.normal(0.0, std, size=image.shape) if std > 0 else image.copy()
+    return np.clip(noisy, 0.0, 1.0) if clip else noisy
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Quantize a [0, 1] image to 8 bits (what a PNG stores)."""
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)

@@ -1,0 +1,150 @@
+"""Scene sampling and field synthesis.
+
+A :class:`Scene` holds the sources of one image in pixel coordinates (DESIGN.md 1:
+``(x, y)``, pixel centres at integers) and the wave parameters; :func:`synthesize`
+evaluates the observable on the pixel-centre grid.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from heatmaploc.simulate import kernels
+from heatmaploc.simulate.config import SimConfig
+
+
+@dataclass(frozen=True)
+class Scene:
+    """Sources and wave parameters of one image.
+
+    Attributes:
+        points: ``(N, 2)`` float64 source positions ``(x, y)`` in pixels (the labels).
+        strengths: ``(N,)`` complex ``q_j = A_j exp(i phi_j)``.
+        hidden_points, hidden_strengths: ``(M, 2)`` / ``(M,)`` unlabelled sources
+            outside the image (they shape the field but are not ground truth).
+        wavenumber: complex ``k`` in radians per pixel (``Im(k) >= 0`` damps).
+        kernel: kernel name; observable: ``snapshot`` or ``amplitude``.
+        time_phase: ``w t`` of the snapshot (radians).
+        source_size: regularization length ``a`` in pixels.
+    """
+
+    points: np.ndarray
+    strengths: np.ndarray
+    wavenumber: complex
+    kernel: str
+    observable: str
+    time_phase: float
+    source_size: float
+    hidden_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    hidden_strengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.complex128))
+
+    @property
+    def wavelength(self) -> float:
+        """Wavelength ``2 pi / Re(k)`` in pixels."""
+        return 2.0 * math.pi / float(np.real(self.wavenumber))
+
+
+def complex_field(scene: Scene, height: int, width: int) -> np.ndarray:
+    """Complex field ``u = sum_j q_j G(k r_j)`` on the ``(height, width)`` pixel grid."""
+    ys = np.arange(height, dtype=np.float64)[:, None]
+    xs = np.arange(width, dtype=np.float64)[None, :]
+    u = np.zeros((height, width), dtype=np.complex128)
+    a2 = scene.source_size**2
+    points = np.vstack([scene.points.reshape(-1, 2), scene.hidden_points.reshape(-1, 2)])
+    strengths = np.concatenate([scene.strengths, scene.hidden_strengths])
+    for (x, y), q in zip(points, strengths):
+        r = np.sqrt((xs - x) ** 2 + (ys - y) ** 2 + a2)
+        u += q * kernels.evaluate(scene.kernel, r, scene.wavenumber)
+    return u
+
+
+def synthesize(scene: Scene, height: int, width: int) -> np.ndarray:
+    """The observable of ``scene`` as a float64 ``(height, width)`` array."""
+    u = complex_field(scene, height, width)
+    if scene.observable == "amplitude":
+        return np.abs(u)
+    if scene.observable == "snapshot":
+        return np.real(u * np.exp(-1j * scene.time_phase))
+    raise ValueError(f"unknown observable {scene.observable!r}")
+
+
+def _draw_count(cfg: SimConfig, index: int, rng: np.random.Generator) -> int:
+    lo, hi = cfg.count_range
+    if cfg.count_schedule == "blocks":
+        counts = list(range(lo, hi + 1))
+        return counts[(index // cfg.images_per_block) % len(counts)]
+    return int(rng.integers(lo, hi + 1))
+
+
+def _draw_positions(cfg: SimConfig, n: int, min_sep: float, rng: np.random.Generator) -> np.ndarray:
+    """Rejection-sample ``n`` positions with pairwise distance >= ``min_sep``."""
+    if cfg.source_box is not None:
+        x0, x1, y0, y1 = cfg.source_box
+    else:
+        m = cfg.border_margin_px
+        x0, x1, y0, y1 = m, cfg.width - 1 - m, m, cfg.height - 1 - m
+    if x1 < x0 or y1 < y0:
+        raise ValueError(f"border margin {cfg.border_margin_px} leaves no room in a {cfg.width}x{cfg.height} image")
+    points = np.zeros((0, 2))
+    for attempt in range(200 * max(n, 1)):
+        if len(points) == n:
+            break
+        candidate = np.array([rng.uniform(x0, x1), rng.uniform(y0, y1)])
+        if len(points) == 0 or np.min(np.hypot(*(points - candidate).T)) >= min_sep:
+            points = np.vstack([points, candidate])
+    if len(points) < n:
+        raise ValueError(
+            f"could not place {n} sources {min_sep:.1f} px apart in a "
+            f"{cfg.width}x{cfg.height} image; lower min_separation or count_range"
+        )
+    return points
+
+
+def _draw_outside(cfg: SimConfig, n: int, wavelength: float, rng: np.random.Generator) -> np.ndarray:
+    """``n`` positions outside the image, at least the clearance beyond its edge."""
+    clear = max(cfg.outside_clearance_wavelengths * wavelength, 4.0)
+    ext = max(0.5 * max(cfg.height, cfg.width), clear + 1.0)
+    x0, x1, y0, y1 = -0.5 - ext, cfg.width - 0.5 + ext, -0.5 - ext, cfg.height - 0.5 + ext
+    out = []
+    while len(out) < n:
+        x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
+        dx = max(-0.5 - x, x - (cfg.width - 0.5), 0.0)
+        dy = max(-0.5 - y, y - (cfg.height - 0.5), 0.0)
+        if np.hypot(dx, dy) >= clear:
+            out.append((x, y))
+    return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+
+def sample_scene(cfg: SimConfig, index: int, rng: np.random.Generator) -> Scene:
+    """Draw the scene of image ``index`` (``index`` matters for block schedules)."""
+    n = _draw_count(cfg, index, rng)
+    wl_lo, wl_hi = cfg.wavelength_range
+    wavelength = float(math.exp(rng.uniform(math.log(wl_lo), math.log(wl_hi))))
+    k_real = 2.0 * math.pi / wavelength
+    damping = float(rng.uniform(*cfg.damping_range))
+    kernel = str(rng.choice(cfg.kernels))
+    observable = "snapshot" if kernel == "seed" else str(rng.choice(cfg.observables))
+    min_sep = max(cfg.min_separation_px, cfg.min_separation_wavelengths * wavelength)
+    points = _draw_positions(cfg, n, min_sep, rng)
+    amplitudes = rng.uniform(*cfg.amplitude_range, size=n)
+    phases = rng.uniform(0.0, 2.0 * math.pi, size=n) if cfg.random_source_phase else np.zeros(n)
+    if cfg.phase_mode == "frame":
+        time_phase = cfg.phase_step * (index % cfg.images_per_block)
+    else:
+        time_phase = float(rng.uniform(0.0, 2.0 * math.pi))
+    n_out = int(rng.integers(cfg.outside_count_range[0], cfg.outside_count_range[1] + 1))
+    hidden = _draw_outside(cfg, n_out, wavelength, rng)
+    hidden_q = rng.uniform(*cfg.amplitude_range, size=n_out) * np.exp(1j * rng.uniform(0, 2 * math.pi, size=n_out))
+    return Scene(
+        points=points,
+        hidden_points=hidden,
+        hidden_strengths=hidden_q,
+        strengths=amplitudes * np.exp(1j * phases),
+        wavenumber=complex(k_real, k_real * damping),
+        kernel=kernel,
+        observable=observable,
+        time_phase=time_phase,
+        source_size=float(rng.uniform(*cfg.source_size_range)),
+    )

@@ -1,0 +1,56 @@
+"""Plots people would rather see than read (matplotlib, Agg backend, PNG out)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _show(ax, image: np.ndarray) -> None:
+    if image.ndim == 3 and image.shape[2] >= 3:
+        img = image[..., :3]
+        if img.dtype != np.uint8:
+            lo, hi = float(img.min()), float(img.max())
+            img = (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        ax.imshow(img, interpolation="nearest")
+    else:
+        ax.imshow(np.squeeze(image), cmap="gray", interpolation="nearest")
+
+
+def plot_points_grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray | None], path: str | Path,
+                     preds: Sequence[np.ndarray | None] | None = None, titles: Sequence[str] | None = None,
+                     columns: int = 4) -> Path:
+    """Grid of images with ground truth (white circles) and predictions (red crosses).
+
+    Points are ``(N, 2)`` ``(x, y)`` pixels; ``imshow`` puts pixel centres at integers,
+    the same convention, so markers sit exactly on the sources.
+    """
+    n = len(images)
+    cols = min(columns, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i >= n:
+            continue
+        _show(ax, images[i])
+        gt = truths[i] if truths is not None else None
+        if gt is not None and len(gt):
+            ax.scatter(gt[:, 0], gt[:, 1], s=70, facecolors="none", edgecolors="white", linewidths=1.5)
+        pr = preds[i] if preds is not None else None
+        if pr is not None and len(pr):
+            ax.scatter(pr[:, 0], pr[:, 1], s=40, marker="x", c="red", linewidths=1.5)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

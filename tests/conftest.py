@@ -1,0 +1,31 @@
+"""Shared fixtures: tiny real datasets on disk."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from heatmaploc.data.io import write_image, write_points_csv
+
+
+def make_dataset(root: Path, images: dict[str, np.ndarray], points: dict[str, np.ndarray], meta: str | None = None) -> Path:
+    """Write ``images/`` + ``points.csv`` (+ ``meta.json``) and return ``root``."""
+    for name, image in images.items():
+        write_image(root / "images" / name, image)
+    write_points_csv(root / "points.csv", [(n, p, None, None) for n, p in points.items()])
+    if meta is not None:
+        (root / "meta.json").write_text(meta)
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    images = {
+        "a.png": rng.integers(0, 255, size=(24, 32, 3), dtype=np.uint8),
+        "b.png": rng.integers(0, 255, size=(24, 32, 3), dtype=np.uint8),
+        "c.png": rng.integers(0, 255, size=(24, 32, 3), dtype=np.uint8),
+    }
+    points = {"a.png": np.array([[3.25, 4.5], [20.0, 10.75]]), "b.png": np.array([[31.4, 23.4]])}
+    return make_dataset(tmp_path / "ds", images, points)
