@@ -5,7 +5,17 @@ centres at integers (the top-left pixel spans ``[-0.5, 0.5]^2``).
 """
 __version__ = "0.1.0"
 
-from heatmaploc.codec import CodecConfig, HeatmapCodec
-from heatmaploc.points import PhysicalFrame, Points
+from heatmaploc.codec import CodecConfig, HeatmapCodec  # noqa: E402
+from heatmaploc.points import PhysicalFrame, Points  # noqa: E402
 
-__all__ = ["__version__", "CodecConfig", "HeatmapCodec", "PhysicalFrame", "Points"]
+
+def __getattr__(name: str):
+    # The API pulls in torch models; import it lazily so `import heatmaploc` stays light.
+    if name == "Localizer":
+        from heatmaploc.api import Localizer
+
+        return Localizer
+    raise AttributeError(f"module 'heatmaploc' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "CodecConfig", "HeatmapCodec", "PhysicalFrame", "Points", "Localizer"]

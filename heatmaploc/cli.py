@@ -117,8 +117,182 @@ def _run_info(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- train
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model from a YAML config")
+    p.add_argument("--config", help="YAML config (default: the built-in defaults = configs/default.yaml)")
+    p.add_argument("--out", help="run folder (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--init-from", metavar="CKPT", help="start from these weights ('default' = the shipped model)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set train.steps=500")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args) -> int:
+    from heatmaploc.api import default_checkpoint_path
+    from heatmaploc.config import load_config
+    from heatmaploc.engine import train
+
+    cfg = load_config(args.config, parse_overrides(args.overrides))
+    out = Path(args.out) if args.out else Path("runs") / (Path(args.config).stem if args.config else "default")
+    init = str(default_checkpoint_path()) if args.init_from == "default" else args.init_from
+    try:
+        result = train(cfg, out, resume=args.resume, init_from=init, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"heatmaploc train: interrupted; continue with: heatmaploc train --out {out} --resume"
+              + (f" --config {args.config}" if args.config else ""), file=sys.stderr)
+        return 130
+    state = "finished" if result.finished else "stopped at the time budget"
+    print(f"{state}: best val F1@{cfg.train.val_radius:g} {result.best_metric:.4f}, decode threshold {result.threshold:g}")
+    print(f"best checkpoint: {result.best_checkpoint}\nlog: {out / 'log.csv'}  curves: {out / 'curves.png'}")
+    return 0
+
+
+# ---------------------------------------------------------------- predict
+def expand_inputs(paths: Sequence[str]) -> list[Path]:
+    """Files as given; a folder gives its images (or those of its images/ subfolder)."""
+    from heatmaploc.data.index import list_images
+
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            folder = p / "images" if (p / "images").is_dir() else p
+            found = list_images(folder)
+            if not found:
+                raise ValueError(f"{folder}: no .png/.tif/.tiff/.npy images")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    return out
+
+
+def ground_truth_for(path: Path, cache: dict) -> np.ndarray | None:
+    """Points of ``path`` from a points.csv beside it (or beside its images/ folder)."""
+    from heatmaploc.data.io import read_points_csv
+
+    for folder in (path.parent, path.parent.parent if path.parent.name == "images" else None):
+        if folder is None:
+            continue
+        csv_path = folder / "points.csv"
+        if csv_path.is_file():
+            if csv_path not in cache:
+                cache[csv_path] = read_points_csv(csv_path)
+            return cache[csv_path].points.get(path.name, np.zeros((0, 2)))
+    return None
+
+
+def _load_localizer(checkpoint: str | None, device: str):
+    from heatmaploc.api import Localizer
+
+    return Localizer.default(device) if checkpoint in (None, "default") else Localizer.from_checkpoint(checkpoint, device)
+
+
+def _add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="find sources in images (files or folders)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    p.add_argument("--threshold", type=float, help="decode threshold (default: the one stored in the checkpoint)")
+    p.add_argument("--out", help="write predictions CSV (image,x,y,label,score)")
+    p.add_argument("--overlay", metavar="DIR", help="write PNG overlays of predictions (and ground truth if known)")
+    p.add_argument("--json", action="store_true", help="print the points as JSON instead of a table")
+    p.add_argument("--pixel-size", type=float, help="also report physical coordinates (units per pixel)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from heatmaploc.data.io import read_image, write_points_csv
+    from heatmaploc.viz import plot_points_grid
+
+    files = expand_inputs(args.paths)
+    loc = _load_localizer(args.checkpoint, args.device)
+    results = []
+    for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 4):
+        pts = loc.predict(path, threshold=args.threshold, pixel_size=args.pixel_size)
+        results.append((path, pts))
+    if args.json:
+        print(json.dumps({str(p): pts.to_list() for p, pts in results}, indent=1))
+    else:
+        width = max(len(p.name) for p, _ in results)
+        print(f"{'image':<{width}}  count  points (x, y, score)")
+        for path, pts in results:
+            shown = ", ".join(f"({r['x']:.2f}, {r['y']:.2f}, {r['score']:.2f})" for r in pts.to_list()[:4])
+            more = f" ... +{pts.count - 4}" if pts.count > 4 else ""
+            print(f"{path.name:<{width}}  {pts.count:>5}  {shown}{more}")
+        print(f"{len(results)} images, {sum(p.count for _, p in results)} sources "
+              f"(threshold {args.threshold if args.threshold is not None else loc.threshold:g})")
+    if args.out:
+        write_points_csv(args.out, [(p.name, pts.xy, pts.labels, pts.scores) for p, pts in results])
+        print(f"predictions: {args.out}")
+    if args.overlay:
+        cache: dict = {}
+        out_dir = Path(args.overlay)
+        for path, pts in results:
+            truth = ground_truth_for(path, cache)
+            title = f"{path.name}: {pts.count} found" + (f", {len(truth)} true" if truth is not None else "")
+            plot_points_grid([read_image(path)], [truth], out_dir / f"{path.stem}.png", preds=[pts.xy], titles=[title], columns=1)
+        print(f"overlays: {out_dir}/ (red x = predicted, white o = ground truth)")
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="point and pixel metrics of a model on a labelled dataset folder")
+    p.add_argument("dataset", help="dataset folder (images/ + points.csv)")
+    p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    p.add_argument("--threshold", type=float, help="decode threshold (default: the checkpoint's)")
+    p.add_argument("--radius", type=float, action="append", default=[], help="extra matching radius in pixels")
+    p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from heatmaploc.data.index import load_dataset
+    from heatmaploc.data.io import read_image
+    from heatmaploc.engine import evaluate_outputs
+
+    index = load_dataset(args.dataset, progress=True)
+    loc = _load_localizer(args.checkpoint, args.device)
+    outputs, truths, shapes = [], [], []
+    for rec in tqdm(index.records, desc="evaluate", unit="img"):
+        image = read_image(rec.path)
+        outputs.append(loc.predict(image, threshold=args.threshold) if loc.point_model else loc.heatmap(image))
+        truths.append(rec.points)
+        shapes.append(image.shape[:2])
+    radii = sorted({1.0, 2.0, 3.0, *args.radius})
+    metrics = evaluate_outputs(outputs, truths, shapes, loc.codec, radii, threshold=args.threshold)
+    print(f"{args.dataset}: {len(index)} images, {int(index.counts().sum())} sources, threshold {metrics['threshold']:g}")
+    print("| radius (px) | precision | recall | F1 | RMSE (px) | mean dist (px) | count acc | count MAE |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in radii:
+        m = metrics[f"r{r:g}"]
+        print(f"| {r:g} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['rmse']:.4f} | "
+              f"{m['mean_distance']:.4f} | {m['count_accuracy']:.4f} | {m['count_mae']:.4f} |")
+    px = metrics["pixel"]
+    print(f"pixel (disk radius {loc.codec.config.mask_radius:g} px): mIoU {px['miou']:.4f}  mPA {px['mpa']:.4f}  "
+          f"precision {px['mprecision']:.4f}  recall {px['mrecall']:.4f}  F1 {px['mf1']:.4f}  "
+          f"source IoU {px['iou'][1]:.4f}  source F1 {px['f1'][1]:.4f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(metrics, indent=2))
+    return 0
+
+
 # ---------------------------------------------------------------- main
-COMMANDS: list[Callable] = [_add_simulate, _add_info]
+COMMANDS: list[Callable] = [_add_simulate, _add_info, _add_train, _add_predict, _add_evaluate]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -167,8 +167,12 @@ class HeatmapCodec:
             dx, dy = self._parabola(flat[:, 0], peak_x, peak_y)
         else:
             dx = dy = torch.zeros_like(scores)
-        xs = (peak_x.double() + dx).reshape(b, k, -1)
-        ys = (peak_y.double() + dy).reshape(b, k, -1)
+        # The NMS peak pixel of a unimodal blob is within half a pixel of its centre;
+        # +-1 px bounds a refinement misled by a flat or non-Gaussian heatmap, and the
+        # result always lies in the valid image area of DESIGN.md section 1.
+        dx, dy = dx.clamp(-1.0, 1.0), dy.clamp(-1.0, 1.0)
+        xs = (peak_x.double() + dx).clamp(-0.5, w - 0.5 - 1e-6).reshape(b, k, -1)
+        ys = (peak_y.double() + dy).clamp(-0.5, h - 0.5 - 1e-6).reshape(b, k, -1)
         scores, valid = scores.reshape(b, k, -1), valid.reshape(b, k, -1)
         out = []
         for i in range(b):

@@ -54,3 +54,25 @@ def plot_points_grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray |
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_training_curves(history: Sequence[dict], path: str | Path) -> Path:
+    """Training loss and validation F1 / count accuracy against the step."""
+    steps = [h["step"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    a.plot(steps, [h["train_loss"] for h in history], marker="o")
+    a.set_xlabel("step")
+    a.set_ylabel("train loss")
+    a.set_yscale("log")
+    b.plot(steps, [h["val_f1"] for h in history], marker="o", label="val F1")
+    b.plot(steps, [h["val_count_acc"] for h in history], marker="s", label="val count accuracy")
+    b.set_xlabel("step")
+    b.set_ylim(0, 1.02)
+    b.legend(loc="lower right")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -29,3 +29,14 @@ def tiny_dataset(tmp_path: Path) -> Path:
     }
     points = {"a.png": np.array([[3.25, 4.5], [20.0, 10.75]]), "b.png": np.array([[31.4, 23.4]])}
     return make_dataset(tmp_path / "ds", images, points)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint from a few steps of configs/tiny.yaml (trained once per session)."""
+    from heatmaploc.config import load_config
+    from heatmaploc.engine import train
+
+    root = Path(__file__).resolve().parents[1]
+    run = tmp_path_factory.mktemp("tiny_session")
+    return train(load_config(root / "configs" / "tiny.yaml"), run, progress=False).best_checkpoint

@@ -160,3 +160,14 @@ def test_config_validation():
         HeatmapCodec(refine="magic")
     with pytest.raises(ValueError, match="nms_kernel"):
         CodecConfig(nms_kernel=4)
+
+
+def test_decoded_points_stay_inside_the_image_on_flat_maps():
+    codec = HeatmapCodec(threshold=0.01005)  # above the plateau, below the two bumps
+    flat = torch.full((1, 1, 12, 20), 0.01)
+    flat[0, 0, 0, 7] = 0.0101  # a barely-there peak on the top edge of a flat map
+    flat[0, 0, 11, 19] = 0.0102  # and one in the bottom-right corner
+    d = codec.decode(flat)[0]
+    assert d.count == 2
+    assert np.all(d.xy >= -0.5) and np.all(d.xy[:, 0] < 19.5) and np.all(d.xy[:, 1] < 11.5)
+    assert np.all(np.abs(d.xy - np.round(d.xy)) <= 1.0)

@@ -46,17 +46,34 @@ class Scene:
         return 2.0 * math.pi / float(np.real(self.wavenumber))
 
 
-def complex_field(scene: Scene, height: int, width: int) -> np.ndarray:
-    """Complex field ``u = sum_j q_j G(k r_j)`` on the ``(height, width)`` pixel grid."""
+TABLE_STEP = 0.02  # pixels; linear interpolation error ~ (k * step)^2 / 8 < 1e-4
+
+
+def complex_field(scene: Scene, height: int, width: int, exact: bool = False) -> np.ndarray:
+    """Complex field ``u = sum_j q_j G(k r_j)`` on the ``(height, width)`` pixel grid.
+
+    The kernel is radial and the same for all sources of a scene, so (unless
+    ``exact``) the Bessel kernels are evaluated once on a table of ``r`` with step
+    ``TABLE_STEP`` and linearly interpolated for each source: a 3-6x speed-up with a
+    relative error below 1e-4 (far under any noise level we simulate).
+    """
     ys = np.arange(height, dtype=np.float64)[:, None]
     xs = np.arange(width, dtype=np.float64)[None, :]
     u = np.zeros((height, width), dtype=np.complex128)
     a2 = scene.source_size**2
     points = np.vstack([scene.points.reshape(-1, 2), scene.hidden_points.reshape(-1, 2)])
     strengths = np.concatenate([scene.strengths, scene.hidden_strengths])
-    for (x, y), q in zip(points, strengths):
-        r = np.sqrt((xs - x) ** 2 + (ys - y) ** 2 + a2)
-        u += q * kernels.evaluate(scene.kernel, r, scene.wavenumber)
+    radii = [np.sqrt((xs - x) ** 2 + (ys - y) ** 2 + a2) for x, y in points]
+    if exact or scene.kernel == "seed" or not radii:
+        for r, q in zip(radii, strengths):
+            u += q * kernels.evaluate(scene.kernel, r, scene.wavenumber)
+        return u
+    r_lo = min(float(r.min()) for r in radii)
+    r_hi = max(float(r.max()) for r in radii)
+    grid = np.arange(r_lo, r_hi + 2 * TABLE_STEP, TABLE_STEP)
+    table = kernels.evaluate(scene.kernel, grid, scene.wavenumber)
+    for r, q in zip(radii, strengths):
+        u += q * (np.interp(r, grid, table.real) + 1j * np.interp(r, grid, table.imag))
     return u
 
 

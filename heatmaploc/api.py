@@ -1,0 +1,139 @@
+"""Localizer: load a checkpoint (or the shipped default) and predict point lists.
+
+Inputs are normalized exactly as in training (:mod:`heatmaploc.data.preprocess`):
+integers scaled by their dtype range, floats min-max scaled; gray images given to a
+3-channel model are replicated to RGB, RGB images given to a 1-channel model become
+luminance ``0.299 R + 0.587 G + 0.114 B``; alpha is dropped.  Any ``H, W`` works.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from heatmaploc.checkpoint import load_checkpoint
+from heatmaploc.codec import CodecConfig, HeatmapCodec
+from heatmaploc.data.io import check_image, read_image
+from heatmaploc.data.preprocess import normalize, to_unit_range
+from heatmaploc.engine import pick_device
+from heatmaploc.models import build_model
+from heatmaploc.points import PhysicalFrame, Points
+
+DEFAULT_CHECKPOINT = "default.pt"
+
+ImageLike = Any  # str | Path | numpy.ndarray | PIL.Image.Image
+
+
+def default_checkpoint_path() -> Path:
+    """Path of the shipped default checkpoint inside the installed package."""
+    return Path(str(resources.files("heatmaploc") / "assets" / DEFAULT_CHECKPOINT))
+
+
+def load_input(image: ImageLike, name: str | None = None) -> tuple[np.ndarray, str]:
+    """A path, a PIL image or an ndarray -> ``(checked ndarray, name for messages)``."""
+    if isinstance(image, (str, Path)):
+        return read_image(image), str(image)
+    if isinstance(image, np.ndarray):
+        label = name or f"array{tuple(image.shape)}"
+        return check_image(image, label), label
+    if hasattr(image, "mode") and hasattr(image, "size"):  # PIL.Image without importing PIL
+        array = np.asarray(image)
+        label = name or f"PIL image {image.size}"
+        return check_image(array, label), label
+    raise ValueError(f"unsupported image input of type {type(image).__name__}; give a path, a numpy array or a PIL image")
+
+
+class Localizer:
+    """A trained model + its codec, ready to predict.
+
+    Args:
+        model: a registry model (``heatmapnet``, baselines).
+        codec: the :class:`HeatmapCodec` it was trained with (threshold included).
+        device: where the model runs.
+    """
+
+    def __init__(self, model: torch.nn.Module, codec: HeatmapCodec, device: torch.device | str = "cpu") -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.codec = codec
+        self.in_channels = int(getattr(model, "in_channels", 3))
+        self.point_model = getattr(model, "output_kind", "heatmap") == "points"
+
+    # -- construction
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Localizer":
+        """Load a checkpoint written by training (``best.pt``) or the shipped model."""
+        ckpt = load_checkpoint(path)
+        model = build_model(ckpt["model_config"])
+        try:
+            model.load_state_dict(ckpt["model_state"])
+        except RuntimeError as err:
+            raise ValueError(f"{path}: weights do not match the model config ({str(err).splitlines()[0]})") from None
+        codec = HeatmapCodec(CodecConfig(**ckpt.get("codec_config", {})))
+        return cls(model, codec, pick_device(device))
+
+    @classmethod
+    def default(cls, device: str = "auto") -> "Localizer":
+        """The model shipped with the package (see README for what it was trained on)."""
+        path = default_checkpoint_path()
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: the shipped default model is missing from this installation")
+        return cls.from_checkpoint(path, device)
+
+    @property
+    def threshold(self) -> float:
+        return self.codec.config.threshold
+
+    # -- inference
+    def _tensor(self, image: np.ndarray, name: str) -> torch.Tensor:
+        x = normalize(to_unit_range(image, self.in_channels, name))
+        return torch.from_numpy(np.ascontiguousarray(x))
+
+    @torch.no_grad()
+    def _forward(self, batch: torch.Tensor) -> Any:
+        return self.model(batch.to(self.device))
+
+    def heatmap(self, image: ImageLike) -> np.ndarray:
+        """``(K, H, W)`` float32 source probability map of one image."""
+        if self.point_model:
+            raise ValueError("this model predicts points directly and has no heatmap")
+        array, name = load_input(image)
+        return torch.sigmoid(self._forward(self._tensor(array, name)[None]).float())[0].cpu().numpy()
+
+    def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
+                origin: tuple[float, float] = (0.0, 0.0)) -> Points:
+        """Points of one image: ``xy (N, 2)`` pixels (DESIGN.md convention), ``scores``,
+        ``count``; with ``pixel_size`` also ``xy_physical = origin + pixel_size * xy``."""
+        return self.predict_batch([image], threshold=threshold, pixel_size=pixel_size, origin=origin)[0]
+
+    def predict_batch(self, images: Sequence[ImageLike] | Iterable[ImageLike], threshold: float | None = None,
+                      batch_size: int = 8, pixel_size: float | None = None,
+                      origin: tuple[float, float] = (0.0, 0.0)) -> list[Points]:
+        """Points of several images (of any sizes: equal sizes are batched together)."""
+        loaded = [load_input(im) for im in images]
+        tensors = [self._tensor(a, n) for a, n in loaded]
+        frame = PhysicalFrame(pixel_size, tuple(origin)) if pixel_size is not None else None
+        out: list[Points | None] = [None] * len(tensors)
+        groups: dict[tuple, list[int]] = {}
+        for i, t in enumerate(tensors):
+            groups.setdefault(tuple(t.shape), []).append(i)
+        for idx in groups.values():
+            for j in range(0, len(idx), batch_size):
+                chunk = idx[j : j + batch_size]
+                batch = torch.stack([tensors[i] for i in chunk])
+                y = self._forward(batch)
+                if self.point_model:
+                    pts = self.model.to_points(y, tuple(batch.shape[-2:]))
+                else:
+                    pts = self.codec.decode(y.float(), logits=True, threshold=threshold)
+                for i, p in zip(chunk, pts):
+                    out[i] = p.with_frame(frame)
+        return out  # type: ignore[return-value]
+
+    def with_threshold(self, threshold: float) -> "Localizer":
+        """A copy that decodes with another threshold."""
+        return Localizer(self.model, HeatmapCodec(replace(self.codec.config, threshold=threshold)), self.device)

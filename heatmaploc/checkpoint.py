@@ -1,0 +1,97 @@
+"""Checkpoints: what rebuilds a model (config + weights + codec) and what resumes a run.
+
+Written atomically (temporary file + ``os.replace``), so an interrupt never leaves a
+half-written checkpoint in place of a good one.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from heatmaploc import __version__
+from heatmaploc.data.io import atomic_replace
+
+FORMAT = "heatmaploc-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any], half: bool = False) -> Path:
+    """Atomically write ``payload`` (must hold ``model_config`` and ``model_state``);
+    ``half=True`` stores floating weights as float16 (half the size)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"format": FORMAT, "format_version": FORMAT_VERSION, "package_version": __version__, **payload}
+    if half:
+        data["model_state"] = {k: v.half() if v.is_floating_point() else v for k, v in data["model_state"].items()}
+        data["stored_half"] = True
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(data, tmp)
+        atomic_replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and check a checkpoint.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: unreadable file, not a heatmaploc checkpoint, or a format from
+            another version of the package.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        data = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt or foreign file
+        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a heatmaploc checkpoint")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: checkpoint format {data.get('format_version')} was written by heatmaploc "
+            f"{data.get('package_version')}; this heatmaploc {__version__} reads format {FORMAT_VERSION}"
+        )
+    for key in ("model_config", "model_state"):
+        if key not in data:
+            raise ValueError(f"{path}: checkpoint lacks {key!r}")
+    if data.get("stored_half"):
+        data["model_state"] = {k: v.float() if v.is_floating_point() else v for k, v in data["model_state"].items()}
+    return data
+
+
+def adapt_state_dict(state: dict[str, torch.Tensor], model: nn.Module, source: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """Fit ``state`` to ``model`` when only input channels differ (fine-tuning a
+    3-channel model on gray data or the reverse).
+
+    A weight whose shape differs from the model's only in dim 1 (1 vs 3) is
+    converted: 3 -> 1 sums the RGB filters (a gray image replicated to RGB gives the
+    same response); 1 -> 3 splits the filter in three equal parts.  Any other mismatch
+    raises ``ValueError`` naming the tensor.
+    """
+    target = model.state_dict()
+    missing = sorted(set(target) - set(state))
+    unexpected = sorted(set(state) - set(target))
+    if missing or unexpected:
+        raise ValueError(f"{source}: weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    out = {}
+    for key, value in state.items():
+        want = target[key].shape
+        if value.shape == want:
+            out[key] = value
+        elif value.dim() == 4 and value.shape[0] == want[0] and value.shape[2:] == want[2:] and {value.shape[1], want[1]} == {1, 3}:
+            out[key] = value.sum(1, keepdim=True) if want[1] == 1 else value.repeat(1, 3, 1, 1) / 3.0
+        else:
+            raise ValueError(f"{source}: tensor {key} has shape {tuple(value.shape)}, the model needs {tuple(want)}")
+    return out

@@ -1,0 +1,159 @@
+"""Run configuration: dataclasses loaded from YAML, with ``section.key=value`` overrides.
+
+One source of truth for defaults: these dataclasses.  A run's resolved config is saved
+beside its checkpoints (``config.yaml``) and inside them.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from heatmaploc.codec import CodecConfig
+from heatmaploc.data.augment import AugmentConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where training and validation images come from.
+
+    Attributes:
+        train, val: dataset folders (DESIGN.md section 2).  When ``train`` is unset the
+            training images are simulated on the fly from ``simulate`` (no disk).
+        simulate: simulator preset for streamed training data / a simulated val set.
+        simulate_overrides: ``SimConfig`` fields changed for both.
+        train_seed: seed of the streamed training images (image ``i`` of step ``s``
+            is ``simulate_image(cfg, train_seed, s * batch + i)``).
+        val_seed, val_size: the fixed simulated validation set when ``val`` is unset.
+        in_channels: network input channels (1 or 3); images are converted by
+            :mod:`heatmaploc.data.preprocess`.
+        workers: DataLoader worker processes.
+    """
+
+    train: str | None = None
+    val: str | None = None
+    simulate: str | None = "default"
+    simulate_overrides: dict = field(default_factory=dict)
+    train_seed: int = 1000
+    val_seed: int = 999
+    val_size: int = 256
+    in_channels: int = 3
+    workers: int = 1
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(crop_size=(128, 128)))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimization.  ``steps`` is the total number of optimizer steps; an epoch is
+    ``steps_per_epoch`` steps (validation + checkpoint after each)."""
+
+    steps: int = 6000
+    steps_per_epoch: int = 250
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    loss: str = "bce"
+    bce_pos_weight: float = 20.0
+    focal_alpha: float = 2.0
+    focal_beta: float = 4.0
+    ema_decay: float | None = 0.998
+    amp: bool = True
+    channels_last: bool = True
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    val_radius: float = 2.0
+    threshold_grid: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
+    max_minutes: float | None = None
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs."""
+
+    model: dict = field(default_factory=lambda: {"name": "heatmapnet"})
+    codec: CodecConfig = field(default_factory=CodecConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _build(cls, values: Any, where: str):
+    if values is None:
+        return cls()
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    kwargs = {}
+    defaults = cls()
+    for name, value in values.items():
+        current = getattr(defaults, name)
+        if is_dataclass(current):
+            kwargs[name] = _build(type(current), value, f"{where}.{name}")
+        elif isinstance(current, dict) and isinstance(value, dict) and "name" not in value:
+            kwargs[name] = {**current, **value}  # e.g. model: {aspp: conv} keeps the name
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"{where}: {err}") from None
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Map a nested dict (YAML) onto :class:`RunConfig`; unknown keys are errors."""
+    return _build(RunConfig, data or {}, source)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML file (or the defaults when ``path`` is None), then apply dotted
+    overrides like ``{"train.steps": 100, "model.aspp": "conv"}``."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: config file not found")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: invalid YAML ({err})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        source = str(path)
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {dotted!r}: {key!r} is not a section")
+        node[last] = value
+    return config_from_dict(data, source)
+
+
+def save_config(cfg: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(_plain(cfg.to_dict()), sort_keys=False))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def with_model(cfg: RunConfig, **model: Any) -> RunConfig:
+    return replace(cfg, model={**cfg.model, **model})

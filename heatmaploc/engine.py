@@ -1,0 +1,425 @@
+"""Train and evaluate loops (importable, no argument parsing).
+
+Training data is a deterministic function of the *global sample index* ``g = step *
+batch + i``: streamed simulation (``simulate_image(cfg, train_seed, g)``) or a
+dataset folder walked in per-pass permutations.  Resuming at step ``s`` therefore
+continues with exactly the samples an uninterrupted run would have seen.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.optim.swa_utils import AveragedModel
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from heatmaploc.checkpoint import adapt_state_dict, load_checkpoint, save_checkpoint
+from heatmaploc.codec import CodecConfig, HeatmapCodec
+from heatmaploc.config import RunConfig, save_config
+from heatmaploc.data.dataset import collate, make_sample
+from heatmaploc.data.index import load_dataset
+from heatmaploc.data.io import read_image
+from heatmaploc.losses import heatmap_loss
+from heatmaploc.metrics import pixel_confusion, pixel_metrics, point_metrics
+from heatmaploc.models import build_model, model_config_dict
+from heatmaploc.points import Points
+from heatmaploc.simulate import get_preset, simulate_image
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN/inf; the last good checkpoint was kept."""
+
+
+# ---------------------------------------------------------------- data sources
+class ImageSource:
+    """Random access to ``(image, points, labels, name)`` by global index."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def get(self, g: int):
+        raise NotImplementedError
+
+
+class SimulatedSource(ImageSource):
+    def __init__(self, preset: str, overrides: dict, seed: int, size: int | None = None) -> None:
+        self.cfg = get_preset(preset, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+        self.seed, self.size = seed, size
+
+    def __len__(self) -> int:
+        return self.size if self.size is not None else 2**62
+
+    def get(self, g: int):
+        sim = simulate_image(self.cfg, self.seed, g)
+        return sim.image, sim.points, np.zeros(len(sim.points), np.int64), f"sim{g:08d}"
+
+
+class FolderSource(ImageSource):
+    """A dataset folder; index ``g`` walks per-pass permutations when ``shuffle``."""
+
+    def __init__(self, root: str, seed: int, shuffle: bool) -> None:
+        self.index = load_dataset(root)
+        self.seed, self.shuffle = seed, shuffle
+        self._perms: dict[int, np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def get(self, g: int):
+        n = len(self.index)
+        i = g % n
+        if self.shuffle:
+            p = g // n
+            if p not in self._perms:
+                self._perms = {p: np.random.default_rng([self.seed, p]).permutation(n)}
+            i = int(self._perms[p][i])
+        rec = self.index[i]
+        return read_image(rec.path), rec.points, rec.labels, rec.name
+
+
+class SampleStream(Dataset):
+    """Torch samples of an :class:`ImageSource` (augmentation rng from ``(seed, g)``)."""
+
+    def __init__(self, source: ImageSource, codec: HeatmapCodec, in_channels: int, augment, seed: int) -> None:
+        self.source, self.codec, self.in_channels, self.augment, self.seed = source, codec, in_channels, augment, seed
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, g: int) -> dict[str, Any]:
+        image, points, labels, name = self.source.get(int(g))
+        rng = np.random.default_rng([self.seed, int(g)]) if self.augment is not None else None
+        return make_sample(image, points, labels, name, self.codec, self.in_channels, self.augment, rng)
+
+
+def validation_samples(cfg: RunConfig, codec: HeatmapCodec) -> list[dict[str, Any]]:
+    """The fixed validation set as a list of samples (no augmentation)."""
+    data = cfg.data
+    if data.val:
+        source: ImageSource = FolderSource(data.val, 0, shuffle=False)
+    elif data.simulate:
+        source = SimulatedSource(data.simulate, data.simulate_overrides, data.val_seed, data.val_size)
+    else:
+        raise ValueError("no validation data: set data.val or data.simulate")
+    stream = SampleStream(source, codec, data.in_channels, None, 0)
+    return [stream[i] for i in range(len(source))]
+
+
+def training_stream(cfg: RunConfig, codec: HeatmapCodec) -> SampleStream:
+    data = cfg.data
+    if data.train:
+        source: ImageSource = FolderSource(data.train, cfg.train.seed, shuffle=True)
+    elif data.simulate:
+        source = SimulatedSource(data.simulate, data.simulate_overrides, data.train_seed)
+    else:
+        raise ValueError("no training data: set data.train or data.simulate")
+    return SampleStream(source, codec, data.in_channels, data.augment, cfg.train.seed)
+
+
+# ---------------------------------------------------------------- inference / evaluation
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def batches_by_shape(samples: Sequence[dict], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of equal image shape, in a stable order."""
+    groups: dict[tuple, list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault(tuple(s["image"].shape), []).append(i)
+    return [idx[j : j + batch_size] for idx in groups.values() for j in range(0, len(idx), batch_size)]
+
+
+@torch.no_grad()
+def predict_samples(model: nn.Module, samples: Sequence[dict], device: torch.device, batch_size: int = 16,
+                    channels_last: bool = False) -> list[Any]:
+    """Run the model on prepared samples; per sample the ``(K, H, W)`` probability map
+    (float32 numpy) for heatmap models, or a :class:`Points` for point models."""
+    model.eval()
+    out: list[Any] = [None] * len(samples)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    for idx in batches_by_shape(samples, batch_size):
+        x = torch.stack([samples[i]["image"] for i in idx]).to(device).to(memory_format=fmt)
+        y = model(x)
+        if getattr(model, "output_kind", "heatmap") == "points":
+            for i, p in zip(idx, model.to_points(y, tuple(x.shape[-2:]))):
+                out[i] = p
+        else:
+            probs = torch.sigmoid(y.float()).cpu().numpy()
+            for i, p in zip(idx, probs):
+                out[i] = p
+    return out
+
+
+def decode_outputs(outputs: Sequence[Any], codec: HeatmapCodec, threshold: float | None = None) -> list[Points]:
+    """Heatmaps -> points (one image at a time); point-model outputs pass through."""
+    return [o if isinstance(o, Points) else codec.decode(torch.from_numpy(o)[None], threshold=threshold)[0] for o in outputs]
+
+
+def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]],
+                     codec: HeatmapCodec, radii: Sequence[float] = (1.0, 2.0, 3.0), threshold: float | None = None) -> dict[str, Any]:
+    """Point metrics at each radius and pixel metrics (disk masks of radius
+    ``codec.config.mask_radius`` vs the heatmap thresholded at the decode threshold;
+    point models: disks around their points)."""
+    thr = codec.config.threshold if threshold is None else threshold
+    preds = decode_outputs(outputs, codec, thr)
+    result: dict[str, Any] = {"threshold": thr, "n_images": len(truths)}
+    for r in radii:
+        result[f"r{r:g}"] = point_metrics([p.xy for p in preds], truths, r).to_dict()
+    conf = np.zeros((2, 2), np.int64)
+    for out, pred, truth, shape in zip(outputs, preds, truths, shapes):
+        true_mask = codec.masks(truth, shape)
+        if isinstance(out, Points):
+            pred_mask = codec.masks(pred.xy, shape)
+        else:
+            pred_mask = out.max(axis=0) > thr
+        conf += pixel_confusion(pred_mask, true_mask)
+    result["pixel"] = pixel_metrics(conf).to_dict()
+    return result
+
+
+def best_threshold(outputs: Sequence[Any], truths: Sequence[np.ndarray], codec: HeatmapCodec, grid: Sequence[float],
+                   radius: float) -> tuple[float, dict[float, float]]:
+    """The decode threshold of ``grid`` with the best pooled F1 at ``radius`` (ties:
+    the one closest to 0.5)."""
+    scores = {}
+    for t in grid:
+        preds = decode_outputs(outputs, codec, t)
+        scores[float(t)] = point_metrics([p.xy for p in preds], truths, radius).f1
+    best = max(scores, key=lambda t: (round(scores[t], 9), -abs(t - 0.5)))
+    return best, scores
+
+
+# ---------------------------------------------------------------- training
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    history: list[dict[str, Any]]
+    threshold: float
+    best_metric: float
+    finished: bool
+
+
+def make_ema(model: nn.Module, decay: float) -> AveragedModel:
+    """Exponential moving average of weights and buffers with the usual warm-up
+    ``min(decay, (1 + n) / (10 + n))``: a fixed decay would keep the random initial
+    weights in the average for thousands of steps."""
+
+    @torch.no_grad()
+    def update(avg: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1.0 + float(n)) / (10.0 + float(n)))
+        return avg + (current - avg) * (1.0 - d)
+
+    return AveragedModel(model, avg_fn=update, use_buffers=True)
+
+
+def _lr_factor(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / max(warmup, 1)
+    progress = (step - warmup) / max(total - warmup, 1)
+    return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _tensorboard(run_dir: Path):
+    """A SummaryWriter when tensorboard is installed, else None (it is optional)."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def _write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
+    if not history:
+        return
+    keys = list(history[0])
+    with open(run_dir / "log.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+    from heatmaploc.viz import plot_training_curves
+
+    plot_training_curves(history, run_dir / "curves.png")
+
+
+def _checkpoint_payload(model, ema, opt, sched, cfg, codec_cfg, step, epoch, best, history, stage) -> dict[str, Any]:
+    return {
+        "model_config": model_config_dict(model),
+        "codec_config": asdict(codec_cfg),
+        "run_config": cfg.to_dict(),
+        "model_state": (ema.module if ema is not None else model).state_dict(),
+        "train_state": {
+            "raw_model_state": model.state_dict(),
+            "ema_state": ema.state_dict() if ema is not None else None,
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "step": step,
+            "epoch": epoch,
+            "best_metric": best,
+            "history": history,
+            "stage": stage,
+            "torch_rng": torch.get_rng_state(),
+        },
+    }
+
+
+def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | Path | None = None,
+          progress: bool = True, on_step: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
+    """Train ``cfg`` into ``run_dir`` (``config.yaml``, ``last.pt``, ``best.pt``,
+    ``log.csv``, ``curves.png``).
+
+    Args:
+        resume: continue from ``run_dir/last.pt`` (same config).
+        init_from: start from the weights of another checkpoint (fine-tuning; input
+            channels are adapted, see :func:`adapt_state_dict`).
+        on_step: called after every optimizer step with ``(step, model)`` (tests use
+            it to simulate an interrupt or a fault).
+
+    Ctrl-C saves ``last.pt`` at the current step before re-raising, so ``resume``
+    loses nothing; a NaN loss raises :class:`TrainingDiverged` and keeps the last good
+    checkpoint.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tc, data = cfg.train, cfg.data
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    device = pick_device(tc.device)
+    torch.manual_seed(tc.seed)
+    codec = HeatmapCodec(replace(cfg.codec))
+    model = build_model({**cfg.model, "in_channels": data.in_channels}).to(device)
+    if tc.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    point_model = getattr(model, "output_kind", "heatmap") == "points"
+    if init_from is not None:
+        ckpt = load_checkpoint(init_from)
+        model.load_state_dict(adapt_state_dict(ckpt["model_state"], model, str(init_from)))
+        log.info("initialized from %s", init_from)
+    opt = torch.optim.AdamW([p for p in model.parameters()], lr=tc.lr, weight_decay=tc.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, tc.warmup_steps, tc.steps))
+    ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
+    step, epoch, best, history = 0, 0, -1.0, []
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    if resume:
+        ckpt = load_checkpoint(last_path, map_location=device)
+        ts = ckpt["train_state"]
+        model.load_state_dict(ts["raw_model_state"])
+        if ema is not None and ts["ema_state"] is not None:
+            ema.load_state_dict(ts["ema_state"])
+        opt.load_state_dict(ts["optimizer"])
+        sched.load_state_dict(ts["scheduler"])
+        step, epoch, best, history = ts["step"], ts["epoch"], ts["best_metric"], ts["history"]
+        torch.set_rng_state(ts["torch_rng"])
+        if point_model:
+            model.set_stage(ts.get("stage") or 1)
+        log.info("resumed at step %d", step)
+    save_config(cfg, run_dir / "config.yaml")
+    stream = training_stream(cfg, codec)
+    val = validation_samples(cfg, codec)
+    val_truths = [s["points"].numpy() for s in val]
+    val_shapes = [tuple(s["image"].shape[-2:]) for s in val]
+    use_amp = tc.amp and device.type == "cuda"
+
+    def checkpoint(path: Path) -> None:
+        save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best, history,
+                                                  getattr(model, "stage", None)))
+
+    start = time.time()
+    finished = True
+    board = _tensorboard(run_dir)
+    bar = tqdm(total=tc.steps, initial=step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
+    try:
+        while step < tc.steps:
+            end = min((epoch + 1) * tc.steps_per_epoch, tc.steps)
+            loader = DataLoader(stream, batch_size=tc.batch_size, sampler=range(step * tc.batch_size, end * tc.batch_size),
+                                collate_fn=collate, num_workers=data.workers, persistent_workers=False)
+            model.train()
+            losses = []
+            for batch in loader:
+                x = batch["image"].to(device)
+                if tc.channels_last:
+                    x = x.to(memory_format=torch.channels_last)
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    out = model(x)
+                    if point_model:
+                        loss = model.loss(out, [p.to(device) for p in batch["points"]], tuple(x.shape[-2:]))
+                    else:
+                        loss = heatmap_loss(tc.loss, out.float(), batch["heatmap"].to(device), pos_weight=tc.bce_pos_weight,
+                                            alpha=tc.focal_alpha, beta=tc.focal_beta)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(f"loss became {loss.item()} at step {step}; training stopped, the last good "
+                                           f"checkpoint is {last_path if last_path.exists() else 'none (no epoch finished)'}")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip:
+                    nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                opt.step()
+                sched.step()
+                if ema is not None:
+                    ema.update_parameters(model)
+                step += 1
+                losses.append(loss.item())
+                bar.update(1)
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+                if on_step is not None:
+                    on_step(step, model)
+            epoch += 1
+            eval_model = ema.module if ema is not None else model
+            outputs = predict_samples(eval_model, val, device, channels_last=tc.channels_last)
+            metrics = evaluate_outputs(outputs, val_truths, val_shapes, codec, radii=(tc.val_radius,))
+            m = metrics[f"r{tc.val_radius:g}"]
+            row = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                   "val_f1": m["f1"], "val_count_acc": m["count_accuracy"], "val_rmse": m["rmse"],
+                   "lr": opt.param_groups[0]["lr"], "minutes": (time.time() - start) / 60}
+            history.append(row)
+            if board is not None:
+                for key in ("train_loss", "val_f1", "val_count_acc", "val_rmse", "lr"):
+                    board.add_scalar(key, row[key], step)
+            bar.write(f"epoch {epoch} step {step}: loss {row['train_loss']:.4f}  val F1@{tc.val_radius:g} {m['f1']:.4f}  "
+                      f"count acc {m['count_accuracy']:.3f}  rmse {m['rmse']:.3f}")
+            if point_model and model.update_stage(m["count_accuracy"]):
+                bar.write("cascade: count accuracy above threshold, stage 2 (coordinates) starts")
+            if m["f1"] > best:
+                best = m["f1"]
+                checkpoint(best_path)
+            checkpoint(last_path)
+            _write_history(run_dir, history)
+            if tc.max_minutes is not None and (time.time() - start) / 60 > tc.max_minutes and step < tc.steps:
+                log.warning("time budget of %.1f min reached at step %d", tc.max_minutes, step)
+                finished = False
+                break
+    except KeyboardInterrupt:
+        checkpoint(last_path)
+        bar.close()
+        raise
+    finally:
+        if board is not None:
+            board.close()
+    bar.close()
+    threshold = codec.config.threshold
+    if not point_model:
+        best_ckpt = load_checkpoint(best_path, map_location=device)
+        eval_model = build_model(best_ckpt["model_config"]).to(device)
+        eval_model.load_state_dict(best_ckpt["model_state"])
+        outputs = predict_samples(eval_model, val, device)
+        threshold, scores = best_threshold(outputs, val_truths, codec, tc.threshold_grid, tc.val_radius)
+        best_ckpt["codec_config"]["threshold"] = threshold
+        best_ckpt["threshold_scores"] = {str(k): v for k, v in scores.items()}
+        for key in ("format", "format_version", "package_version"):
+            best_ckpt.pop(key, None)
+        save_checkpoint(best_path, best_ckpt)
+    return TrainResult(run_dir, best_path, last_path, history, threshold, best, finished)

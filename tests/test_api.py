@@ -1,0 +1,82 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from heatmaploc import Localizer, Points
+from heatmaploc.data.io import write_image
+
+
+@pytest.fixture(scope="module")
+def loc(tiny_checkpoint):
+    return Localizer.from_checkpoint(tiny_checkpoint, device="cpu").with_threshold(0.01)
+
+
+def _inputs(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (37, 53, 3), dtype=np.uint8)
+    gray16 = (rng.random((37, 53)) * 65535).astype(np.uint16)
+    flt = rng.normal(size=(37, 53))
+    write_image(tmp_path / "a.png", rgb)
+    write_image(tmp_path / "b.tif", gray16)
+    write_image(tmp_path / "c.npy", flt.astype(np.float32))
+    return {
+        "png path": str(tmp_path / "a.png"), "tif path": tmp_path / "b.tif", "npy path": tmp_path / "c.npy",
+        "uint8 rgb": rgb, "uint8 gray": rgb[..., 0], "uint16 gray": gray16, "float64": flt,
+        "float32 rgb": rng.random((37, 53, 3)).astype(np.float32), "rgba": np.dstack([rgb, rgb[..., :1]]),
+        "PIL": Image.fromarray(rgb),
+    }
+
+
+def test_predict_every_input_type_and_odd_size(loc, tmp_path):
+    for name, image in _inputs(tmp_path).items():
+        pts = loc.predict(image)
+        assert isinstance(pts, Points) and pts.xy.shape == (pts.count, 2), name
+        assert np.all((pts.xy >= -0.5) & (pts.xy < [52.5, 36.5])), name
+        assert loc.heatmap(image).shape == (1, 37, 53), name
+
+
+def test_same_image_same_points_whatever_the_container(loc, tmp_path):
+    inputs = _inputs(tmp_path)
+    a, b, c = loc.predict(inputs["png path"]), loc.predict(inputs["uint8 rgb"]), loc.predict(inputs["PIL"])
+    assert np.allclose(a.xy, b.xy) and np.allclose(a.xy, c.xy)
+
+
+def test_predict_batch_mixed_sizes_matches_single(loc):
+    rng = np.random.default_rng(3)
+    images = [rng.random((40, 40)), rng.random((31, 45)), rng.random((40, 40))]
+    batch = loc.predict_batch(images)
+    for image, pts in zip(images, batch):
+        single = loc.predict(image)
+        assert single.count == pts.count and np.allclose(single.xy, pts.xy, atol=1e-4)
+
+
+def test_points_to_list_and_physical_units(loc):
+    image = np.random.default_rng(4).random((40, 40))
+    pts = loc.predict(image, pixel_size=0.5, origin=(10.0, -2.0))
+    rows = pts.to_list()
+    assert len(rows) == pts.count
+    if rows:
+        assert {"x", "y", "score", "x_phys", "y_phys"} <= set(rows[0])
+        assert rows[0]["x_phys"] == pytest.approx(10.0 + 0.5 * rows[0]["x"])
+        assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    with pytest.raises(ValueError, match="physical frame"):
+        loc.predict(image).xy_physical
+
+
+def test_bad_inputs_give_clear_errors(loc, tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        loc.predict(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match="NaN"):
+        loc.predict(np.full((8, 8), np.nan))
+    with pytest.raises(ValueError, match="shape"):
+        loc.predict(np.zeros((2, 3, 4, 5)))
+    with pytest.raises(ValueError, match="unsupported image input"):
+        loc.predict(42)
+
+
+def test_shipped_default_model_loads_and_predicts():
+    loc = Localizer.default(device="cpu")
+    assert loc.in_channels == 3 and 0 < loc.threshold < 1
+    assert loc.predict(np.zeros((64, 80), np.uint8)).xy.shape[1] == 2

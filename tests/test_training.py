@@ -1,0 +1,105 @@
+"""Training on configs/tiny.yaml (real model, real simulated data, a few CPU steps)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from heatmaploc.api import Localizer
+from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
+from heatmaploc.config import load_config
+from heatmaploc.engine import TrainingDiverged, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "configs" / "tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("tiny")
+    return train(load_config(TINY), run, progress=False)
+
+
+def test_tiny_training_lowers_loss_and_writes_checkpoints(tiny_run):
+    losses = [h["train_loss"] for h in tiny_run.history]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    for name in ("best.pt", "last.pt", "config.yaml", "log.csv", "curves.png"):
+        assert (tiny_run.run_dir / name).is_file(), name
+    ckpt = load_checkpoint(tiny_run.last_checkpoint)
+    assert ckpt["train_state"]["step"] == 12 and ckpt["package_version"]
+    assert load_config(tiny_run.run_dir / "config.yaml") == load_config(TINY)
+
+
+def test_threshold_is_chosen_stored_and_used(tiny_run):
+    ckpt = load_checkpoint(tiny_run.best_checkpoint)
+    assert ckpt["codec_config"]["threshold"] == tiny_run.threshold
+    assert tiny_run.threshold in load_config(TINY).train.threshold_grid
+    loc = Localizer.from_checkpoint(tiny_run.best_checkpoint, device="cpu")
+    assert loc.threshold == tiny_run.threshold
+    image = np.random.default_rng(0).random((40, 44)).astype(np.float32)
+    heat = loc.heatmap(image)
+    pts = loc.predict(image)
+    assert np.all(pts.scores > tiny_run.threshold)
+    # every stored-threshold detection is a peak of the heatmap above that threshold
+    assert pts.count == loc.predict(image, threshold=tiny_run.threshold).count
+    assert pts.count <= int((heat > tiny_run.threshold).sum())
+
+
+def test_resume_after_interrupt_continues_from_saved_step(tmp_path):
+    cfg = load_config(TINY)
+
+    def interrupt(step, model):
+        if step == 6:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path, progress=False, on_step=interrupt)
+    saved = load_checkpoint(tmp_path / "last.pt")["train_state"]
+    assert saved["step"] == 6 and saved["epoch"] == 1 and len(saved["history"]) == 1
+    seen = []
+    result = train(cfg, tmp_path, resume=True, progress=False, on_step=lambda step, model: seen.append(step))
+    assert seen[0] == 7 and seen[-1] == 12  # no step repeated, none lost
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    assert load_checkpoint(tmp_path / "last.pt")["train_state"]["step"] == 12
+
+
+def test_nan_loss_stops_with_clear_error_and_keeps_last_good(tmp_path):
+    cfg = load_config(TINY)
+
+    def poison(step, model):
+        if step == 5:  # a fault after the first epoch's checkpoint (step 4)
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.fill_(float("nan"))
+
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 5"):
+        train(cfg, tmp_path, progress=False, on_step=poison)
+    good = load_checkpoint(tmp_path / "last.pt")
+    assert good["train_state"]["step"] == 4
+    assert all(torch.isfinite(v).all() for v in good["model_state"].values() if v.is_floating_point())
+
+
+def test_finetune_from_default_with_one_channel_data(tmp_path):
+    cfg = load_config(TINY, {"model": {"name": "heatmapnet"}, "data.in_channels": 1, "train.steps": 4,
+                             "data.simulate_overrides.renderings": ["raw"]})
+    default = Path(__file__).resolve().parents[1] / "heatmaploc" / "assets" / "default.pt"
+    result = train(cfg, tmp_path, init_from=default, progress=False)
+    loc = Localizer.from_checkpoint(result.best_checkpoint, device="cpu")
+    assert loc.in_channels == 1
+    assert loc.predict(np.random.default_rng(1).random((33, 47))).xy.shape[1] == 2
+
+
+def test_checkpoint_from_another_version_is_refused(tmp_path, tiny_run):
+    ckpt = load_checkpoint(tiny_run.best_checkpoint)
+    ckpt.pop("format", None)
+    ckpt["format_version"] = 99
+    path = tmp_path / "future.pt"
+    save_checkpoint(path, ckpt)
+    data = torch.load(path, weights_only=True)
+    data["format_version"] = 99
+    torch.save(data, path)
+    with pytest.raises(ValueError, match="format 99"):
+        load_checkpoint(path)
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "junk.pt")

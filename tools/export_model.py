@@ -1,0 +1,36 @@
+"""Export a training run's best checkpoint as a shippable model: weights only (fp16 by
+default), model + codec config (with the chosen threshold), and where it came from.
+
+Usage: python tools/export_model.py runs/default/best.pt heatmaploc/assets/default.pt [--fp32]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("source")
+    ap.add_argument("target")
+    ap.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    args = ap.parse_args()
+    ckpt = load_checkpoint(args.source)
+    history = ckpt.get("train_state", {}).get("history", [])
+    payload = {
+        "model_config": ckpt["model_config"],
+        "codec_config": ckpt["codec_config"],
+        "model_state": ckpt["model_state"],
+        "run_config": ckpt.get("run_config"),
+        "threshold_scores": ckpt.get("threshold_scores"),
+        "provenance": {"source": str(args.source), "steps": history[-1]["step"] if history else None,
+                       "val": history[-1] if history else None},
+    }
+    path = save_checkpoint(args.target, payload, half=not args.fp32)
+    print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.2f} MB, threshold {ckpt['codec_config']['threshold']:g})")
+
+
+if __name__ == "__main__":
+    main()
