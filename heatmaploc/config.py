@@ -144,14 +144,15 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(_plain(cfg.to_dict()), sort_keys=False))
+    Path(path).write_text(yaml.safe_dump(to_plain(cfg.to_dict()), sort_keys=False))
 
 
-def _plain(value: Any) -> Any:
+def to_plain(value: Any) -> Any:
+    """Tuples -> lists, recursively (for YAML/JSON)."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: to_plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [to_plain(v) for v in value]
     return value
 
 

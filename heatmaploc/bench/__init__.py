@@ -1,0 +1,1 @@
+"""Benchmark components: physical limits, classical baselines, suites and reports."""

@@ -1,0 +1,172 @@
+"""Benchmark report: ``report.json`` (everything), ``report.md`` (tables to paste) and
+plots (F1 vs radius, precision/recall vs threshold, error histogram, count confusion,
+example overlays, training curves)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from heatmaploc.viz import plt, plot_points_grid, plot_training_curves
+
+SEED_BLOG = {"num_acc": 0.9933, "coord": {"0.5": 1.0, "0.4": 0.9966, "0.3": 0.9581, "0.2": 0.7776, "0.1": 0.3629}}
+
+
+def _f(x: Any, digits: int = 4) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if math.isnan(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _suites_of(report: dict, group: str) -> list[str]:
+    return [name for name, s in report["suites"].items() if s["group"] == group]
+
+
+def markdown(report: dict[str, Any]) -> str:
+    models = report["models"]
+    classical = report["baselines"]["classical"]["suites"]
+    main = _suites_of(report, "main")[0]
+    lines = [f"# heatmaploc benchmark", "",
+             f"{report['minutes']:.1f} min; CPU threads {report['device']['threads']}, CUDA {'yes' if report['device']['cuda'] else 'no'}. "
+             "Point metrics: Hungarian matching within the radius (pixels), pooled over images. "
+             "Pixel metrics: disks of the codec's mask radius vs the thresholded heatmap.", ""]
+    lines += [f"## Main suite: `{main}` ({report['suites'][main]['n_images']} images, {report['suites'][main]['n_sources']} sources)", "",
+              "| model | P@2 | R@2 | F1@1 | F1@2 | F1@3 | RMSE (px) | count acc | count MAE | mIoU | mPA | pixel F1 |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = [(label, m["suites"][main]) for label, m in models.items()] + [("classical (filter + peak_local_max)", classical[main])]
+    for label, s in rows:
+        r1, r2, r3, px = s["r1"], s["r2"], s["r3"], s["pixel"]
+        lines.append(f"| {label} | {_f(r2['precision'])} | {_f(r2['recall'])} | {_f(r1['f1'])} | {_f(r2['f1'])} | {_f(r3['f1'])} | "
+                     f"{_f(r2['rmse'], 3)} | {_f(r2['count_accuracy'])} | {_f(r2['count_mae'], 3)} | {_f(px['miou'])} | "
+                     f"{_f(px['mpa'])} | {_f(px['mf1'])} |")
+    for group, title in (("stress", "Stress suites (F1 at 2 px)"), ("snr", "SNR sweep (F1 at 2 px)")):
+        names = _suites_of(report, group)
+        if not names:
+            continue
+        lines += ["", f"## {title}", "", "| model | " + " | ".join(names) + (" | average |" if group == "stress" else " |"),
+                  "|---" * (len(names) + 1 + (group == "stress")) + "|"]
+        for label, s in [(l, m["suites"]) for l, m in models.items()] + [("classical", classical)]:
+            vals = [s[n]["r2"]["f1"] for n in names]
+            avg = f" | {_f(float(np.mean(vals)))}" if group == "stress" else ""
+            lines.append(f"| {label} | " + " | ".join(_f(v) for v in vals) + avg + " |")
+    pairs = _suites_of(report, "pairs")
+    if pairs:
+        lines += ["", "## Close pairs: probability that both sources are found (within 2 px)", "",
+                  "| model | " + " | ".join(pairs) + " |", "|---" * (len(pairs) + 1) + "|"]
+        for label, s in [(l, m["suites"]) for l, m in models.items()] + [("classical", classical)]:
+            lines.append(f"| {label} | " + " | ".join(_f(s[n].get("both_found")) for n in pairs) + " |")
+    crlbs = _suites_of(report, "crlb")
+    if crlbs:
+        lsq = report["baselines"].get("least_squares_fit", {})
+        lines += ["", "## Physical limit: isolated free-field sources, RMSE / CRLB (RMSE of matches within 2 px)", "",
+                  "| model | " + " | ".join(crlbs) + " |", "|---" * (len(crlbs) + 1) + "|",
+                  "| CRLB rms (px) | " + " | ".join(_f(next(iter(models.values()))["suites"][n]["crlb_rms"], 4) for n in crlbs) + " |"]
+        for label, m in models.items():
+            lines.append(f"| {label} | " + " | ".join(_f(m["suites"][n]["rmse_over_crlb"], 2) for n in crlbs) + " |")
+        if lsq:
+            lines.append("| least-squares fit (true model, known count) | " + " | ".join(_f(lsq.get(n, {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
+    seeds = _suites_of(report, "seed")
+    if seeds:
+        n = seeds[0]
+        eps = list(next(iter(models.values()))["suites"][n].get("coord_eps", {}).keys())
+        lines += ["", f"## Seed blog protocol (`{n}`, held-out test split)", "",
+                  "| model | Num Acc | " + " | ".join(f"Coord({e})" for e in eps) + " |", "|---" * (len(eps) + 2) + "|",
+                  "| seed blog, 7 blocks / 256 (on its training data) | 99.33 % | " + " | ".join(f"{100 * SEED_BLOG['coord'][e]:.2f} %" for e in eps) + " |"]
+        for label, m in models.items():
+            s = m["suites"][n]
+            lines.append(f"| {label} | {100 * s['r2']['count_accuracy']:.2f} % | " + " | ".join(f"{100 * s['coord_eps'][e]:.2f} %" if s['coord_eps'][e] is not None and not math.isnan(s['coord_eps'][e]) else "-" for e in eps) + " |")
+    if "decode_ablation" in report:
+        first = next(iter(models))
+        lines += ["", f"## Decoding ablation ({first}, main suite)", "", "| refinement | F1@1 | F1@2 | RMSE@2 (px) |", "|---|---|---|---|"]
+        for mode, m in report["decode_ablation"].items():
+            lines.append(f"| {mode} | {_f(m['r1']['f1'])} | {_f(m['r2']['f1'])} | {_f(m['r2']['rmse'], 3)} |")
+    ref = report["speed_reference"]
+    speed = report["speed"]
+    keys = list(next(iter(speed.values())).keys())
+    lines += ["", f"## Speed: full pipeline images/s (uint8 RGB in, points out), ratio to `{ref}` in the same run", "",
+              "| model | params (M) | GFLOPs @256 | " + " | ".join(f"{k} img/s (ratio)" for k in keys) + " |", "|---" * (len(keys) + 3) + "|"]
+    for label, s in speed.items():
+        c = models[label]["complexity"]
+        lines.append(f"| {label} | {c['params_m']:.2f} | {c['gflops']:.2f} | " + " | ".join(f"{s[k]:.1f} ({s[k] / speed[ref][k]:.2f})" for k in keys) + " |")
+    lines += ["", f"Classical baseline parameters (tuned on a separate simulated split): {report['baselines']['classical']['params']}; "
+              f"trackpy: {report['baselines']['trackpy']}.", ""]
+    return "\n".join(lines)
+
+
+def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, grid: bool = True) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    if grid:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(report: dict[str, Any], out: Path, suites, main_outputs, locs) -> None:
+    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=1))
+    (out / "report.md").write_text(markdown(report))
+    plots = out / "plots"
+    plots.mkdir(exist_ok=True)
+    main = next(s for s in suites.values() if s.spec.group == "main")
+    models = report["models"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    radii = [float(k[1:]) for k in next(iter(models.values()))["suites"][main.spec.name] if k.startswith("r") and k[1:].replace(".", "").isdigit()]
+    for label, m in models.items():
+        ax.plot(radii, [m["suites"][main.spec.name][f"r{r:g}"]["f1"] for r in radii], marker="o", label=label)
+    _finish(fig, ax, plots / "f1_vs_radius.png", "matching radius (px)", "F1")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, m in models.items():
+        curve = m["suites"][main.spec.name].get("pr_curve")
+        if curve:
+            ax.plot([c["recall"] for c in curve], [c["precision"] for c in curve], marker=".", label=label)
+    _finish(fig, ax, plots / "precision_recall_vs_threshold.png", "recall (2 px)", "precision (2 px)")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for label, m in models.items():
+        errs = m["suites"][main.spec.name]["errors"]
+        if errs:
+            ax.hist(errs, bins=30, range=(0, 3), histtype="step", label=label)
+    _finish(fig, ax, plots / "error_histogram.png", "localization error of matched pairs (px)", "count", grid=False)
+    first = next(iter(models))
+    counts = np.array(models[first]["suites"][main.spec.name]["counts"]).reshape(-1, 2)
+    top = int(counts.max()) + 1 if len(counts) else 1
+    mat = np.zeros((top, top), int)
+    for t, p in counts:
+        mat[t, p] += 1
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.imshow(mat, cmap="Blues")
+    for (i, j), v in np.ndenumerate(mat):
+        if v:
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
+    ax.set_xlabel("predicted count")
+    ax.set_ylabel("true count")
+    ax.set_title(f"count confusion: {first}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(plots / "count_confusion.png", dpi=100)
+    plt.close(fig)
+    n = min(report["config"]["examples"], len(main))
+    from heatmaploc.engine import decode_outputs
+
+    preds = decode_outputs(main_outputs[first][:n], locs[first].codec)
+    plot_points_grid(main.images[:n], main.truths[:n], plots / "examples.png", preds=[p.xy for p in preds],
+                     titles=[f"{first}: {p.count} found, {len(t)} true" for p, t in zip(preds, main.truths[:n])])
+    for label, m in models.items():
+        if m["history"]:
+            plot_training_curves(m["history"], plots / f"training_{''.join(c if c.isalnum() else '_' for c in label)}.png")

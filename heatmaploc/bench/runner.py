@@ -1,0 +1,240 @@
+"""Run a benchmark: every model on the same suites in one process, speed as ratios to a
+reference measured in the same run, then ``report.json``, ``report.md`` and plots."""
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from scipy.spatial.distance import cdist
+from tqdm import tqdm
+
+from heatmaploc.api import Localizer, default_checkpoint_path
+from heatmaploc.bench.classical import tune_classical
+from heatmaploc.bench.config import BenchConfig, ModelSpec
+from heatmaploc.bench.physics import WaveModel, crlb, fit_sources, initial_guesses
+from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
+from heatmaploc.codec import HeatmapCodec
+from heatmaploc.config import config_from_dict, to_plain
+from heatmaploc.data.preprocess import normalize, to_unit_range
+from heatmaploc.engine import decode_outputs, evaluate_outputs, train
+from heatmaploc.metrics import point_metrics
+from heatmaploc.models import model_complexity
+from heatmaploc.points import Points
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------- models
+def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -> tuple[Localizer, list[dict]]:
+    """A Localizer for ``spec``: loaded, or trained here within ``cfg.train_minutes``."""
+    if spec.checkpoint:
+        path = default_checkpoint_path() if spec.checkpoint == "default" else spec.checkpoint
+        loc = Localizer.from_checkpoint(path, device="auto")
+        if spec.codec:
+            loc = Localizer(loc.model, HeatmapCodec(replace(loc.codec.config, **spec.codec)), loc.device)
+        return loc, []
+    if not spec.model:
+        raise ValueError(f"model {spec.label!r}: give a checkpoint or a registry model to train")
+    run_cfg = config_from_dict({
+        "model": spec.model,
+        "codec": spec.codec,
+        "data": cfg.train_data,
+        "train": {**cfg.train_defaults, "max_minutes": cfg.train_minutes, "threads": cfg.threads, **spec.train},
+    }, f"benchmark model {spec.label!r}")
+    run_dir = out / "runs" / "".join(c if c.isalnum() else "_" for c in spec.label)
+    result = train(run_cfg, run_dir, progress=progress)
+    return Localizer.from_checkpoint(result.best_checkpoint, device="auto"), result.history
+
+
+def model_outputs(loc: Localizer, images: list[np.ndarray], batch: int = 16) -> list[Any]:
+    """Per image: ``(K, H, W)`` probabilities (heatmap models) or :class:`Points`."""
+    out: list[Any] = [None] * len(images)
+    groups: dict[tuple, list[int]] = {}
+    tensors = [torch.from_numpy(normalize(to_unit_range(im, loc.in_channels))) for im in images]
+    for i, t in enumerate(tensors):
+        groups.setdefault(tuple(t.shape), []).append(i)
+    with torch.no_grad():
+        for idx in groups.values():
+            for j in range(0, len(idx), batch):
+                chunk = idx[j : j + batch]
+                x = torch.stack([tensors[i] for i in chunk]).to(loc.device)
+                y = loc.model(x)
+                if loc.point_model:
+                    for i, p in zip(chunk, loc.model.to_points(y, tuple(x.shape[-2:]))):
+                        out[i] = p
+                else:
+                    for i, p in zip(chunk, torch.sigmoid(y.float()).cpu().numpy()):
+                        out[i] = p
+    return out
+
+
+# ---------------------------------------------------------------- metrics helpers
+def coord_eps(preds: list[np.ndarray], truths: list[np.ndarray], pixel_size: float, eps: tuple[float, ...]) -> dict[str, float]:
+    """Seed-blog "Coord(eps)": share of compared pairs (optimal one-to-one pairs of
+    predictions and truths, no radius) closer than ``eps`` physical units."""
+    dists = []
+    for p, t in zip(preds, truths):
+        if len(p) and len(t):
+            d = cdist(p, t)
+            r, c = linear_sum_assignment(d)
+            dists.extend(d[r, c] * pixel_size)
+    dists = np.asarray(dists)
+    return {f"{e:g}": float(np.mean(dists < e)) if len(dists) else float("nan") for e in eps}
+
+
+def pr_curve(outputs: list[Any], truths: list[np.ndarray], codec: HeatmapCodec, thresholds, radius: float) -> list[dict]:
+    rows = []
+    for t in thresholds:
+        m = point_metrics([p.xy for p in decode_outputs(outputs, codec, t)], truths, radius)
+        rows.append({"threshold": t, "precision": m.precision, "recall": m.recall, "f1": m.f1})
+    return rows
+
+
+def crlb_of_suite(suite: Suite) -> np.ndarray:
+    """Per image the Euclidean CRLB ``sqrt(var_x + var_y)`` of its single source."""
+    bounds = []
+    for scene, info, image in zip(suite.scenes, suite.infos, suite.images):
+        model = WaveModel.from_scene(scene, *image.shape[:2])
+        params = np.array([[*scene.points[0], abs(scene.strengths[0]), np.angle(scene.strengths[0])]])
+        bounds.append(float(np.hypot(*crlb(model, params, info["noise_std"])[0])))
+    return np.asarray(bounds)
+
+
+def lsq_points(suite: Suite, n_images: int) -> list[np.ndarray]:
+    """Least-squares physics fit with the true model and known count (first images)."""
+    out = []
+    for scene, image in zip(suite.scenes[:n_images], suite.images[:n_images]):
+        model = WaveModel.from_scene(scene, *image.shape[:2])
+        init = initial_guesses(image, model, len(scene.points), grid=16)
+        out.append(fit_sources(image, model, init)[:, :2])
+    return out
+
+
+# ---------------------------------------------------------------- speed
+def pipeline_speed(locs: dict[str, Localizer], sizes, batch: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Images/s of preprocess + network + decode from uint8 RGB, at batch 1 and
+    ``batch``, after warm-up; models interleaved round by round, medians."""
+    rng = np.random.default_rng(0)
+    result: dict[str, dict[str, float]] = {label: {} for label in locs}
+    for size in sizes:
+        images = [rng.integers(0, 255, (size, size, 3), dtype=np.uint8) for _ in range(batch)]
+        for bs in (1, batch):
+            def run(loc: Localizer) -> float:
+                t0 = time.perf_counter()
+                loc.predict_batch(images[:bs], batch_size=bs)
+                return bs / (time.perf_counter() - t0)
+
+            for loc in locs.values():
+                run(loc)
+            samples = {label: [] for label in locs}
+            for _ in range(rounds):
+                for label, loc in locs.items():
+                    samples[label].append(run(loc))
+            for label in locs:
+                result[label][f"{size}px_b{bs}"] = statistics.median(samples[label])
+    return result
+
+
+# ---------------------------------------------------------------- main entry
+def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
+    """Run everything in ``cfg``; write ``out/report.json``, ``out/report.md`` and plots."""
+    from heatmaploc.bench.report import write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    started = time.time()
+    suites = {s.name: build_suite(s) for s in tqdm(cfg.suites, desc="suites", disable=not progress)}
+    report: dict[str, Any] = {"config": to_plain(asdict(cfg)), "suites": {}, "models": {}, "baselines": {}}
+    for name, suite in suites.items():
+        report["suites"][name] = {"group": suite.spec.group, "n_images": len(suite),
+                                  "n_sources": int(sum(len(t) for t in suite.truths))}
+    locs: dict[str, Localizer] = {}
+    main_outputs: dict[str, list[Any]] = {}
+    main_suite = next(s for s in suites.values() if s.spec.group == "main")
+    for spec in cfg.models:
+        loc, history = obtain_model(spec, cfg, out, progress)
+        locs[spec.label] = loc
+        entry: dict[str, Any] = {"history": history, "threshold": loc.threshold, "suites": {},
+                                 "complexity": model_complexity(loc.model, (256, 256)), "trained_here": not spec.checkpoint}
+        for name, suite in tqdm(suites.items(), desc=spec.label, disable=not progress):
+            outputs = model_outputs(loc, suite.images)
+            shapes = [im.shape[:2] for im in suite.images]
+            metrics = evaluate_outputs(outputs, suite.truths, shapes, loc.codec, cfg.radii)
+            preds = decode_outputs(outputs, loc.codec)
+            metrics["counts"] = [[len(t), p.count] for t, p in zip(suite.truths, preds)]
+            if suite.spec.group == "pairs":
+                metrics["both_found"] = float(np.mean([point_metrics([p.xy], [t], 2.0).tp == 2 for p, t in zip(preds, suite.truths)]))
+            if suite.spec.group == "crlb":
+                bounds = crlb_of_suite(suite)
+                m2 = metrics["r2"]
+                metrics["crlb_rms"] = float(np.sqrt(np.mean(bounds**2)))
+                metrics["rmse_over_crlb"] = m2["rmse"] / metrics["crlb_rms"] if m2["tp"] else float("nan")
+            if suite.spec.group == "seed" and suite.frame is not None:
+                metrics["coord_eps"] = coord_eps([p.xy for p in preds], suite.truths, suite.frame.pixel_size, cfg.seed_eps)
+            if suite is main_suite:
+                main_outputs[spec.label] = outputs
+                if not loc.point_model:
+                    metrics["pr_curve"] = pr_curve(outputs, suite.truths, loc.codec, cfg.thresholds, 2.0)
+                metrics["errors"] = _matched_errors(preds, suite.truths, 3.0)
+            entry["suites"][name] = metrics
+        report["models"][spec.label] = entry
+    first = cfg.models[0].label
+    if not locs[first].point_model:
+        report["decode_ablation"] = {}
+        for mode in cfg.decode_modes:
+            codec = HeatmapCodec(replace(locs[first].codec.config, refine=mode))
+            m = evaluate_outputs(main_outputs[first], main_suite.truths, [im.shape[:2] for im in main_suite.images], codec, cfg.radii)
+            report["decode_ablation"][mode] = {f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}
+    report["baselines"] = _baselines(cfg, suites, progress)
+    report["speed"] = pipeline_speed(locs, cfg.speed_sizes, cfg.speed_batch, cfg.speed_rounds)
+    reference = next((m.label for m in cfg.models if m.reference), first)
+    report["speed_reference"] = reference
+    report["device"] = {"cuda": torch.cuda.is_available(), "threads": cfg.threads}
+    report["minutes"] = (time.time() - started) / 60
+    write_report(report, out, suites, main_outputs, locs)
+    return report
+
+
+def _matched_errors(preds: list[Points], truths: list[np.ndarray], radius: float) -> list[float]:
+    from heatmaploc.metrics import match_points
+
+    return [float(d) for p, t in zip(preds, truths) for d in match_points(p.xy, t, radius).distances]
+
+
+def _baselines(cfg: BenchConfig, suites: dict[str, Suite], progress: bool) -> dict[str, Any]:
+    tuning = build_suite(SuiteSpec("classical tuning", seed=cfg.classical_train["seed"], n=cfg.classical_train["n"]))
+    det, tuned_f1 = tune_classical(tuning.images, tuning.truths)
+    out: dict[str, Any] = {"classical": {"params": asdict(det), "tuning_f1": tuned_f1, "suites": {}}}
+    codec = HeatmapCodec()
+    for name, suite in tqdm(suites.items(), desc="classical", disable=not progress):
+        preds = [det.detect(im) for im in suite.images]
+        metrics = evaluate_outputs(preds, suite.truths, [im.shape[:2] for im in suite.images], codec, cfg.radii)
+        if suite.spec.group == "pairs":
+            metrics["both_found"] = float(np.mean([point_metrics([p.xy], [t], 2.0).tp == 2 for p, t in zip(preds, suite.truths)]))
+        out["classical"]["suites"][name] = metrics
+    lsq: dict[str, Any] = {}
+    for name, suite in suites.items():
+        if suite.spec.group != "crlb" or cfg.lsq_images < 1:
+            continue
+        pts = lsq_points(suite, cfg.lsq_images)
+        truths = suite.truths[: len(pts)]
+        m = point_metrics(pts, truths, 2.0)
+        bounds = crlb_of_suite(replace(suite, scenes=suite.scenes[: len(pts)], infos=suite.infos[: len(pts)], images=suite.images[: len(pts)]))
+        lsq[name] = {"r2": m.to_dict(), "crlb_rms": float(np.sqrt(np.mean(bounds**2))),
+                     "rmse_over_crlb": m.rmse / float(np.sqrt(np.mean(bounds**2))) if m.tp else float("nan"), "n_images": len(pts)}
+    out["least_squares_fit"] = lsq
+    try:
+        import trackpy  # noqa: F401
+
+        out["trackpy"] = "installed (not yet part of the report)"
+    except ImportError:
+        out["trackpy"] = "not installed (pip install heatmaploc[trackpy])"
+    return out

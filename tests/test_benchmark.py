@@ -1,0 +1,80 @@
+"""Benchmark smoke test on tiny data: the report is complete and well-formed."""
+import json
+
+import yaml
+
+from heatmaploc.bench.config import bench_from_dict, default_benchmark, load_bench_config, quick_benchmark
+from heatmaploc.cli import main
+
+SMALL = {"height": 40, "width": 40, "count_range": [0, 2]}
+
+
+def tiny_bench(checkpoint) -> dict:
+    return {
+        "suites": [
+            {"name": "default", "group": "main", "n": 3, "overrides": SMALL},
+            {"name": "counts", "group": "stress", "n": 2, "overrides": {**SMALL, "count_range": [0, 4]}},
+            {"name": "SNR 20 dB", "group": "snr", "n": 2, "overrides": {**SMALL, "snr_db_range": [20, 20]}},
+            {"name": "pair 1", "group": "pairs", "n": 2, "generator": "close_pairs", "overrides": SMALL},
+            {"name": "isolated 20 dB", "group": "crlb", "n": 2, "generator": "isolated",
+             "overrides": {**SMALL, "kernels": ["free"], "observables": ["snapshot"], "renderings": ["raw"],
+                           "snr_db_range": [20, 20], "border_margin_px": 10}},
+            {"name": "seed000 test", "group": "seed", "preset": "seed000", "seed": 5, "n": 1},
+        ],
+        "models": [
+            {"label": "tiny checkpoint", "checkpoint": str(checkpoint)},
+            {"label": "heatmapnet small", "model": {"name": "heatmapnet", "aspp_channels": 32, "decoder_channels": 16,
+                                                     "refine_channels": 16}, "reference": True},
+            {"label": "cascade small", "model": {"name": "cascade", "blocks": 3, "hidden": 16}},
+        ],
+        "train_minutes": 0.5,
+        "train_defaults": {"steps": 4, "steps_per_epoch": 2, "batch_size": 2},
+        "train_data": {"simulate": "default", "simulate_overrides": SMALL, "val_size": 2, "workers": 0,
+                       "augment": {"crop_size": [32, 32]}},
+        "classical_train": {"seed": 1, "n": 3},
+        "lsq_images": 1,
+        "speed_sizes": [40],
+        "speed_batch": 2,
+        "speed_rounds": 1,
+        "examples": 2,
+    }
+
+
+def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
+    cfg_path = tmp_path / "bench.yaml"
+    cfg_path.write_text(yaml.safe_dump(tiny_bench(tiny_checkpoint)))
+    out = tmp_path / "out"
+    assert main(["benchmark", "--config", str(cfg_path), "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    labels = ["tiny checkpoint", "heatmapnet small", "cascade small"]
+    assert list(report["models"]) == labels
+    for label in labels:
+        suites = report["models"][label]["suites"]
+        assert set(suites) == {"default", "counts", "SNR 20 dB", "pair 1", "isolated 20 dB", "seed000 test"}
+        for metrics in suites.values():
+            assert {"r1", "r2", "r3", "pixel"} <= set(metrics)
+            assert 0.0 <= metrics["r2"]["f1"] <= 1.0
+        assert suites["isolated 20 dB"]["crlb_rms"] > 0
+        assert set(suites["seed000 test"]["coord_eps"]) == {"0.5", "0.4", "0.3", "0.2", "0.1"}
+        assert 0.0 <= suites["pair 1"]["both_found"] <= 1.0
+    assert report["models"]["heatmapnet small"]["history"] and report["models"]["heatmapnet small"]["trained_here"]
+    assert set(report["decode_ablation"]) == {"softargmax", "argmax", "parabola"}
+    assert report["speed_reference"] == "heatmapnet small"
+    assert set(report["speed"]) == set(labels) and all(v > 0 for s in report["speed"].values() for v in s.values())
+    assert "isolated 20 dB" in report["baselines"]["least_squares_fit"]
+    md = (out / "report.md").read_text()
+    for heading in ("## Main suite", "## Stress suites", "## SNR sweep", "## Close pairs", "## Physical limit",
+                    "## Seed blog protocol", "## Decoding ablation", "## Speed"):
+        assert heading in md, heading
+    for plot in ("f1_vs_radius.png", "precision_recall_vs_threshold.png", "error_histogram.png", "count_confusion.png",
+                 "examples.png", "training_heatmapnet_small.png"):
+        assert (out / "plots" / plot).stat().st_size > 1000, plot
+    assert "benchmark done" in capsys.readouterr().out
+
+
+def test_builtin_configs_parse():
+    full, quick = bench_from_dict(default_benchmark()), load_bench_config(None, quick=True)
+    assert len(full.models) > len(quick.models) and any(m.reference for m in full.models)
+    groups = {s.group for s in full.suites}
+    assert groups == {"main", "stress", "snr", "pairs", "crlb", "seed"}
+    assert bench_from_dict(quick_benchmark()).train_minutes < full.train_minutes
