@@ -20,6 +20,8 @@ def test_crlb_scales_with_noise():
     a, b = crlb(MODEL, TRUTH, 0.01), crlb(MODEL, TRUTH, 0.02)
     assert a.shape == (1, 2) and np.all(a > 0)
     assert np.allclose(b, 2 * a, rtol=1e-6)
+    known = crlb(MODEL, TRUTH, 0.01, known_strengths=True)
+    assert np.all(known <= a + 1e-12)  # knowing the nuisance parameters can only help
     with pytest.raises(ValueError, match="noise_std"):
         crlb(MODEL, TRUTH, 0.0)
 

@@ -62,15 +62,20 @@ def jacobian(model: WaveModel, params: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
-def crlb(model: WaveModel, params: np.ndarray, noise_std: float) -> np.ndarray:
+def crlb(model: WaveModel, params: np.ndarray, noise_std: float, known_strengths: bool = False) -> np.ndarray:
     """``(n, 2)`` Cramér-Rao bounds (pixels, standard deviations) of each source's
-    ``(x, y)``, with amplitudes and phases as nuisance parameters."""
+    ``(x, y)``, with amplitudes and phases as nuisance parameters (or, with
+    ``known_strengths``, known exactly: a smaller bound)."""
     if noise_std <= 0:
         raise ValueError(f"noise_std must be > 0, got {noise_std}")
     jac = jacobian(model, params)
+    if known_strengths:
+        keep = np.array([i % 4 < 2 for i in range(jac.shape[1])])
+        jac = jac[:, keep]
     fisher = jac.T @ jac / noise_std**2
     cov = np.linalg.inv(fisher)
-    diag = np.sqrt(np.clip(np.diag(cov), 0.0, None)).reshape(-1, 4)
+    per_source = 2 if known_strengths else 4
+    diag = np.sqrt(np.clip(np.diag(cov), 0.0, None)).reshape(-1, per_source)
     return diag[:, :2]
 
 
