@@ -251,6 +251,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     p.add_argument("--threshold", type=float, help="decode threshold (default: the checkpoint's)")
     p.add_argument("--radius", type=float, action="append", default=[], help="extra matching radius in pixels")
+    p.add_argument("--group-by", metavar="KEY", action="append", default=[],
+                   help="also break F1@2 down by a per-image field of meta.json (kernel, observable, rendering, ...)")
     p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_run_evaluate)
@@ -286,6 +288,19 @@ def _run_evaluate(args) -> int:
     print(f"pixel (disk radius {loc.codec.config.mask_radius:g} px): mIoU {px['miou']:.4f}  mPA {px['mpa']:.4f}  "
           f"precision {px['mprecision']:.4f}  recall {px['mrecall']:.4f}  F1 {px['mf1']:.4f}  "
           f"source IoU {px['iou'][1]:.4f}  source F1 {px['f1'][1]:.4f}")
+    per_image = index.meta.get("images", {})
+    for key in args.group_by:
+        groups: dict[str, list[int]] = {}
+        for i, rec in enumerate(index.records):
+            groups.setdefault(str(per_image.get(rec.name, {}).get(key, "(none)")), []).append(i)
+        print(f"\nby {key}:\n| {key} | images | sources | F1@2 | RMSE@2 (px) | count acc |\n|---|---|---|---|---|---|")
+        metrics[f"by_{key}"] = {}
+        for value, idx in sorted(groups.items()):
+            sub = evaluate_outputs([outputs[i] for i in idx], [truths[i] for i in idx], [shapes[i] for i in idx],
+                                   loc.codec, (2.0,), threshold=args.threshold)["r2"]
+            metrics[f"by_{key}"][value] = sub
+            print(f"| {value} | {len(idx)} | {sum(len(truths[i]) for i in idx)} | {sub['f1']:.4f} | {sub['rmse']:.4f} | "
+                  f"{sub['count_accuracy']:.4f} |")
     if args.json:
         Path(args.json).write_text(json.dumps(metrics, indent=2))
     return 0

@@ -62,6 +62,8 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     assert report["speed_reference"] == "heatmapnet small"
     assert set(report["speed"]) == set(labels) and all(v > 0 for s in report["speed"].values() for v in s.values())
     assert "isolated 20 dB" in report["baselines"]["least_squares_fit"]
+    assert set(report["baselines"]["trackpy"]["suites"]) == set(report["baselines"]["classical"]["suites"])
+    assert "| trackpy.locate |" in (out / "report.md").read_text()
     md = (out / "report.md").read_text()
     for heading in ("## Main suite", "## Stress suites", "## SNR sweep", "## Close pairs", "## Physical limit",
                     "## Seed blog protocol", "## Decoding ablation", "## Speed"):

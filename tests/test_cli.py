@@ -67,13 +67,15 @@ def test_predict_folder_csv_json_overlay(tmp_path, tiny_checkpoint, capsys):
 
 def test_evaluate_prints_point_and_pixel_metrics(tmp_path, tiny_checkpoint, capsys):
     root = _labelled_folder(tmp_path)
-    assert main(["evaluate", str(root), "--checkpoint", str(tiny_checkpoint), "--json", str(tmp_path / "m.json")]) == 0
+    assert main(["evaluate", str(root), "--checkpoint", str(tiny_checkpoint), "--json", str(tmp_path / "m.json"),
+                 "--group-by", "kernel"]) == 0
     text = capsys.readouterr().out
-    assert "| 2 |" in text and "mIoU" in text
+    assert "| 2 |" in text and "mIoU" in text and "by kernel:" in text
     import json
 
     metrics = json.loads((tmp_path / "m.json").read_text())
-    assert {"r1", "r2", "r3", "pixel"} <= set(metrics) and metrics["n_images"] == 4
+    assert {"r1", "r2", "r3", "pixel", "by_kernel"} <= set(metrics) and metrics["n_images"] == 4
+    assert sum(v["tp"] + v["fn"] for v in metrics["by_kernel"].values()) == metrics["r2"]["tp"] + metrics["r2"]["fn"]
 
 
 @pytest.mark.parametrize("setup,pattern", [

@@ -65,3 +65,10 @@ def test_classical_baseline_finds_bright_spots_and_tunes():
         truths.append(pts)
     det, f1 = tune_classical(images, truths, sigmas=(1.0, 2.0), thresholds=(0.3, 0.6), min_distances=(3,))
     assert isinstance(det, ClassicalDetector) and f1 == 1.0
+    from heatmaploc.bench.classical import TrackpyDetector, tune_trackpy
+
+    tp_det, tp_f1 = tune_trackpy(images, truths, diameters=(5, 9), mass_rels=(0.3, 0.6))
+    assert isinstance(tp_det, TrackpyDetector) and tp_f1 == 1.0
+    pts = tp_det.detect(images[0])  # trackpy's centroids are sub-pixel
+    d = np.linalg.norm(pts.xy[:, None] - truths[0][None], axis=-1).min(axis=0)
+    assert d.max() < 0.5

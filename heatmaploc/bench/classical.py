@@ -51,3 +51,43 @@ def tune_classical(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], r
         if f1 > best_f1:
             best, best_f1 = det, f1
     return best, best_f1
+
+
+@dataclass(frozen=True)
+class TrackpyDetector:
+    """``trackpy.locate`` (Crocker-Grier, sub-pixel centroids) on the same feature map
+    as :class:`ClassicalDetector`; features keep ``mass >= mass_rel * max mass``.
+    Needs the optional ``trackpy`` extra."""
+
+    diameter: int = 7
+    mass_rel: float = 0.5
+    sigma: float = 1.0
+
+    def detect(self, image: np.ndarray) -> Points:
+        import warnings
+
+        import trackpy
+
+        trackpy.quiet()
+        feat = ClassicalDetector(sigma=self.sigma).feature(image)
+        with warnings.catch_warnings():  # trackpy's own pandas deprecations
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            found = trackpy.locate(feat / max(float(feat.max()), 1e-12) * 255.0, self.diameter, minmass=0, preprocess=False)
+        if len(found) == 0:
+            return Points(np.zeros((0, 2)))
+        mass = found["mass"].to_numpy()
+        keep = mass >= self.mass_rel * mass.max()
+        return Points(found[["x", "y"]].to_numpy()[keep], mass[keep] / mass.max())
+
+
+def tune_trackpy(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], radius: float = 2.0,
+                 diameters: Sequence[int] = (5, 9, 13), mass_rels: Sequence[float] = (0.2, 0.35, 0.5, 0.65, 0.8)) -> tuple[TrackpyDetector, float]:
+    """Grid search of :class:`TrackpyDetector` maximizing pooled F1 at ``radius``."""
+    best, best_f1 = TrackpyDetector(), -1.0
+    for d, m in itertools.product(diameters, mass_rels):
+        det = TrackpyDetector(d, m)
+        f1 = point_metrics([det.detect(im).xy for im in images], truths, radius).f1
+        if f1 > best_f1:
+            best, best_f1 = det, f1
+    return best, best_f1

@@ -39,7 +39,9 @@ def _suites_of(report: dict, group: str) -> list[str]:
 
 def markdown(report: dict[str, Any]) -> str:
     models = report["models"]
-    classical = report["baselines"]["classical"]["suites"]
+    baselines = {"classical (filter + peak_local_max)": report["baselines"]["classical"]["suites"]}
+    if isinstance(report["baselines"].get("trackpy"), dict):
+        baselines["trackpy.locate"] = report["baselines"]["trackpy"]["suites"]
     main = _suites_of(report, "main")[0]
     lines = [f"# heatmaploc benchmark", "",
              f"{report['minutes']:.1f} min; CPU threads {report['device']['threads']}, CUDA {'yes' if report['device']['cuda'] else 'no'}. "
@@ -48,7 +50,7 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"## Main suite: `{main}` ({report['suites'][main]['n_images']} images, {report['suites'][main]['n_sources']} sources)", "",
               "| model | P@2 | R@2 | F1@1 | F1@2 | F1@3 | RMSE (px) | count acc | count MAE | mIoU | mPA | pixel F1 |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    rows = [(label, m["suites"][main]) for label, m in models.items()] + [("classical (filter + peak_local_max)", classical[main])]
+    rows = [(label, m["suites"][main]) for label, m in models.items()] + [(label, b[main]) for label, b in baselines.items()]
     for label, s in rows:
         r1, r2, r3, px = s["r1"], s["r2"], s["r3"], s["pixel"]
         lines.append(f"| {label} | {_f(r2['precision'])} | {_f(r2['recall'])} | {_f(r1['f1'])} | {_f(r2['f1'])} | {_f(r3['f1'])} | "
@@ -60,7 +62,7 @@ def markdown(report: dict[str, Any]) -> str:
             continue
         lines += ["", f"## {title}", "", "| model | " + " | ".join(names) + (" | average |" if group == "stress" else " |"),
                   "|---" * (len(names) + 1 + (group == "stress")) + "|"]
-        for label, s in [(l, m["suites"]) for l, m in models.items()] + [("classical", classical)]:
+        for label, s in [(l, m["suites"]) for l, m in models.items()] + list(baselines.items()):
             vals = [s[n]["r2"]["f1"] for n in names]
             avg = f" | {_f(float(np.mean(vals)))}" if group == "stress" else ""
             lines.append(f"| {label} | " + " | ".join(_f(v) for v in vals) + avg + " |")
@@ -68,7 +70,7 @@ def markdown(report: dict[str, Any]) -> str:
     if pairs:
         lines += ["", "## Close pairs: probability that both sources are found (within 2 px)", "",
                   "| model | " + " | ".join(pairs) + " |", "|---" * (len(pairs) + 1) + "|"]
-        for label, s in [(l, m["suites"]) for l, m in models.items()] + [("classical", classical)]:
+        for label, s in [(l, m["suites"]) for l, m in models.items()] + list(baselines.items()):
             lines.append(f"| {label} | " + " | ".join(_f(s[n].get("both_found")) for n in pairs) + " |")
     crlbs = _suites_of(report, "crlb")
     if crlbs:
@@ -103,8 +105,9 @@ def markdown(report: dict[str, Any]) -> str:
     for label, s in speed.items():
         c = models[label]["complexity"]
         lines.append(f"| {label} | {c['params_m']:.2f} | {c['gflops']:.2f} | " + " | ".join(f"{s[k]:.1f} ({s[k] / speed[ref][k]:.2f})" for k in keys) + " |")
+    tp = report["baselines"].get("trackpy")
     lines += ["", f"Classical baseline parameters (tuned on a separate simulated split): {report['baselines']['classical']['params']}; "
-              f"trackpy: {report['baselines']['trackpy']}.", ""]
+              + (f"trackpy parameters: {tp['params']}." if tp else "trackpy: not installed (pip install 'heatmaploc[trackpy]')."), ""]
     return "\n".join(lines)
 
 

@@ -16,7 +16,7 @@ from scipy.spatial.distance import cdist
 from tqdm import tqdm
 
 from heatmaploc.api import Localizer, default_checkpoint_path
-from heatmaploc.bench.classical import tune_classical
+from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec
 from heatmaploc.bench.physics import WaveModel, crlb, fit_sources, initial_guesses
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
@@ -209,17 +209,23 @@ def _matched_errors(preds: list[Points], truths: list[np.ndarray], radius: float
     return [float(d) for p, t in zip(preds, truths) for d in match_points(p.xy, t, radius).distances]
 
 
-def _baselines(cfg: BenchConfig, suites: dict[str, Suite], progress: bool) -> dict[str, Any]:
-    tuning = build_suite(SuiteSpec("classical tuning", seed=cfg.classical_train["seed"], n=cfg.classical_train["n"]))
-    det, tuned_f1 = tune_classical(tuning.images, tuning.truths)
-    out: dict[str, Any] = {"classical": {"params": asdict(det), "tuning_f1": tuned_f1, "suites": {}}}
+def _detector_on_suites(det, cfg: BenchConfig, suites: dict[str, Suite], label: str, progress: bool) -> dict[str, Any]:
     codec = HeatmapCodec()
-    for name, suite in tqdm(suites.items(), desc="classical", disable=not progress):
+    results = {}
+    for name, suite in tqdm(suites.items(), desc=label, disable=not progress):
         preds = [det.detect(im) for im in suite.images]
         metrics = evaluate_outputs(preds, suite.truths, [im.shape[:2] for im in suite.images], codec, cfg.radii)
         if suite.spec.group == "pairs":
             metrics["both_found"] = float(np.mean([point_metrics([p.xy], [t], 2.0).tp == 2 for p, t in zip(preds, suite.truths)]))
-        out["classical"]["suites"][name] = metrics
+        results[name] = metrics
+    return results
+
+
+def _baselines(cfg: BenchConfig, suites: dict[str, Suite], progress: bool) -> dict[str, Any]:
+    tuning = build_suite(SuiteSpec("classical tuning", seed=cfg.classical_train["seed"], n=cfg.classical_train["n"]))
+    det, tuned_f1 = tune_classical(tuning.images, tuning.truths)
+    out: dict[str, Any] = {"classical": {"params": asdict(det), "tuning_f1": tuned_f1,
+                                         "suites": _detector_on_suites(det, cfg, suites, "classical", progress)}}
     lsq: dict[str, Any] = {}
     for name, suite in suites.items():
         if suite.spec.group != "crlb" or cfg.lsq_images < 1:
@@ -233,8 +239,9 @@ def _baselines(cfg: BenchConfig, suites: dict[str, Suite], progress: bool) -> di
     out["least_squares_fit"] = lsq
     try:
         import trackpy  # noqa: F401
-
-        out["trackpy"] = "installed (not yet part of the report)"
     except ImportError:
-        out["trackpy"] = "not installed (pip install heatmaploc[trackpy])"
+        return out
+    tp_det, tp_f1 = tune_trackpy(tuning.images, tuning.truths)
+    out["trackpy"] = {"params": asdict(tp_det), "tuning_f1": tp_f1,
+                      "suites": _detector_on_suites(tp_det, cfg, suites, "trackpy", progress)}
     return out
