@@ -136,4 +136,8 @@ class Localizer:
 
     def with_threshold(self, threshold: float) -> "Localizer":
         """A copy that decodes with another threshold."""
-        return Localizer(self.model, HeatmapCodec(replace(self.codec.config, threshold=threshold)), self.device)
+        return self.with_codec(threshold=threshold)
+
+    def with_codec(self, **overrides: Any) -> "Localizer":
+        """A copy whose codec differs in ``overrides`` (e.g. ``refine="parabola"``)."""
+        return Localizer(self.model, HeatmapCodec(replace(self.codec.config, **overrides)), self.device)

@@ -186,10 +186,11 @@ def ground_truth_for(path: Path, cache: dict) -> np.ndarray | None:
     return None
 
 
-def _load_localizer(checkpoint: str | None, device: str):
+def _load_localizer(checkpoint: str | None, device: str, refine: str | None = None):
     from heatmaploc.api import Localizer
 
-    return Localizer.default(device) if checkpoint in (None, "default") else Localizer.from_checkpoint(checkpoint, device)
+    loc = Localizer.default(device) if checkpoint in (None, "default") else Localizer.from_checkpoint(checkpoint, device)
+    return loc.with_codec(refine=refine) if refine else loc
 
 
 def _add_predict(sub) -> None:
@@ -197,6 +198,8 @@ def _add_predict(sub) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     p.add_argument("--threshold", type=float, help="decode threshold (default: the one stored in the checkpoint)")
+    p.add_argument("--refine", choices=("softargmax", "argmax", "parabola"),
+                   help="sub-pixel step (default: the checkpoint's, normally softargmax)")
     p.add_argument("--out", help="write predictions CSV (image,x,y,label,score)")
     p.add_argument("--overlay", metavar="DIR", help="write PNG overlays of predictions (and ground truth if known)")
     p.add_argument("--json", action="store_true", help="print the points as JSON instead of a table")
@@ -214,7 +217,7 @@ def _run_predict(args) -> int:
     from heatmaploc.viz import plot_points_grid
 
     files = expand_inputs(args.paths)
-    loc = _load_localizer(args.checkpoint, args.device)
+    loc = _load_localizer(args.checkpoint, args.device, args.refine)
     results = []
     for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 4):
         pts = loc.predict(path, threshold=args.threshold, pixel_size=args.pixel_size)
@@ -250,6 +253,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("dataset", help="dataset folder (images/ + points.csv)")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     p.add_argument("--threshold", type=float, help="decode threshold (default: the checkpoint's)")
+    p.add_argument("--refine", choices=("softargmax", "argmax", "parabola"),
+                   help="sub-pixel step (default: the checkpoint's, normally softargmax)")
     p.add_argument("--radius", type=float, action="append", default=[], help="extra matching radius in pixels")
     p.add_argument("--group-by", metavar="KEY", action="append", default=[],
                    help="also break F1@2 down by a per-image field of meta.json (kernel, observable, rendering, ...)")
@@ -268,7 +273,7 @@ def _run_evaluate(args) -> int:
     from heatmaploc.engine import evaluate_outputs
 
     index = load_dataset(args.dataset, progress=True)
-    loc = _load_localizer(args.checkpoint, args.device)
+    loc = _load_localizer(args.checkpoint, args.device, args.refine)
     outputs, truths, shapes = [], [], []
     for rec in tqdm(index.records, desc="evaluate", unit="img"):
         image = read_image(rec.path)

@@ -76,6 +76,10 @@ def test_evaluate_prints_point_and_pixel_metrics(tmp_path, tiny_checkpoint, caps
     metrics = json.loads((tmp_path / "m.json").read_text())
     assert {"r1", "r2", "r3", "pixel", "by_kernel"} <= set(metrics) and metrics["n_images"] == 4
     assert sum(v["tp"] + v["fn"] for v in metrics["by_kernel"].values()) == metrics["r2"]["tp"] + metrics["r2"]["fn"]
+    assert main(["evaluate", str(root), "--checkpoint", str(tiny_checkpoint), "--refine", "argmax", "--threshold", "0.01",
+                 "--json", str(tmp_path / "a.json")]) == 0
+    argmax = json.loads((tmp_path / "a.json").read_text())
+    assert argmax["threshold"] == 0.01 and {"r1", "r2", "r3", "pixel"} <= set(argmax)
 
 
 @pytest.mark.parametrize("setup,pattern", [
