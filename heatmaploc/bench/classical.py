@@ -70,9 +70,10 @@ class TrackpyDetector:
 
         trackpy.quiet()
         feat = ClassicalDetector(sigma=self.sigma).feature(image)
-        with warnings.catch_warnings():  # trackpy's own pandas deprecations
+        with warnings.catch_warnings():  # trackpy's pandas deprecations; "no maxima" is handled below
             warnings.simplefilter("ignore", FutureWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)
             found = trackpy.locate(feat / max(float(feat.max()), 1e-12) * 255.0, self.diameter, minmass=0, preprocess=False)
         if len(found) == 0:
             return Points(np.zeros((0, 2)))
