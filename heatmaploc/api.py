@@ -19,8 +19,8 @@ from heatmaploc.checkpoint import load_checkpoint
 from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.data.io import check_image, read_image
 from heatmaploc.data.preprocess import normalize, to_unit_range
-from heatmaploc.engine import pick_device
-from heatmaploc.models import build_model
+from heatmaploc.engine import batches_by_shape, pick_device, predict_samples
+from heatmaploc.models import build_model, is_point_model
 from heatmaploc.points import PhysicalFrame, Points
 
 DEFAULT_CHECKPOINT = "default.pt"
@@ -61,7 +61,7 @@ class Localizer:
         self.model = model.to(self.device).eval()
         self.codec = codec
         self.in_channels = int(getattr(model, "in_channels", 3))
-        self.point_model = getattr(model, "output_kind", "heatmap") == "points"
+        self.point_model = is_point_model(model)
 
     # -- construction
     @classmethod
@@ -104,6 +104,13 @@ class Localizer:
         array, name = load_input(image)
         return torch.sigmoid(self._forward(self._tensor(array, name)[None]).float())[0].cpu().numpy()
 
+    def raw_outputs(self, images: Sequence[ImageLike], batch_size: int = 16) -> list[Any]:
+        """Undecoded outputs, batched by size: per image the ``(K, H, W)`` float32
+        probabilities of a heatmap model, or the :class:`Points` of a point model
+        (what :func:`heatmaploc.engine.evaluate_outputs` takes)."""
+        samples = [{"image": self._tensor(*load_input(im))} for im in images]
+        return predict_samples(self.model, samples, self.device, batch_size)
+
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
                 origin: tuple[float, float] = (0.0, 0.0)) -> Points:
         """Points of one image: ``xy (N, 2)`` pixels (DESIGN.md convention), ``scores``,
@@ -118,20 +125,15 @@ class Localizer:
         tensors = [self._tensor(a, n) for a, n in loaded]
         frame = PhysicalFrame(pixel_size, tuple(origin)) if pixel_size is not None else None
         out: list[Points | None] = [None] * len(tensors)
-        groups: dict[tuple, list[int]] = {}
-        for i, t in enumerate(tensors):
-            groups.setdefault(tuple(t.shape), []).append(i)
-        for idx in groups.values():
-            for j in range(0, len(idx), batch_size):
-                chunk = idx[j : j + batch_size]
-                batch = torch.stack([tensors[i] for i in chunk])
-                y = self._forward(batch)
-                if self.point_model:
-                    pts = self.model.to_points(y, tuple(batch.shape[-2:]))
-                else:
-                    pts = self.codec.decode(y.float(), logits=True, threshold=threshold)
-                for i, p in zip(chunk, pts):
-                    out[i] = p.with_frame(frame)
+        for chunk in batches_by_shape([t.shape for t in tensors], batch_size):
+            batch = torch.stack([tensors[i] for i in chunk])
+            y = self._forward(batch)
+            if self.point_model:
+                pts = self.model.to_points(y, tuple(batch.shape[-2:]))
+            else:
+                pts = self.codec.decode(y.float(), logits=True, threshold=threshold)
+            for i, p in zip(chunk, pts):
+                out[i] = p.with_frame(frame)
         return out  # type: ignore[return-value]
 
     def with_threshold(self, threshold: float) -> "Localizer":

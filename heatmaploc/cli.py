@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -61,8 +60,7 @@ def _run_simulate(args) -> int:
     from heatmaploc.simulate import get_preset, write_dataset
     from heatmaploc.viz import plot_points_grid
 
-    cfg = get_preset(args.preset, **{k: tuple(v) if isinstance(v, list) else v
-                                      for k, v in parse_overrides(args.overrides).items()})
+    cfg = get_preset(args.preset, **parse_overrides(args.overrides))
     out = write_dataset(cfg, args.n, args.out, seed=args.seed, workers=args.workers, start=args.start)
     index = load_dataset(out)
     counts = index.counts()
@@ -274,12 +272,10 @@ def _run_evaluate(args) -> int:
 
     index = load_dataset(args.dataset, progress=True)
     loc = _load_localizer(args.checkpoint, args.device, args.refine)
-    outputs, truths, shapes = [], [], []
-    for rec in tqdm(index.records, desc="evaluate", unit="img"):
-        image = read_image(rec.path)
-        outputs.append(loc.predict(image, threshold=args.threshold) if loc.point_model else loc.heatmap(image))
-        truths.append(rec.points)
-        shapes.append(image.shape[:2])
+    images = [read_image(rec.path) for rec in tqdm(index.records, desc="read", unit="img")]
+    outputs = loc.raw_outputs(images)
+    truths = [rec.points for rec in index.records]
+    shapes = [image.shape[:2] for image in images]
     radii = sorted({1.0, 2.0, 3.0, *args.radius})
     metrics = evaluate_outputs(outputs, truths, shapes, loc.codec, radii, threshold=args.threshold)
     print(f"{args.dataset}: {len(index)} images, {int(index.counts().sum())} sources, threshold {metrics['threshold']:g}")

@@ -11,7 +11,7 @@ import csv
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -19,18 +19,17 @@ import numpy as np
 import torch
 import torch.nn as nn
 from torch.optim.swa_utils import AveragedModel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from heatmaploc.checkpoint import adapt_state_dict, load_checkpoint, save_checkpoint
-from heatmaploc.codec import CodecConfig, HeatmapCodec
+from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import RunConfig, save_config
-from heatmaploc.data.dataset import collate, make_sample
+from heatmaploc.data.dataset import ImageSource, IndexSource, SampleStream, collate
 from heatmaploc.data.index import load_dataset
-from heatmaploc.data.io import read_image
 from heatmaploc.losses import heatmap_loss
 from heatmaploc.metrics import pixel_confusion, pixel_metrics, point_metrics
-from heatmaploc.models import build_model, model_config_dict
+from heatmaploc.models import build_model, is_point_model, model_config_dict
 from heatmaploc.points import Points
 from heatmaploc.simulate import get_preset, simulate_image
 
@@ -42,19 +41,11 @@ class TrainingDiverged(ValueError):
 
 
 # ---------------------------------------------------------------- data sources
-class ImageSource:
-    """Random access to ``(image, points, labels, name)`` by global index."""
-
-    def __len__(self) -> int:
-        raise NotImplementedError
-
-    def get(self, g: int):
-        raise NotImplementedError
-
-
 class SimulatedSource(ImageSource):
+    """Image ``g`` of the simulated dataset ``(preset + overrides, seed)``."""
+
     def __init__(self, preset: str, overrides: dict, seed: int, size: int | None = None) -> None:
-        self.cfg = get_preset(preset, **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
+        self.cfg = get_preset(preset, **overrides)
         self.seed, self.size = seed, size
 
     def __len__(self) -> int:
@@ -65,49 +56,11 @@ class SimulatedSource(ImageSource):
         return sim.image, sim.points, np.zeros(len(sim.points), np.int64), f"sim{g:08d}"
 
 
-class FolderSource(ImageSource):
-    """A dataset folder; index ``g`` walks per-pass permutations when ``shuffle``."""
-
-    def __init__(self, root: str, seed: int, shuffle: bool) -> None:
-        self.index = load_dataset(root)
-        self.seed, self.shuffle = seed, shuffle
-        self._perms: dict[int, np.ndarray] = {}
-
-    def __len__(self) -> int:
-        return len(self.index)
-
-    def get(self, g: int):
-        n = len(self.index)
-        i = g % n
-        if self.shuffle:
-            p = g // n
-            if p not in self._perms:
-                self._perms = {p: np.random.default_rng([self.seed, p]).permutation(n)}
-            i = int(self._perms[p][i])
-        rec = self.index[i]
-        return read_image(rec.path), rec.points, rec.labels, rec.name
-
-
-class SampleStream(Dataset):
-    """Torch samples of an :class:`ImageSource` (augmentation rng from ``(seed, g)``)."""
-
-    def __init__(self, source: ImageSource, codec: HeatmapCodec, in_channels: int, augment, seed: int) -> None:
-        self.source, self.codec, self.in_channels, self.augment, self.seed = source, codec, in_channels, augment, seed
-
-    def __len__(self) -> int:
-        return len(self.source)
-
-    def __getitem__(self, g: int) -> dict[str, Any]:
-        image, points, labels, name = self.source.get(int(g))
-        rng = np.random.default_rng([self.seed, int(g)]) if self.augment is not None else None
-        return make_sample(image, points, labels, name, self.codec, self.in_channels, self.augment, rng)
-
-
 def validation_samples(cfg: RunConfig, codec: HeatmapCodec) -> list[dict[str, Any]]:
     """The fixed validation set as a list of samples (no augmentation)."""
     data = cfg.data
     if data.val:
-        source: ImageSource = FolderSource(data.val, 0, shuffle=False)
+        source: ImageSource = IndexSource(load_dataset(data.val))
     elif data.simulate:
         source = SimulatedSource(data.simulate, data.simulate_overrides, data.val_seed, data.val_size)
     else:
@@ -119,7 +72,7 @@ def validation_samples(cfg: RunConfig, codec: HeatmapCodec) -> list[dict[str, An
 def training_stream(cfg: RunConfig, codec: HeatmapCodec) -> SampleStream:
     data = cfg.data
     if data.train:
-        source: ImageSource = FolderSource(data.train, cfg.train.seed, shuffle=True)
+        source: ImageSource = IndexSource(load_dataset(data.train), cfg.train.seed, shuffle=True)
     elif data.simulate:
         source = SimulatedSource(data.simulate, data.simulate_overrides, data.train_seed)
     else:
@@ -134,11 +87,11 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def batches_by_shape(samples: Sequence[dict], batch_size: int) -> list[list[int]]:
-    """Indices grouped into batches of equal image shape, in a stable order."""
+def batches_by_shape(shapes: Sequence[tuple], batch_size: int) -> list[list[int]]:
+    """Indices of ``shapes`` grouped into batches of equal shape, in a stable order."""
     groups: dict[tuple, list[int]] = {}
-    for i, s in enumerate(samples):
-        groups.setdefault(tuple(s["image"].shape), []).append(i)
+    for i, shape in enumerate(shapes):
+        groups.setdefault(tuple(shape), []).append(i)
     return [idx[j : j + batch_size] for idx in groups.values() for j in range(0, len(idx), batch_size)]
 
 
@@ -150,10 +103,10 @@ def predict_samples(model: nn.Module, samples: Sequence[dict], device: torch.dev
     model.eval()
     out: list[Any] = [None] * len(samples)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    for idx in batches_by_shape(samples, batch_size):
+    for idx in batches_by_shape([s["image"].shape for s in samples], batch_size):
         x = torch.stack([samples[i]["image"] for i in idx]).to(device).to(memory_format=fmt)
         y = model(x)
-        if getattr(model, "output_kind", "heatmap") == "points":
+        if is_point_model(model):
             for i, p in zip(idx, model.to_points(y, tuple(x.shape[-2:]))):
                 out[i] = p
         else:
@@ -300,16 +253,16 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
         torch.set_num_threads(tc.threads)
     device = pick_device(tc.device)
     torch.manual_seed(tc.seed)
-    codec = HeatmapCodec(replace(cfg.codec))
+    codec = HeatmapCodec(cfg.codec)
     model = build_model({**cfg.model, "in_channels": data.in_channels}).to(device)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    point_model = getattr(model, "output_kind", "heatmap") == "points"
+    point_model = is_point_model(model)
     if init_from is not None:
         ckpt = load_checkpoint(init_from)
         model.load_state_dict(adapt_state_dict(ckpt["model_state"], model, str(init_from)))
         log.info("initialized from %s", init_from)
-    opt = torch.optim.AdamW([p for p in model.parameters()], lr=tc.lr, weight_decay=tc.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, tc.warmup_steps, tc.steps))
     ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
     step, epoch, best, history = 0, 0, -1.0, []

@@ -94,7 +94,7 @@ def main() -> None:
     ref = results["deeplabv3plus"]
     print(f"CPU, {args.threads} threads, {'channels_last' if args.channels_last else 'contiguous'}, batch 1 eval (fps) and batch-8 128x128 train step; ratios vs deeplabv3plus, "
           f"median of {args.rounds} interleaved rounds")
-    print(f"| model | params (M) | GFLOPs 256 | GFLOPs 512 | fps 256 | ratio | fps 512 | ratio | train step (s) | ratio |")
+    print("| model | params (M) | GFLOPs 256 | GFLOPs 512 | fps 256 | ratio | fps 512 | ratio | train step (s) | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for label, r in results.items():
         r["fps_ratio_256"] = r["fps_256"] / ref["fps_256"]

@@ -43,7 +43,7 @@ def markdown(report: dict[str, Any]) -> str:
     if isinstance(report["baselines"].get("trackpy"), dict):
         baselines["trackpy.locate"] = report["baselines"]["trackpy"]["suites"]
     main = _suites_of(report, "main")[0]
-    lines = [f"# heatmaploc benchmark", "",
+    lines = ["# heatmaploc benchmark", "",
              f"{report['minutes']:.1f} min; CPU threads {report['device']['threads']}, CUDA {'yes' if report['device']['cuda'] else 'no'}. "
              "Point metrics: Hungarian matching within the radius (pixels), pooled over images. "
              "Pixel metrics: disks of the codec's mask radius vs the thresholded heatmap.", ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ from heatmaploc.bench.physics import WaveModel, crlb, fit_sources, initial_guess
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
-from heatmaploc.data.preprocess import normalize, to_unit_range
 from heatmaploc.engine import decode_outputs, evaluate_outputs, train
 from heatmaploc.metrics import point_metrics
 from heatmaploc.models import model_complexity
@@ -38,7 +37,7 @@ def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -
         path = default_checkpoint_path() if spec.checkpoint == "default" else spec.checkpoint
         loc = Localizer.from_checkpoint(path, device="auto")
         if spec.codec:
-            loc = Localizer(loc.model, HeatmapCodec(replace(loc.codec.config, **spec.codec)), loc.device)
+            loc = loc.with_codec(**spec.codec)
         return loc, []
     if not spec.model:
         raise ValueError(f"model {spec.label!r}: give a checkpoint or a registry model to train")
@@ -51,28 +50,6 @@ def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -
     run_dir = out / "runs" / "".join(c if c.isalnum() else "_" for c in spec.label)
     result = train(run_cfg, run_dir, progress=progress)
     return Localizer.from_checkpoint(result.best_checkpoint, device="auto"), result.history
-
-
-def model_outputs(loc: Localizer, images: list[np.ndarray], batch: int = 16) -> list[Any]:
-    """Per image: ``(K, H, W)`` probabilities (heatmap models) or :class:`Points`."""
-    out: list[Any] = [None] * len(images)
-    groups: dict[tuple, list[int]] = {}
-    tensors = [torch.from_numpy(normalize(to_unit_range(im, loc.in_channels))) for im in images]
-    for i, t in enumerate(tensors):
-        groups.setdefault(tuple(t.shape), []).append(i)
-    with torch.no_grad():
-        for idx in groups.values():
-            for j in range(0, len(idx), batch):
-                chunk = idx[j : j + batch]
-                x = torch.stack([tensors[i] for i in chunk]).to(loc.device)
-                y = loc.model(x)
-                if loc.point_model:
-                    for i, p in zip(chunk, loc.model.to_points(y, tuple(x.shape[-2:]))):
-                        out[i] = p
-                else:
-                    for i, p in zip(chunk, torch.sigmoid(y.float()).cpu().numpy()):
-                        out[i] = p
-    return out
 
 
 # ---------------------------------------------------------------- metrics helpers
@@ -105,6 +82,17 @@ def crlb_of_suite(suite: Suite) -> np.ndarray:
         params = np.array([[*scene.points[0], abs(scene.strengths[0]), np.angle(scene.strengths[0])]])
         bounds.append(float(np.hypot(*crlb(model, params, info["noise_std"])[0])))
     return np.asarray(bounds)
+
+
+def both_found(preds: list[np.ndarray], truths: list[np.ndarray]) -> float:
+    """Share of two-source images whose two sources are both found within 2 px."""
+    return float(np.mean([point_metrics([p], [t], 2.0).tp == 2 for p, t in zip(preds, truths)]))
+
+
+def crlb_ratio(rmse: float, tp: int, bounds: np.ndarray) -> dict[str, float]:
+    """The rms of the per-image bounds and the measured RMSE over it."""
+    rms = float(np.sqrt(np.mean(bounds**2)))
+    return {"crlb_rms": rms, "rmse_over_crlb": rmse / rms if tp else float("nan")}
 
 
 def lsq_points(suite: Suite, n_images: int) -> list[np.ndarray]:
@@ -156,6 +144,7 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
     for name, suite in suites.items():
         report["suites"][name] = {"group": suite.spec.group, "n_images": len(suite),
                                   "n_sources": int(sum(len(t) for t in suite.truths))}
+    bounds = {name: crlb_of_suite(s) for name, s in suites.items() if s.spec.group == "crlb"}  # per suite, once
     locs: dict[str, Localizer] = {}
     main_outputs: dict[str, list[Any]] = {}
     main_suite = next(s for s in suites.values() if s.spec.group == "main")
@@ -165,18 +154,15 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
         entry: dict[str, Any] = {"history": history, "threshold": loc.threshold, "suites": {},
                                  "complexity": model_complexity(loc.model, (256, 256)), "trained_here": not spec.checkpoint}
         for name, suite in tqdm(suites.items(), desc=spec.label, disable=not progress):
-            outputs = model_outputs(loc, suite.images)
+            outputs = loc.raw_outputs(suite.images)
             shapes = [im.shape[:2] for im in suite.images]
             metrics = evaluate_outputs(outputs, suite.truths, shapes, loc.codec, cfg.radii)
             preds = decode_outputs(outputs, loc.codec)
             metrics["counts"] = [[len(t), p.count] for t, p in zip(suite.truths, preds)]
             if suite.spec.group == "pairs":
-                metrics["both_found"] = float(np.mean([point_metrics([p.xy], [t], 2.0).tp == 2 for p, t in zip(preds, suite.truths)]))
+                metrics["both_found"] = both_found([p.xy for p in preds], suite.truths)
             if suite.spec.group == "crlb":
-                bounds = crlb_of_suite(suite)
-                m2 = metrics["r2"]
-                metrics["crlb_rms"] = float(np.sqrt(np.mean(bounds**2)))
-                metrics["rmse_over_crlb"] = m2["rmse"] / metrics["crlb_rms"] if m2["tp"] else float("nan")
+                metrics.update(crlb_ratio(metrics["r2"]["rmse"], metrics["r2"]["tp"], bounds[name]))
             if suite.spec.group == "seed" and suite.frame is not None:
                 metrics["coord_eps"] = coord_eps([p.xy for p in preds], suite.truths, suite.frame.pixel_size, cfg.seed_eps)
             if suite is main_suite:
@@ -190,10 +176,10 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
     if not locs[first].point_model:
         report["decode_ablation"] = {}
         for mode in cfg.decode_modes:
-            codec = HeatmapCodec(replace(locs[first].codec.config, refine=mode))
+            codec = locs[first].with_codec(refine=mode).codec
             m = evaluate_outputs(main_outputs[first], main_suite.truths, [im.shape[:2] for im in main_suite.images], codec, cfg.radii)
             report["decode_ablation"][mode] = {f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}
-    report["baselines"] = _baselines(cfg, suites, progress)
+    report["baselines"] = _baselines(cfg, suites, bounds, progress)
     report["speed"] = pipeline_speed(locs, cfg.speed_sizes, cfg.speed_batch, cfg.speed_rounds)
     reference = next((m.label for m in cfg.models if m.reference), first)
     report["speed_reference"] = reference
@@ -216,12 +202,12 @@ def _detector_on_suites(det, cfg: BenchConfig, suites: dict[str, Suite], label: 
         preds = [det.detect(im) for im in suite.images]
         metrics = evaluate_outputs(preds, suite.truths, [im.shape[:2] for im in suite.images], codec, cfg.radii)
         if suite.spec.group == "pairs":
-            metrics["both_found"] = float(np.mean([point_metrics([p.xy], [t], 2.0).tp == 2 for p, t in zip(preds, suite.truths)]))
+            metrics["both_found"] = both_found([p.xy for p in preds], suite.truths)
         results[name] = metrics
     return results
 
 
-def _baselines(cfg: BenchConfig, suites: dict[str, Suite], progress: bool) -> dict[str, Any]:
+def _baselines(cfg: BenchConfig, suites: dict[str, Suite], bounds: dict[str, np.ndarray], progress: bool) -> dict[str, Any]:
     tuning = build_suite(SuiteSpec("classical tuning", seed=cfg.classical_train["seed"], n=cfg.classical_train["n"]))
     det, tuned_f1 = tune_classical(tuning.images, tuning.truths)
     out: dict[str, Any] = {"classical": {"params": asdict(det), "tuning_f1": tuned_f1,
@@ -233,9 +219,7 @@ def _baselines(cfg: BenchConfig, suites: dict[str, Suite], progress: bool) -> di
         pts = lsq_points(suite, cfg.lsq_images)
         truths = suite.truths[: len(pts)]
         m = point_metrics(pts, truths, 2.0)
-        bounds = crlb_of_suite(replace(suite, scenes=suite.scenes[: len(pts)], infos=suite.infos[: len(pts)], images=suite.images[: len(pts)]))
-        lsq[name] = {"r2": m.to_dict(), "crlb_rms": float(np.sqrt(np.mean(bounds**2))),
-                     "rmse_over_crlb": m.rmse / float(np.sqrt(np.mean(bounds**2))) if m.tp else float("nan"), "n_images": len(pts)}
+        lsq[name] = {"r2": m.to_dict(), **crlb_ratio(m.rmse, m.tp, bounds[name][: len(pts)]), "n_images": len(pts)}
     out["least_squares_fit"] = lsq
     try:
         import trackpy  # noqa: F401

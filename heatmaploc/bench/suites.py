@@ -98,7 +98,7 @@ def build_suite(spec: SuiteSpec) -> Suite:
         index = load_dataset(spec.folder)
         return Suite(spec, [read_image(r.path) for r in index.records], [r.points for r in index.records],
                      [{} for _ in index.records], [None] * len(index), index.frame)
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.overrides.items()}
+    overrides = dict(spec.overrides)
     if spec.generator == "close_pairs":
         overrides.setdefault("count_range", (2, 2))
         overrides.setdefault("outside_count_range", (0, 0))

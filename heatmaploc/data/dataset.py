@@ -37,31 +37,74 @@ def make_sample(image: np.ndarray, points: np.ndarray, labels: np.ndarray, name:
     }
 
 
-class HeatmapDataset(Dataset):
-    """A :class:`DatasetIndex` as torch samples (see :func:`make_sample`).
+class ImageSource:
+    """Random access to ``(image, points, labels, name)`` by a global index ``g``."""
 
-    Augmentation randomness is ``default_rng([seed, epoch, index])``: deterministic,
-    different every epoch (call :meth:`set_epoch`), independent of worker count.
-    """
+    def __len__(self) -> int:
+        raise NotImplementedError
 
-    def __init__(self, index: DatasetIndex, codec: HeatmapCodec, in_channels: int = 3,
-                 augment: AugmentConfig | None = None, seed: int = 0) -> None:
+    def get(self, g: int):
+        raise NotImplementedError
+
+
+class IndexSource(ImageSource):
+    """A :class:`DatasetIndex`; index ``g`` wraps around, walking a new permutation
+    each pass when ``shuffle`` (from ``default_rng([seed, pass])``)."""
+
+    def __init__(self, index: DatasetIndex, seed: int = 0, shuffle: bool = False) -> None:
         if len(index) == 0:
             raise ValueError(f"{index.root}: empty dataset")
-        self.index, self.codec, self.in_channels = index, codec, in_channels
-        self.augment, self.seed, self.epoch = augment, seed, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        self.index, self.seed, self.shuffle = index, seed, shuffle
+        self._perms: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.index)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
+    def get(self, g: int):
+        n = len(self.index)
+        i = g % n
+        if self.shuffle:
+            p = g // n
+            if p not in self._perms:
+                self._perms = {p: np.random.default_rng([self.seed, p]).permutation(n)}
+            i = int(self._perms[p][i])
         rec = self.index[i]
-        rng = np.random.default_rng([self.seed, self.epoch, i])
-        return make_sample(read_image(rec.path), rec.points, rec.labels, rec.name, self.codec,
-                           self.in_channels, self.augment, rng)
+        return read_image(rec.path), rec.points, rec.labels, rec.name
+
+
+class SampleStream(Dataset):
+    """Torch samples (see :func:`make_sample`) of an :class:`ImageSource`;
+    augmentation randomness is ``default_rng([seed, g])``: deterministic and
+    independent of worker count and order."""
+
+    def __init__(self, source: ImageSource, codec: HeatmapCodec, in_channels: int = 3,
+                 augment: AugmentConfig | None = None, seed: int = 0) -> None:
+        self.source, self.codec, self.in_channels, self.augment, self.seed = source, codec, in_channels, augment, seed
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, g: int) -> dict[str, Any]:
+        image, points, labels, name = self.source.get(int(g))
+        rng = np.random.default_rng([self.seed, int(g)]) if self.augment is not None else None
+        return make_sample(image, points, labels, name, self.codec, self.in_channels, self.augment, rng)
+
+
+class HeatmapDataset(SampleStream):
+    """A :class:`DatasetIndex` as torch samples, one epoch at a time: sample ``i`` of
+    epoch ``e`` is stream item ``e * len + i``, so augmentations differ every epoch
+    (call :meth:`set_epoch`) and repeat exactly for the same epoch."""
+
+    def __init__(self, index: DatasetIndex, codec: HeatmapCodec, in_channels: int = 3,
+                 augment: AugmentConfig | None = None, seed: int = 0) -> None:
+        super().__init__(IndexSource(index), codec, in_channels, augment, seed)
+        self.index, self.epoch = index, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return super().__getitem__(self.epoch * len(self) + int(i))
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:

@@ -167,7 +167,10 @@ PRESETS: dict[str, SimConfig] = {
 
 
 def get_preset(name: str, **overrides: Any) -> SimConfig:
-    """Return the preset ``name`` with ``overrides`` applied."""
+    """Return the preset ``name`` with ``overrides`` applied (lists, as YAML and
+    ``--set`` give them, become tuples)."""
     if name not in PRESETS:
         raise ValueError(f"unknown simulator preset {name!r}; expected one of {sorted(PRESETS)}")
-    return replace(PRESETS[name], **overrides) if overrides else PRESETS[name]
+    if not overrides:
+        return PRESETS[name]
+    return replace(PRESETS[name], **{k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()})
