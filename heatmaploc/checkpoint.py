@@ -55,7 +55,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises many types for a corrupt or foreign file
-        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:120]})") from None
+        raise ValueError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path}: not a heatmaploc checkpoint")
     if data.get("format_version") != FORMAT_VERSION:
