@@ -140,6 +140,16 @@ class Localizer:
         """A copy that decodes with another threshold."""
         return self.with_codec(threshold=threshold)
 
+    def to(self, device: torch.device | str) -> "Localizer":
+        """This localizer on ``device`` (itself when already there; else the model is
+        copied, so the original keeps its device)."""
+        device = torch.device(device)
+        if device == self.device:
+            return self
+        import copy
+
+        return Localizer(copy.deepcopy(self.model), self.codec, device)
+
     def with_codec(self, **overrides: Any) -> "Localizer":
         """A copy whose codec differs in ``overrides`` (e.g. ``refine="parabola"``)."""
         return Localizer(self.model, HeatmapCodec(replace(self.codec.config, **overrides)), self.device)

@@ -135,7 +135,8 @@ def _run_train(args) -> int:
 
     cfg = load_config(args.config, parse_overrides(args.overrides))
     out = Path(args.out) if args.out else Path("runs") / (Path(args.config).stem if args.config else "default")
-    init = str(default_checkpoint_path()) if args.init_from == "default" else args.init_from
+    init = args.init_from or cfg.train.init_from
+    init = str(default_checkpoint_path()) if init == "default" else init
     try:
         result = train(cfg, out, resume=args.resume, init_from=init, progress=not args.quiet)
     except KeyboardInterrupt:

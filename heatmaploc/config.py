@@ -47,7 +47,12 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimization.  ``steps`` is the total number of optimizer steps; an epoch is
-    ``steps_per_epoch`` steps (validation + checkpoint after each)."""
+    ``steps_per_epoch`` steps (validation + checkpoint after each).  ``init_from``
+    names a checkpoint whose weights start the run (a path relative to the working
+    directory, or ``default`` for the shipped model); ``--init-from`` overrides it.
+    ``max_minutes`` is a wall-clock budget (summed over resumed runs, checked after each
+    epoch); when set, the cosine schedule follows whichever of steps and time is further
+    along, so a time-budgeted run still ends at a low learning rate."""
 
     steps: int = 6000
     steps_per_epoch: int = 250
@@ -69,6 +74,7 @@ class TrainConfig:
     val_radius: float = 2.0
     threshold_grid: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
     max_minutes: float | None = None
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)

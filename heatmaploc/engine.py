@@ -180,10 +180,12 @@ def make_ema(model: nn.Module, decay: float) -> AveragedModel:
     return AveragedModel(model, avg_fn=update, use_buffers=True)
 
 
-def _lr_factor(step: int, warmup: int, total: int) -> float:
+def _lr_factor(step: int, warmup: int, total: int, time_fraction: float = 0.0) -> float:
+    """Linear warmup, then cosine to 1 % over the steps, or over the time budget when
+    ``time_fraction`` (elapsed / budget) is further along."""
     if step < warmup:
         return (step + 1) / max(warmup, 1)
-    progress = (step - warmup) / max(total - warmup, 1)
+    progress = max((step - warmup) / max(total - warmup, 1), time_fraction)
     return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
 
 
@@ -258,12 +260,18 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     point_model = is_point_model(model)
-    if init_from is not None:
+    init_from = init_from if init_from is not None else tc.init_from
+    if init_from is not None and not resume:
         ckpt = load_checkpoint(init_from)
         model.load_state_dict(adapt_state_dict(ckpt["model_state"], model, str(init_from)))
         log.info("initialized from %s", init_from)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, tc.warmup_steps, tc.steps))
+    clock = {"start": time.time()}  # minus the minutes of earlier runs when resuming
+
+    def time_fraction() -> float:
+        return (time.time() - clock["start"]) / 60 / tc.max_minutes if tc.max_minutes else 0.0
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, tc.warmup_steps, tc.steps, time_fraction()))
     ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
     step, epoch, best, history = 0, 0, -1.0, []
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
@@ -291,7 +299,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
         save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best, history,
                                                   getattr(model, "stage", None)))
 
-    start = time.time()
+    clock["start"] = time.time() - 60 * (history[-1]["minutes"] if history else 0.0)
     finished = True
     board = _tensorboard(run_dir)
     bar = tqdm(total=tc.steps, initial=step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
@@ -337,7 +345,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
             m = metrics[f"r{tc.val_radius:g}"]
             row = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
                    "val_f1": m["f1"], "val_count_acc": m["count_accuracy"], "val_rmse": m["rmse"],
-                   "lr": opt.param_groups[0]["lr"], "minutes": (time.time() - start) / 60}
+                   "lr": opt.param_groups[0]["lr"], "minutes": (time.time() - clock["start"]) / 60}
             history.append(row)
             if board is not None:
                 for key in ("train_loss", "val_f1", "val_count_acc", "val_rmse", "lr"):
@@ -351,7 +359,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
                 checkpoint(best_path)
             checkpoint(last_path)
             _write_history(run_dir, history)
-            if tc.max_minutes is not None and (time.time() - start) / 60 > tc.max_minutes and step < tc.steps:
+            if tc.max_minutes is not None and time_fraction() > 1.0 and step < tc.steps:
                 log.warning("time budget of %.1f min reached at step %d", tc.max_minutes, step)
                 finished = False
                 break

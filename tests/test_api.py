@@ -2,6 +2,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from heatmaploc import Localizer, Points
@@ -80,3 +81,12 @@ def test_shipped_default_model_loads_and_predicts():
     loc = Localizer.default(device="cpu")
     assert loc.in_channels == 3 and 0 < loc.threshold < 1
     assert loc.predict(np.zeros((64, 80), np.uint8)).xy.shape[1] == 2
+
+
+def test_to_device_returns_an_equivalent_localizer(loc):
+    assert loc.to("cpu") is loc and loc.to(torch.device("cpu")) is loc
+    if torch.cuda.is_available():
+        image = np.random.default_rng(3).random((30, 41))
+        moved = loc.to("cuda")
+        assert moved.device.type == "cuda" and loc.device.type == "cpu"
+        assert np.allclose(moved.predict(image).xy, loc.predict(image).xy, atol=1e-3)

@@ -1,6 +1,8 @@
 """Benchmark smoke test on tiny data: the report is complete and well-formed."""
 import json
+from pathlib import Path
 
+import pytest
 import yaml
 
 from heatmaploc.bench.config import bench_from_dict, default_benchmark, load_bench_config, quick_benchmark
@@ -33,6 +35,8 @@ def tiny_bench(checkpoint) -> dict:
                        "augment": {"crop_size": [32, 32]}},
         "classical_train": {"seed": 1, "n": 3},
         "lsq_images": 1,
+        "physical_radius": 0.2,
+        "seed_crlb_images": 1,
         "speed_sizes": [40],
         "speed_batch": 2,
         "speed_rounds": 1,
@@ -57,17 +61,23 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
         assert suites["isolated 20 dB"]["crlb_rms"] > 0
         assert set(suites["seed000 test"]["coord_eps"]) == {"0.5", "0.4", "0.3", "0.2", "0.1"}
         assert 0.0 <= suites["pair 1"]["both_found"] <= 1.0
+        assert suites["seed000 test"]["physical"]["radius_px"] == pytest.approx(0.2 / 0.05 * (399 / 400), rel=0.01)
+        assert "physical" not in suites["default"]  # no physical frame
     assert report["models"]["heatmapnet small"]["history"] and report["models"]["heatmapnet small"]["trained_here"]
     assert set(report["decode_ablation"]) == {"softargmax", "argmax", "parabola"}
     assert report["speed_reference"] == "heatmapnet small"
-    assert set(report["speed"]) == set(labels) and all(v > 0 for s in report["speed"].values() for v in s.values())
+    speed = report["speed"]["cpu"]
+    assert set(speed) == set(labels) and all(v > 0 for s in speed.values() for v in s.values())
     assert "isolated 20 dB" in report["baselines"]["least_squares_fit"]
     assert set(report["baselines"]["trackpy"]["suites"]) == set(report["baselines"]["classical"]["suites"])
     assert "| trackpy.locate |" in (out / "report.md").read_text()
+    ceiling = report["seed_ceiling"]["seed000 test"]
+    assert ceiling["n_images"] == 1 and all(0.0 <= v <= 1.0 for v in ceiling["coord_eps"].values())
     md = (out / "report.md").read_text()
     for heading in ("## Main suite", "## Stress suites", "## SNR sweep", "## Close pairs", "## Physical limit",
-                    "## Seed blog protocol", "## Decoding ablation", "## Speed"):
+                    "## Seed blog protocol", "## Decoding ablation", "## Speed (CPU)"):
         assert heading in md, heading
+    assert "| ceiling: efficient estimator" in md and "F1 within 0.2 units" in md
     for plot in ("f1_vs_radius.png", "precision_recall_vs_threshold.png", "error_histogram.png", "count_confusion.png",
                  "examples.png", "training_heatmapnet_small.png"):
         assert (out / "plots" / plot).stat().st_size > 1000, plot
@@ -80,3 +90,10 @@ def test_builtin_configs_parse():
     groups = {s.group for s in full.suites}
     assert groups == {"main", "stress", "snr", "pairs", "crlb", "seed"}
     assert bench_from_dict(quick_benchmark()).train_minutes < full.train_minutes
+
+
+@pytest.mark.parametrize("name", ["default", "quick"])
+def test_shipped_bench_config_files_match_builtins(name):
+    builtin = default_benchmark() if name == "default" else quick_benchmark()
+    path = Path(__file__).resolve().parents[1] / "configs" / "bench" / f"{name}.yaml"
+    assert load_bench_config(path) == bench_from_dict(builtin)

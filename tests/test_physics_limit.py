@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from heatmaploc.bench.physics import WaveModel, crlb, fit_sources, initial_guesses, render_sources
+from heatmaploc.bench.physics import (WaveModel, crlb, efficient_share_within, fit_sources, initial_guesses, render_sources,
+                                      scene_position_bounds)
 from heatmaploc.simulate.scene import Scene, synthesize
 
 MODEL = WaveModel(kernel="free", wavenumber=complex(2 * math.pi / 10.0, 0.0), time_phase=0.7, source_size=1.0, height=32, width=32)
@@ -72,3 +73,24 @@ def test_classical_baseline_finds_bright_spots_and_tunes():
     pts = tp_det.detect(images[0])  # trackpy's centroids are sub-pixel
     d = np.linalg.norm(pts.xy[:, None] - truths[0][None], axis=-1).min(axis=0)
     assert d.max() < 0.5
+
+
+def test_scene_bounds_use_the_noise_relative_to_the_field_range():
+    scene = Scene(points=TRUTH[:, :2], strengths=np.array([np.exp(0.4j)]), wavenumber=MODEL.wavenumber, kernel="free",
+                  observable="snapshot", time_phase=0.7, source_size=1.0)
+    field = synthesize(scene, 32, 32)
+    expected = crlb(MODEL, TRUTH, 0.05 * (field.max() - field.min()), known_strengths=True)
+    assert np.allclose(scene_position_bounds(scene, 32, 32, 0.05), expected)
+    twin = Scene(points=np.repeat(TRUTH[:, :2], 2, axis=0), strengths=np.array([1.0, 1.0]), wavenumber=MODEL.wavenumber,
+                 kernel="free", observable="snapshot", time_phase=0.7, source_size=1.0)
+    bounds = scene_position_bounds(twin, 32, 32, 0.05)  # coincident sources: singular Fisher matrix
+    assert bounds.shape == (2, 2) and not np.all(np.isfinite(bounds))
+
+
+@pytest.mark.parametrize("sigma,radius", [(0.5, 0.5), (1.0, 2.0), (0.2, 0.1)])
+def test_efficient_share_is_the_rayleigh_probability(sigma, radius):
+    expected = 1.0 - math.exp(-(radius**2) / (2 * sigma**2))  # isotropic 2-D normal error
+    assert efficient_share_within(np.array([[sigma, sigma]] * 3), radius, draws=20000) == pytest.approx(expected, abs=0.01)
+    mixed = efficient_share_within(np.array([[sigma, sigma], [np.inf, np.inf]]), radius, draws=20000)
+    assert mixed == pytest.approx(expected / 2, abs=0.01)
+    assert math.isnan(efficient_share_within(np.zeros((0, 2)), radius))

@@ -8,7 +8,7 @@ import torch
 from heatmaploc.api import Localizer
 from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
 from heatmaploc.config import load_config
-from heatmaploc.engine import TrainingDiverged, train
+from heatmaploc.engine import TrainingDiverged, _lr_factor, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
@@ -87,6 +87,22 @@ def test_finetune_from_default_with_one_channel_data(tmp_path):
     loc = Localizer.from_checkpoint(result.best_checkpoint, device="cpu")
     assert loc.in_channels == 1
     assert loc.predict(np.random.default_rng(1).random((33, 47))).xy.shape[1] == 2
+
+
+def test_init_from_in_config_loads_weights_and_resume_ignores_it(tmp_path, tiny_run):
+    source = load_checkpoint(tiny_run.best_checkpoint)["model_state"]
+    cfg = load_config(TINY, {"train.init_from": str(tiny_run.best_checkpoint), "train.steps": 1, "train.lr": 0.0})
+    result = train(cfg, tmp_path, progress=False)
+    weights = load_checkpoint(result.last_checkpoint)["train_state"]["raw_model_state"]
+    conv = [k for k, v in source.items() if v.ndim == 4]
+    assert conv and all(torch.equal(weights[k].float(), source[k].float()) for k in conv)
+
+
+def test_lr_schedule_follows_the_time_budget_when_it_is_further_along():
+    assert _lr_factor(0, 10, 1000) == pytest.approx(0.1)
+    assert _lr_factor(505, 10, 1000) == pytest.approx(0.505, abs=1e-9)  # half of the cosine
+    assert _lr_factor(20, 10, 1000, time_fraction=0.5) == pytest.approx(0.505)
+    assert _lr_factor(20, 10, 1000, time_fraction=1.5) == pytest.approx(0.01)
 
 
 def test_checkpoint_from_another_version_is_refused(tmp_path, tiny_run):

@@ -1,12 +1,10 @@
 """Cramér-Rao bound of source positions under the seed blog's protocol (seed000).
 
 The rendering maps the min-max normalized field v in [0, 1] through jet to RGB and adds
-noise of std 0.1 per channel.  Jet's channels change with slope about 4 per unit of v
-(one or two channels at a time), so the RGB image carries about as much information on v
-as a direct observation with noise std 0.1 / 4 = 0.025 (an optimistic equivalence: it
-ignores clipping and 8-bit quantization).  The bound is computed on the raw field with
-that noise, rescaled by the field's range, with amplitudes and phases as nuisance
-parameters, and reported in pixels and in the blog's physical units.
+noise of std 0.1 per channel; the bound uses the equivalent noise 0.1 / JET_SLOPE = 0.025
+on v (see heatmaploc.bench.physics.JET_SLOPE), with amplitudes and phases as nuisance
+parameters (or known, as the protocol fixes them), in pixels and in the blog's units.
+The benchmark's seed table carries the same bound as a Coord(eps) ceiling.
 
 Usage: python tools/seed000_limit.py [--images 30] [--noise 0.025]
 """
@@ -16,10 +14,10 @@ import argparse
 
 import numpy as np
 
-from heatmaploc.bench.physics import WaveModel, crlb
+from heatmaploc.bench.physics import scene_position_bounds
 from heatmaploc.simulate import get_preset
 from heatmaploc.simulate.generate import image_rng
-from heatmaploc.simulate.scene import sample_scene, synthesize
+from heatmaploc.simulate.scene import sample_scene
 
 
 def main() -> None:
@@ -38,14 +36,7 @@ def main() -> None:
         for i in range(args.images):
             index = (count - 1) * cfg.images_per_block + i
             scene = sample_scene(cfg, index, image_rng(123, index))
-            field = synthesize(scene, cfg.height, cfg.width)
-            sigma = args.noise * float(field.max() - field.min())
-            model = WaveModel.from_scene(scene, cfg.height, cfg.width)
-            params = np.column_stack([scene.points, np.abs(scene.strengths), np.angle(scene.strengths)])
-            try:
-                b = crlb(model, params, sigma, known_strengths=args.known_strengths)
-            except np.linalg.LinAlgError:
-                b = np.full((count, 2), np.inf)
+            b = scene_position_bounds(scene, cfg.height, cfg.width, args.noise, args.known_strengths)
             bounds.extend(np.hypot(b[:, 0], b[:, 1]))
         bounds = np.asarray(bounds)
         print(f"| {count} | {np.median(bounds):.3g} | {np.median(bounds) * cfg.pixel_size:.3g} | "

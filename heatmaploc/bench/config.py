@@ -39,13 +39,15 @@ class BenchConfig:
     models: tuple[ModelSpec, ...]
     train_minutes: float = 4.0
     train_data: dict = field(default_factory=lambda: {"simulate": "default", "val_size": 64})
-    train_defaults: dict = field(default_factory=lambda: {"steps": 100000, "steps_per_epoch": 100, "batch_size": 16})
+    train_defaults: dict = field(default_factory=lambda: {"steps": 100000, "steps_per_epoch": 100, "batch_size": 16,
+                                                          "loss": "focal"})
     radii: tuple[float, ...] = (1.0, 2.0, 3.0)
     physical_radius: float | None = None
     thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     classical_train: dict = field(default_factory=lambda: {"seed": 9100, "n": 80})
     lsq_images: int = 10
     seed_eps: tuple[float, ...] = (0.5, 0.4, 0.3, 0.2, 0.1)
+    seed_crlb_images: int = 60
     decode_modes: tuple[str, ...] = ("softargmax", "argmax", "parabola")
     speed_sizes: tuple[int, ...] = (128, 256)
     speed_batch: int = 8
@@ -125,9 +127,12 @@ def default_benchmark() -> dict[str, Any]:
         {"label": "ablation: sigma 1.5", "model": {"name": "heatmapnet"}, "codec": {"sigma": 1.5}},
     ]
     return {
-        "suites": _suites(1.0, 150),
+        "suites": _suites(1.0, 300),
         "models": [{"label": "heatmapnet (shipped)", "checkpoint": "default"}] + learned,
         "train_minutes": 4.0,
+        "train_data": {"simulate": "default", "val_size": 64},
+        "train_defaults": {"steps": 100000, "steps_per_epoch": 100, "batch_size": 16, "loss": "focal"},
+        "physical_radius": 0.2,
     }
 
 
@@ -144,7 +149,7 @@ def quick_benchmark() -> dict[str, Any]:
             {"label": "cascade (seed CNN)", "model": {"name": "cascade", "blocks": 4, "hidden": 64}},
         ],
         "train_minutes": 0.3,
-        "train_defaults": {"steps": 30, "steps_per_epoch": 15, "batch_size": 8},
+        "train_defaults": {"steps": 30, "steps_per_epoch": 15, "batch_size": 8, "loss": "focal"},
         "train_data": {"simulate": "default", "val_size": 8},
         "classical_train": {"seed": 9100, "n": 12},
         "lsq_images": 2,

@@ -115,3 +115,42 @@ def initial_guesses(image: np.ndarray, model: WaveModel, n: int, grid: int = 16,
         chosen.append(best)
         residual = residual - render_sources(model, best[None])
     return np.array(chosen).reshape(-1, 4)
+
+
+# ---------------------------------------------------------------- seed blog protocol
+JET_SLOPE = 4.0
+"""About how fast jet's RGB channels change per unit of the normalized field (one or
+two channels at a time): an RGB image with per-channel noise ``s`` carries about as much
+information on the field as a direct observation with noise ``s / JET_SLOPE`` (an
+optimistic equivalence: it ignores clipping and 8-bit quantization)."""
+
+
+def scene_position_bounds(scene, height: int, width: int, normalized_noise: float,
+                          known_strengths: bool = True) -> np.ndarray:
+    """``(n, 2)`` CRLB (px) of every source of a noise-free ``scene`` whose field is
+    min-max normalized and then observed with noise ``normalized_noise`` (so the noise
+    on the raw field is ``normalized_noise * (max - min)``); ``inf`` where the Fisher
+    matrix is singular (coincident sources)."""
+    from heatmaploc.simulate.scene import synthesize
+
+    field = synthesize(scene, height, width)
+    sigma = normalized_noise * float(field.max() - field.min())
+    model = WaveModel.from_scene(scene, height, width)
+    params = np.column_stack([scene.points, np.abs(scene.strengths), np.angle(scene.strengths)])
+    try:
+        return crlb(model, params, sigma, known_strengths=known_strengths)
+    except np.linalg.LinAlgError:
+        return np.full((len(scene.points), 2), np.inf)
+
+
+def efficient_share_within(bounds: np.ndarray, radius: float, draws: int = 4000, seed: int = 0) -> float:
+    """Expected share of sources that an efficient unbiased estimator places within
+    ``radius`` of the truth, its x and y errors being independent normals with the
+    standard deviations ``bounds`` ``(n, 2)`` (Monte Carlo with a fixed seed)."""
+    bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 2)
+    if not len(bounds):
+        return float("nan")
+    z = np.random.default_rng(seed).standard_normal((draws, 2))
+    shares = [np.mean(np.hypot(z[:, 0] * bx, z[:, 1] * by) < radius) if np.isfinite(bx + by) else 0.0
+              for bx, by in bounds]
+    return float(np.mean(shares))

@@ -18,7 +18,8 @@ from tqdm import tqdm
 from heatmaploc.api import Localizer, default_checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec
-from heatmaploc.bench.physics import WaveModel, crlb, fit_sources, initial_guesses
+from heatmaploc.bench.physics import (JET_SLOPE, WaveModel, crlb, efficient_share_within, fit_sources, initial_guesses,
+                                      scene_position_bounds)
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
@@ -26,6 +27,7 @@ from heatmaploc.engine import decode_outputs, evaluate_outputs, train
 from heatmaploc.metrics import point_metrics
 from heatmaploc.models import model_complexity
 from heatmaploc.points import Points
+from heatmaploc.simulate import get_preset
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,30 @@ def crlb_of_suite(suite: Suite) -> np.ndarray:
         params = np.array([[*scene.points[0], abs(scene.strengths[0]), np.angle(scene.strengths[0])]])
         bounds.append(float(np.hypot(*crlb(model, params, info["noise_std"])[0])))
     return np.asarray(bounds)
+
+
+def seed_protocol_ceiling(suite: Suite, eps: tuple[float, ...], n_images: int) -> dict[str, Any]:
+    """Coord(eps) that an efficient unbiased estimator would reach on ``n_images``
+    evenly spaced images of a seed-protocol suite (all count blocks): per-source CRLB with the protocol's fixed
+    strengths known, noise taken through the jet equivalence (:data:`JET_SLOPE`)."""
+    cfg = get_preset(suite.spec.preset, **suite.spec.overrides)
+    noise = cfg.noise_std / JET_SLOPE
+    picked = np.unique(np.linspace(0, len(suite) - 1, min(n_images, len(suite))).round().astype(int))
+    bounds = [scene_position_bounds(suite.scenes[i], *suite.images[i].shape[:2], noise)
+              for i in picked if suite.scenes[i] is not None]
+    if not bounds:
+        return {}
+    bounds = np.concatenate(bounds)
+    px = suite.frame.pixel_size
+    return {"n_images": len(picked), "normalized_noise": noise,
+            "median_crlb_units": float(np.median(np.hypot(*bounds.T)) * px),
+            "coord_eps": {f"{e:g}": efficient_share_within(bounds, e / px) for e in eps}}
+
+
+def physical_radius_metrics(preds: list[np.ndarray], truths: list[np.ndarray], frame, radius: float) -> dict[str, Any]:
+    """Point metrics at a matching radius given in the suite's physical units."""
+    return {"radius_units": radius, "radius_px": radius / frame.pixel_size,
+            **point_metrics(preds, truths, radius / frame.pixel_size).to_dict()}
 
 
 def both_found(preds: list[np.ndarray], truths: list[np.ndarray]) -> float:
@@ -165,6 +191,9 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
                 metrics.update(crlb_ratio(metrics["r2"]["rmse"], metrics["r2"]["tp"], bounds[name]))
             if suite.spec.group == "seed" and suite.frame is not None:
                 metrics["coord_eps"] = coord_eps([p.xy for p in preds], suite.truths, suite.frame.pixel_size, cfg.seed_eps)
+            if cfg.physical_radius and suite.frame is not None:
+                metrics["physical"] = physical_radius_metrics([p.xy for p in preds], suite.truths, suite.frame,
+                                                              cfg.physical_radius)
             if suite is main_suite:
                 main_outputs[spec.label] = outputs
                 if not loc.point_model:
@@ -180,7 +209,13 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
             m = evaluate_outputs(main_outputs[first], main_suite.truths, [im.shape[:2] for im in main_suite.images], codec, cfg.radii)
             report["decode_ablation"][mode] = {f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}
     report["baselines"] = _baselines(cfg, suites, bounds, progress)
-    report["speed"] = pipeline_speed(locs, cfg.speed_sizes, cfg.speed_batch, cfg.speed_rounds)
+    report["seed_ceiling"] = {name: seed_protocol_ceiling(s, cfg.seed_eps, cfg.seed_crlb_images)
+                              for name, s in suites.items() if s.spec.group == "seed" and s.frame is not None}
+    report["speed"] = {"cpu": pipeline_speed({label: loc.to("cpu") for label, loc in locs.items()}, cfg.speed_sizes,
+                                             cfg.speed_batch, cfg.speed_rounds)}
+    if torch.cuda.is_available():
+        report["speed"]["cuda"] = pipeline_speed({label: loc.to("cuda") for label, loc in locs.items()}, cfg.speed_sizes,
+                                                 cfg.speed_batch, cfg.speed_rounds)
     reference = next((m.label for m in cfg.models if m.reference), first)
     report["speed_reference"] = reference
     report["device"] = {"cuda": torch.cuda.is_available(), "threads": cfg.threads}
