@@ -64,6 +64,8 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
         assert suites["seed000 test"]["physical"]["radius_px"] == pytest.approx(0.2 / 0.05 * (399 / 400), rel=0.01)
         assert "physical" not in suites["default"]  # no physical frame
     assert report["models"]["heatmapnet small"]["history"] and report["models"]["heatmapnet small"]["trained_here"]
+    run = out / "runs" / "heatmapnet_small"
+    assert (run / "best.pt").is_file() and (run / "log.csv").is_file() and not (run / "last.pt").exists()
     assert set(report["decode_ablation"]) == {"softargmax", "argmax", "parabola"}
     assert report["speed_reference"] == "heatmapnet small"
     speed = report["speed"]["cpu"]

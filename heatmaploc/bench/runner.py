@@ -51,6 +51,9 @@ def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -
     }, f"benchmark model {spec.label!r}")
     run_dir = out / "runs" / "".join(c if c.isalnum() else "_" for c in spec.label)
     result = train(run_cfg, run_dir, progress=progress)
+    # The resume state (optimizer moments included) is not needed once training is
+    # over; best.pt, log.csv and config.yaml stay.
+    result.last_checkpoint.unlink(missing_ok=True)
     return Localizer.from_checkpoint(result.best_checkpoint, device="auto"), result.history
 
 
