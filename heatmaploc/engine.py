@@ -338,6 +338,8 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
                 if on_step is not None:
                     on_step(step, model)
+                if time_fraction() > 1.0:
+                    break  # the time budget ends this epoch early: validate and checkpoint as usual
             epoch += 1
             eval_model = ema.module if ema is not None else model
             outputs = predict_samples(eval_model, val, device, channels_last=tc.channels_last)

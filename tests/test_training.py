@@ -105,6 +105,14 @@ def test_lr_schedule_follows_the_time_budget_when_it_is_further_along():
     assert _lr_factor(20, 10, 1000, time_fraction=1.5) == pytest.approx(0.01)
 
 
+def test_time_budget_stops_after_the_step_that_exceeds_it(tmp_path):
+    cfg = load_config(TINY, {"train.max_minutes": 1e-6})
+    result = train(cfg, tmp_path, progress=False)
+    assert not result.finished
+    assert [h["step"] for h in result.history] == [1]  # one step, then validation + checkpoint
+    assert load_checkpoint(result.last_checkpoint)["train_state"]["step"] == 1
+
+
 def test_checkpoint_from_another_version_is_refused(tmp_path, tiny_run):
     ckpt = load_checkpoint(tiny_run.best_checkpoint)
     ckpt.pop("format", None)
