@@ -7,6 +7,7 @@ luminance ``0.299 R + 0.587 G + 0.114 B``; alpha is dropped.  Any ``H, W`` works
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -146,8 +147,6 @@ class Localizer:
         device = torch.device(device)
         if device == self.device:
             return self
-        import copy
-
         return Localizer(copy.deepcopy(self.model), self.codec, device)
 
     def with_codec(self, **overrides: Any) -> "Localizer":

@@ -50,9 +50,10 @@ class TrainConfig:
     ``steps_per_epoch`` steps (validation + checkpoint after each).  ``init_from``
     names a checkpoint whose weights start the run (a path relative to the working
     directory, or ``default`` for the shipped model); ``--init-from`` overrides it.
-    ``max_minutes`` is a wall-clock budget (summed over resumed runs, checked after every
-    step; the epoch in progress then ends early with its validation and checkpoint); when set, the cosine schedule follows whichever of steps and time is further
-    along, so a time-budgeted run still ends at a low learning rate."""
+    ``max_minutes`` is a wall-clock budget, summed over resumed runs and checked after
+    every step (the epoch in progress then ends early, with its validation and
+    checkpoint); when set, the cosine schedule follows whichever of steps and time is
+    further along, so a time-budgeted run still ends at a low learning rate."""
 
     steps: int = 6000
     steps_per_epoch: int = 250

@@ -361,7 +361,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
                 checkpoint(best_path)
             checkpoint(last_path)
             _write_history(run_dir, history)
-            if tc.max_minutes is not None and time_fraction() > 1.0 and step < tc.steps:
+            if time_fraction() > 1.0 and step < tc.steps:
                 log.warning("time budget of %.1f min reached at step %d", tc.max_minutes, step)
                 finished = False
                 break

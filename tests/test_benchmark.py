@@ -1,7 +1,9 @@
 """Benchmark smoke test on tiny data: the report is complete and well-formed."""
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -99,3 +101,14 @@ def test_shipped_bench_config_files_match_builtins(name):
     builtin = default_benchmark() if name == "default" else quick_benchmark()
     path = Path(__file__).resolve().parents[1] / "configs" / "bench" / f"{name}.yaml"
     assert load_bench_config(path) == bench_from_dict(builtin)
+
+
+def test_coord_eps_on_a_hand_computed_case():
+    from heatmaploc.bench.runner import coord_eps
+
+    truths = [np.array([[0.0, 0.0], [10.0, 0.0]]), np.zeros((0, 2)), np.array([[5.0, 5.0]])]
+    preds = [np.array([[10.0, 3.0], [0.5, 0.0]]), np.array([[1.0, 1.0]]), np.array([[5.0, 25.0], [5.0, 9.0]])]
+    # optimal pairs, no radius: 0.5 px and 3 px in image 0; 4 px in image 2 (image 1 has no truth)
+    got = coord_eps(preds, truths, pixel_size=0.1, eps=(0.1, 0.3, 0.35, 0.5))
+    assert got == {"0.1": pytest.approx(1 / 3), "0.3": pytest.approx(1 / 3), "0.35": pytest.approx(2 / 3), "0.5": 1.0}
+    assert math.isnan(coord_eps([np.zeros((0, 2))], [np.array([[1.0, 1.0]])], 0.1, (0.1,))["0.1"])

@@ -80,10 +80,11 @@ def test_scene_bounds_use_the_noise_relative_to_the_field_range():
                   observable="snapshot", time_phase=0.7, source_size=1.0)
     field = synthesize(scene, 32, 32)
     expected = crlb(MODEL, TRUTH, 0.05 * (field.max() - field.min()), known_strengths=True)
-    assert np.allclose(scene_position_bounds(scene, 32, 32, 0.05), expected)
+    assert np.allclose(scene_position_bounds(scene, 32, 32, 0.05, known_strengths=True, relative_to_range=True), expected)
+    assert np.allclose(scene_position_bounds(scene, 32, 32, 0.01), crlb(MODEL, TRUTH, 0.01))
     twin = Scene(points=np.repeat(TRUTH[:, :2], 2, axis=0), strengths=np.array([1.0, 1.0]), wavenumber=MODEL.wavenumber,
                  kernel="free", observable="snapshot", time_phase=0.7, source_size=1.0)
-    bounds = scene_position_bounds(twin, 32, 32, 0.05)  # coincident sources: singular Fisher matrix
+    bounds = scene_position_bounds(twin, 32, 32, 0.05, known_strengths=True)  # coincident sources: singular Fisher matrix
     assert bounds.shape == (2, 2) and not np.all(np.isfinite(bounds))
 
 

@@ -36,7 +36,8 @@ def main() -> None:
         for i in range(args.images):
             index = (count - 1) * cfg.images_per_block + i
             scene = sample_scene(cfg, index, image_rng(123, index))
-            b = scene_position_bounds(scene, cfg.height, cfg.width, args.noise, args.known_strengths)
+            b = scene_position_bounds(scene, cfg.height, cfg.width, args.noise, known_strengths=args.known_strengths,
+                                      relative_to_range=True)
             bounds.extend(np.hypot(b[:, 0], b[:, 1]))
         bounds = np.asarray(bounds)
         print(f"| {count} | {np.median(bounds):.3g} | {np.median(bounds) * cfg.pixel_size:.3g} | "

@@ -125,20 +125,21 @@ information on the field as a direct observation with noise ``s / JET_SLOPE`` (a
 optimistic equivalence: it ignores clipping and 8-bit quantization)."""
 
 
-def scene_position_bounds(scene, height: int, width: int, normalized_noise: float,
-                          known_strengths: bool = True) -> np.ndarray:
-    """``(n, 2)`` CRLB (px) of every source of a noise-free ``scene`` whose field is
-    min-max normalized and then observed with noise ``normalized_noise`` (so the noise
-    on the raw field is ``normalized_noise * (max - min)``); ``inf`` where the Fisher
+def scene_position_bounds(scene, height: int, width: int, noise_std: float, *, known_strengths: bool = False,
+                          relative_to_range: bool = False) -> np.ndarray:
+    """``(n, 2)`` CRLB (px) of every source of ``scene`` observed with white noise
+    ``noise_std`` (with ``relative_to_range``, a fraction of the noise-free field's
+    ``max - min``, as for a min-max normalized rendering); ``inf`` where the Fisher
     matrix is singular (coincident sources)."""
     from heatmaploc.simulate.scene import synthesize
 
-    field = synthesize(scene, height, width)
-    sigma = normalized_noise * float(field.max() - field.min())
+    if relative_to_range:
+        field = synthesize(scene, height, width)
+        noise_std = noise_std * float(field.max() - field.min())
     model = WaveModel.from_scene(scene, height, width)
     params = np.column_stack([scene.points, np.abs(scene.strengths), np.angle(scene.strengths)])
     try:
-        return crlb(model, params, sigma, known_strengths=known_strengths)
+        return crlb(model, params, noise_std, known_strengths=known_strengths)
     except np.linalg.LinAlgError:
         return np.full((len(scene.points), 2), np.inf)
 

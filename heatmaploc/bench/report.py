@@ -50,8 +50,9 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"## Main suite: `{main}` ({report['suites'][main]['n_images']} images, {report['suites'][main]['n_sources']} sources)", "",
               "| model | P@2 | R@2 | F1@1 | F1@2 | F1@3 | RMSE (px) | count acc | count MAE | mIoU | mPA | pixel F1 |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    rows = [(label, m["suites"][main]) for label, m in models.items()] + [(label, b[main]) for label, b in baselines.items()]
-    for label, s in rows:
+    every = [(label, m["suites"]) for label, m in models.items()] + list(baselines.items())  # label -> per-suite metrics
+    for label, suites_of in every:
+        s = suites_of[main]
         r1, r2, r3, px = s["r1"], s["r2"], s["r3"], s["pixel"]
         lines.append(f"| {label} | {_f(r2['precision'])} | {_f(r2['recall'])} | {_f(r1['f1'])} | {_f(r2['f1'])} | {_f(r3['f1'])} | "
                      f"{_f(r2['rmse'], 3)} | {_f(r2['count_accuracy'])} | {_f(r2['count_mae'], 3)} | {_f(px['miou'])} | "
@@ -62,7 +63,7 @@ def markdown(report: dict[str, Any]) -> str:
             continue
         lines += ["", f"## {title}", "", "| model | " + " | ".join(names) + (" | average |" if group == "stress" else " |"),
                   "|---" * (len(names) + 1 + (group == "stress")) + "|"]
-        for label, s in [(l, m["suites"]) for l, m in models.items()] + list(baselines.items()):
+        for label, s in every:
             vals = [s[n]["r2"]["f1"] for n in names]
             avg = f" | {_f(float(np.mean(vals)))}" if group == "stress" else ""
             lines.append(f"| {label} | " + " | ".join(_f(v) for v in vals) + avg + " |")
@@ -70,7 +71,7 @@ def markdown(report: dict[str, Any]) -> str:
     if pairs:
         lines += ["", "## Close pairs: probability that both sources are found (within 2 px)", "",
                   "| model | " + " | ".join(pairs) + " |", "|---" * (len(pairs) + 1) + "|"]
-        for label, s in [(l, m["suites"]) for l, m in models.items()] + list(baselines.items()):
+        for label, s in every:
             lines.append(f"| {label} | " + " | ".join(_f(s[n].get("both_found")) for n in pairs) + " |")
     crlbs = _suites_of(report, "crlb")
     if crlbs:

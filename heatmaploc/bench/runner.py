@@ -11,23 +11,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
-from scipy.spatial.distance import cdist
 from tqdm import tqdm
 
 from heatmaploc.api import Localizer, default_checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec
-from heatmaploc.bench.physics import (JET_SLOPE, WaveModel, crlb, efficient_share_within, fit_sources, initial_guesses,
+from heatmaploc.bench.physics import (JET_SLOPE, WaveModel, efficient_share_within, fit_sources, initial_guesses,
                                       scene_position_bounds)
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
 from heatmaploc.engine import decode_outputs, evaluate_outputs, train
-from heatmaploc.metrics import point_metrics
+from heatmaploc.metrics import match_points, point_metrics
 from heatmaploc.models import model_complexity
 from heatmaploc.points import Points
-from heatmaploc.simulate import get_preset
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +58,7 @@ def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -
 def coord_eps(preds: list[np.ndarray], truths: list[np.ndarray], pixel_size: float, eps: tuple[float, ...]) -> dict[str, float]:
     """Seed-blog "Coord(eps)": share of compared pairs (optimal one-to-one pairs of
     predictions and truths, no radius) closer than ``eps`` physical units."""
-    dists = []
-    for p, t in zip(preds, truths):
-        if len(p) and len(t):
-            d = cdist(p, t)
-            r, c = linear_sum_assignment(d)
-            dists.extend(d[r, c] * pixel_size)
-    dists = np.asarray(dists)
+    dists = np.asarray([d for p, t in zip(preds, truths) for d in match_points(p, t, np.inf).distances]) * pixel_size
     return {f"{e:g}": float(np.mean(dists < e)) if len(dists) else float("nan") for e in eps}
 
 
@@ -81,26 +72,21 @@ def pr_curve(outputs: list[Any], truths: list[np.ndarray], codec: HeatmapCodec, 
 
 def crlb_of_suite(suite: Suite) -> np.ndarray:
     """Per image the Euclidean CRLB ``sqrt(var_x + var_y)`` of its single source."""
-    bounds = []
-    for scene, info, image in zip(suite.scenes, suite.infos, suite.images):
-        model = WaveModel.from_scene(scene, *image.shape[:2])
-        params = np.array([[*scene.points[0], abs(scene.strengths[0]), np.angle(scene.strengths[0])]])
-        bounds.append(float(np.hypot(*crlb(model, params, info["noise_std"])[0])))
-    return np.asarray(bounds)
+    return np.asarray([float(np.hypot(*scene_position_bounds(scene, *image.shape[:2], info["noise_std"])[0]))
+                       for scene, info, image in zip(suite.scenes, suite.infos, suite.images)])
 
 
 def seed_protocol_ceiling(suite: Suite, eps: tuple[float, ...], n_images: int) -> dict[str, Any]:
     """Coord(eps) that an efficient unbiased estimator would reach on ``n_images``
-    evenly spaced images of a seed-protocol suite (all count blocks): per-source CRLB with the protocol's fixed
-    strengths known, noise taken through the jet equivalence (:data:`JET_SLOPE`)."""
-    cfg = get_preset(suite.spec.preset, **suite.spec.overrides)
-    noise = cfg.noise_std / JET_SLOPE
-    picked = np.unique(np.linspace(0, len(suite) - 1, min(n_images, len(suite))).round().astype(int))
-    bounds = [scene_position_bounds(suite.scenes[i], *suite.images[i].shape[:2], noise)
-              for i in picked if suite.scenes[i] is not None]
-    if not bounds:
+    evenly spaced images of a seed-protocol suite (all count blocks): per-source CRLB
+    with the protocol's fixed strengths known, noise taken through the jet equivalence
+    (:data:`JET_SLOPE`)."""
+    if suite.config is None:
         return {}
-    bounds = np.concatenate(bounds)
+    noise = suite.config.noise_std / JET_SLOPE
+    picked = np.unique(np.linspace(0, len(suite) - 1, min(n_images, len(suite))).round().astype(int))
+    bounds = np.concatenate([scene_position_bounds(suite.scenes[i], *suite.images[i].shape[:2], noise,
+                                                   known_strengths=True, relative_to_range=True) for i in picked])
     px = suite.frame.pixel_size
     return {"n_images": len(picked), "normalized_noise": noise,
             "median_crlb_units": float(np.median(np.hypot(*bounds.T)) * px),
@@ -228,8 +214,6 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
 
 
 def _matched_errors(preds: list[Points], truths: list[np.ndarray], radius: float) -> list[float]:
-    from heatmaploc.metrics import match_points
-
     return [float(d) for p, t in zip(preds, truths) for d in match_points(p.xy, t, radius).distances]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from heatmaploc.data.index import load_dataset
 from heatmaploc.data.io import read_image
 from heatmaploc.points import PhysicalFrame
-from heatmaploc.simulate import get_preset
+from heatmaploc.simulate import SimConfig, get_preset
 from heatmaploc.simulate.generate import image_rng, render_scene
 from heatmaploc.simulate.scene import Scene, sample_scene
 
@@ -58,6 +58,7 @@ class Suite:
     infos: list[dict[str, Any]]
     scenes: list[Scene | None]
     frame: PhysicalFrame | None = None
+    config: SimConfig | None = None  # the simulator config (None for a dataset folder)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -120,4 +121,4 @@ def build_suite(spec: SuiteSpec) -> Suite:
         infos.append(info)
         scenes.append(scene)
     frame = PhysicalFrame(cfg.pixel_size, cfg.origin) if cfg.pixel_size else None
-    return Suite(spec, images, truths, infos, scenes, frame)
+    return Suite(spec, images, truths, infos, scenes, frame, cfg)

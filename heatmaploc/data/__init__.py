@@ -6,7 +6,8 @@ from heatmaploc.data.io import read_image, read_meta, read_points_csv, write_ima
 from heatmaploc.data.preprocess import normalize, to_unit_range
 
 __all__ = [
-    "AugmentConfig", "augment", "HeatmapDataset", "ImageSource", "IndexSource", "SampleStream", "collate", "make_sample", "DatasetIndex", "ImageRecord",
+    "AugmentConfig", "augment", "HeatmapDataset", "ImageSource", "IndexSource", "SampleStream", "collate", "make_sample",
+    "DatasetIndex", "ImageRecord",
     "load_dataset", "read_image", "read_meta", "read_points_csv", "write_image", "write_points_csv",
     "normalize", "to_unit_range",
 ]
