@@ -4,6 +4,10 @@ Inputs are normalized exactly as in training (:mod:`heatmaploc.data.preprocess`)
 integers scaled by their dtype range, floats min-max scaled; gray images given to a
 3-channel model are replicated to RGB, RGB images given to a 1-channel model become
 luminance ``0.299 R + 0.587 G + 0.114 B``; alpha is dropped.  Any ``H, W`` works.
+
+Heatmap models can average their probabilities over flips and quarter turns of the
+image (``tta``, :mod:`heatmaploc.tta`); a checkpoint may name its own default
+(``inference.tta``, the shipped model's is ``"d4"``).
 """
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from heatmaploc.data.preprocess import normalize, to_unit_range
 from heatmaploc.engine import batches_by_shape, pick_device, predict_samples
 from heatmaploc.models import build_model, is_point_model
 from heatmaploc.points import PhysicalFrame, Points
+from heatmaploc.tta import averaged_probabilities, transforms
 
 DEFAULT_CHECKPOINT = "default.pt"
 
@@ -55,35 +60,50 @@ class Localizer:
         model: a registry model (``heatmapnet``, baselines).
         codec: the :class:`HeatmapCodec` it was trained with (threshold included).
         device: where the model runs.
+        tta: test-time augmentation of heatmap models, one of
+            :data:`heatmaploc.tta.TTA_MODES` (``"none"``: one forward pass).
+        thresholds: decode thresholds calibrated per ``tta`` mode (from the
+            checkpoint); :meth:`with_tta` switches to the one of its mode.
     """
 
-    def __init__(self, model: torch.nn.Module, codec: HeatmapCodec, device: torch.device | str = "cpu") -> None:
+    def __init__(self, model: torch.nn.Module, codec: HeatmapCodec, device: torch.device | str = "cpu",
+                 tta: str = "none", thresholds: dict[str, float] | None = None) -> None:
+        transforms(tta)  # validates the mode
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.codec = codec
         self.in_channels = int(getattr(model, "in_channels", 3))
         self.point_model = is_point_model(model)
+        self.tta = tta
+        self.thresholds = dict(thresholds or {})
 
     # -- construction
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto") -> "Localizer":
-        """Load a checkpoint written by training (``best.pt``) or the shipped model."""
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", tta: str | None = None) -> "Localizer":
+        """Load a checkpoint written by training (``best.pt``) or the shipped model;
+        ``tta=None`` takes the checkpoint's ``inference.tta`` (else ``"none"``), and
+        the threshold calibrated for that mode when the checkpoint has one."""
         ckpt = load_checkpoint(path)
         model = build_model(ckpt["model_config"])
         try:
             model.load_state_dict(ckpt["model_state"])
         except RuntimeError as err:
             raise ValueError(f"{path}: weights do not match the model config ({str(err).splitlines()[0]})") from None
-        codec = HeatmapCodec(CodecConfig(**ckpt.get("codec_config", {})))
-        return cls(model, codec, pick_device(device))
+        inference = ckpt.get("inference") or {}
+        tta = inference.get("tta", "none") if tta is None else tta
+        thresholds = inference.get("thresholds", {})
+        codec_config = CodecConfig(**ckpt.get("codec_config", {}))
+        if tta in thresholds:
+            codec_config = replace(codec_config, threshold=thresholds[tta])
+        return cls(model, HeatmapCodec(codec_config), pick_device(device), tta, thresholds)
 
     @classmethod
-    def default(cls, device: str = "auto") -> "Localizer":
+    def default(cls, device: str = "auto", tta: str | None = None) -> "Localizer":
         """The model shipped with the package (see README for what it was trained on)."""
         path = default_checkpoint_path()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the shipped default model is missing from this installation")
-        return cls.from_checkpoint(path, device)
+        return cls.from_checkpoint(path, device, tta)
 
     @property
     def threshold(self) -> float:
@@ -95,22 +115,22 @@ class Localizer:
         return torch.from_numpy(np.ascontiguousarray(x))
 
     @torch.no_grad()
-    def _forward(self, batch: torch.Tensor) -> Any:
-        return self.model(batch.to(self.device))
+    def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
+        return averaged_probabilities(self.model, batch.to(self.device), self.tta)
 
     def heatmap(self, image: ImageLike) -> np.ndarray:
         """``(K, H, W)`` float32 source probability map of one image."""
         if self.point_model:
             raise ValueError("this model predicts points directly and has no heatmap")
         array, name = load_input(image)
-        return torch.sigmoid(self._forward(self._tensor(array, name)[None]).float())[0].cpu().numpy()
+        return self._probabilities(self._tensor(array, name)[None])[0].cpu().numpy()
 
     def raw_outputs(self, images: Sequence[ImageLike], batch_size: int = 16) -> list[Any]:
         """Undecoded outputs, batched by size: per image the ``(K, H, W)`` float32
         probabilities of a heatmap model, or the :class:`Points` of a point model
         (what :func:`heatmaploc.engine.evaluate_outputs` takes)."""
         samples = [{"image": self._tensor(*load_input(im))} for im in images]
-        return predict_samples(self.model, samples, self.device, batch_size)
+        return predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)
 
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
                 origin: tuple[float, float] = (0.0, 0.0)) -> Points:
@@ -128,11 +148,11 @@ class Localizer:
         out: list[Points | None] = [None] * len(tensors)
         for chunk in batches_by_shape([t.shape for t in tensors], batch_size):
             batch = torch.stack([tensors[i] for i in chunk])
-            y = self._forward(batch)
             if self.point_model:
-                pts = self.model.to_points(y, tuple(batch.shape[-2:]))
+                with torch.no_grad():
+                    pts = self.model.to_points(self.model(batch.to(self.device)), tuple(batch.shape[-2:]))
             else:
-                pts = self.codec.decode(y.float(), logits=True, threshold=threshold)
+                pts = self.codec.decode(self._probabilities(batch), logits=False, threshold=threshold)
             for i, p in zip(chunk, pts):
                 out[i] = p.with_frame(frame)
         return out  # type: ignore[return-value]
@@ -147,8 +167,17 @@ class Localizer:
         device = torch.device(device)
         if device == self.device:
             return self
-        return Localizer(copy.deepcopy(self.model), self.codec, device)
+        return Localizer(copy.deepcopy(self.model), self.codec, device, self.tta, self.thresholds)
 
     def with_codec(self, **overrides: Any) -> "Localizer":
         """A copy whose codec differs in ``overrides`` (e.g. ``refine="parabola"``)."""
-        return Localizer(self.model, HeatmapCodec(replace(self.codec.config, **overrides)), self.device)
+        return Localizer(self.model, HeatmapCodec(replace(self.codec.config, **overrides)), self.device, self.tta,
+                         self.thresholds)
+
+    def with_tta(self, mode: str) -> "Localizer":
+        """A copy with another test-time augmentation (:data:`heatmaploc.tta.TTA_MODES`),
+        decoding at the threshold calibrated for ``mode`` when the checkpoint has one."""
+        codec = self.codec
+        if mode in self.thresholds:
+            codec = HeatmapCodec(replace(codec.config, threshold=self.thresholds[mode]))
+        return Localizer(self.model, codec, self.device, mode, self.thresholds)

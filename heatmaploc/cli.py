@@ -15,6 +15,7 @@ import numpy as np
 import yaml
 
 from heatmaploc import __version__
+from heatmaploc.tta import TTA_MODES
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -185,11 +186,20 @@ def ground_truth_for(path: Path, cache: dict) -> np.ndarray | None:
     return None
 
 
-def _load_localizer(checkpoint: str | None, device: str, refine: str | None = None):
+def _load_localizer(checkpoint: str | None, device: str, refine: str | None = None, tta: str | None = None):
     from heatmaploc.api import Localizer
 
-    loc = Localizer.default(device) if checkpoint in (None, "default") else Localizer.from_checkpoint(checkpoint, device)
+    if checkpoint in (None, "default"):
+        loc = Localizer.default(device, tta)
+    else:
+        loc = Localizer.from_checkpoint(checkpoint, device, tta)
     return loc.with_codec(refine=refine) if refine else loc
+
+
+def _add_tta_option(p) -> None:
+    p.add_argument("--tta", choices=TTA_MODES,
+                   help="average the heatmap over flips ('flip', 4 passes) or flips and quarter turns ('d4', 8 passes); "
+                        "default: the checkpoint's (the shipped model: d4), else none")
 
 
 def _add_predict(sub) -> None:
@@ -199,6 +209,7 @@ def _add_predict(sub) -> None:
     p.add_argument("--threshold", type=float, help="decode threshold (default: the one stored in the checkpoint)")
     p.add_argument("--refine", choices=("softargmax", "argmax", "parabola"),
                    help="sub-pixel step (default: the checkpoint's, normally softargmax)")
+    _add_tta_option(p)
     p.add_argument("--out", help="write predictions CSV (image,x,y,label,score)")
     p.add_argument("--overlay", metavar="DIR", help="write PNG overlays of predictions (and ground truth if known)")
     p.add_argument("--json", action="store_true", help="print the points as JSON instead of a table")
@@ -216,7 +227,7 @@ def _run_predict(args) -> int:
     from heatmaploc.viz import plot_points_grid
 
     files = expand_inputs(args.paths)
-    loc = _load_localizer(args.checkpoint, args.device, args.refine)
+    loc = _load_localizer(args.checkpoint, args.device, args.refine, args.tta)
     results = []
     for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 4):
         pts = loc.predict(path, threshold=args.threshold, pixel_size=args.pixel_size)
@@ -254,6 +265,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--threshold", type=float, help="decode threshold (default: the checkpoint's)")
     p.add_argument("--refine", choices=("softargmax", "argmax", "parabola"),
                    help="sub-pixel step (default: the checkpoint's, normally softargmax)")
+    _add_tta_option(p)
     p.add_argument("--radius", type=float, action="append", default=[], help="extra matching radius in pixels")
     p.add_argument("--group-by", metavar="KEY", action="append", default=[],
                    help="also break F1@2 down by a per-image field of meta.json (kernel, observable, rendering, ...)")
@@ -272,14 +284,15 @@ def _run_evaluate(args) -> int:
     from heatmaploc.engine import evaluate_outputs
 
     index = load_dataset(args.dataset, progress=True)
-    loc = _load_localizer(args.checkpoint, args.device, args.refine)
+    loc = _load_localizer(args.checkpoint, args.device, args.refine, args.tta)
     images = [read_image(rec.path) for rec in tqdm(index.records, desc="read", unit="img")]
     outputs = loc.raw_outputs(images)
     truths = [rec.points for rec in index.records]
     shapes = [image.shape[:2] for image in images]
     radii = sorted({1.0, 2.0, 3.0, *args.radius})
     metrics = evaluate_outputs(outputs, truths, shapes, loc.codec, radii, threshold=args.threshold)
-    print(f"{args.dataset}: {len(index)} images, {int(index.counts().sum())} sources, threshold {metrics['threshold']:g}")
+    print(f"{args.dataset}: {len(index)} images, {int(index.counts().sum())} sources, threshold {metrics['threshold']:g}, "
+          f"tta {loc.tta}")
     print("| radius (px) | precision | recall | F1 | RMSE (px) | mean dist (px) | count acc | count MAE |")
     print("|---|---|---|---|---|---|---|---|")
     for r in radii:

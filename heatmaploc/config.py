@@ -53,7 +53,10 @@ class TrainConfig:
     ``max_minutes`` is a wall-clock budget, summed over resumed runs and checked after
     every step (the epoch in progress then ends early, with its validation and
     checkpoint); when set, the cosine schedule follows whichever of steps and time is
-    further along, so a time-budgeted run still ends at a low learning rate."""
+    further along, so a time-budgeted run still ends at a low learning rate.  ``tta``
+    is the test-time augmentation (:mod:`heatmaploc.tta`) under which the decode
+    threshold is chosen after training; it is saved as the checkpoint's default
+    (per-epoch validation always runs one pass)."""
 
     steps: int = 6000
     steps_per_epoch: int = 250
@@ -76,6 +79,13 @@ class TrainConfig:
     threshold_grid: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
     max_minutes: float | None = None
     init_from: str | None = None
+    tta: str = "none"
+
+    def __post_init__(self) -> None:
+        from heatmaploc.tta import TTA_MODES
+
+        if self.tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {TTA_MODES}, got {self.tta!r}")
 
 
 @dataclass(frozen=True)
@@ -114,7 +124,7 @@ def _build(cls, values: Any, where: str):
             kwargs[name] = value
     try:
         return cls(**kwargs)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: {err}") from None
 
 

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from heatmaploc.checkpoint import adapt_state_dict, load_checkpoint, save_checkpoint
-from heatmaploc.codec import HeatmapCodec
+from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.config import RunConfig, save_config
 from heatmaploc.data.dataset import ImageSource, IndexSource, SampleStream, collate
 from heatmaploc.data.index import load_dataset
@@ -32,6 +32,7 @@ from heatmaploc.metrics import pixel_confusion, pixel_metrics, point_metrics
 from heatmaploc.models import build_model, is_point_model, model_config_dict
 from heatmaploc.points import Points
 from heatmaploc.simulate import get_preset, simulate_image
+from heatmaploc.tta import averaged_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +98,20 @@ def batches_by_shape(shapes: Sequence[tuple], batch_size: int) -> list[list[int]
 
 @torch.no_grad()
 def predict_samples(model: nn.Module, samples: Sequence[dict], device: torch.device, batch_size: int = 16,
-                    channels_last: bool = False) -> list[Any]:
+                    channels_last: bool = False, tta: str = "none") -> list[Any]:
     """Run the model on prepared samples; per sample the ``(K, H, W)`` probability map
-    (float32 numpy) for heatmap models, or a :class:`Points` for point models."""
+    (float32 numpy) for heatmap models (averaged over the test-time augmentation
+    ``tta``, see :mod:`heatmaploc.tta`), or a :class:`Points` for point models."""
     model.eval()
     out: list[Any] = [None] * len(samples)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     for idx in batches_by_shape([s["image"].shape for s in samples], batch_size):
         x = torch.stack([samples[i]["image"] for i in idx]).to(device).to(memory_format=fmt)
-        y = model(x)
         if is_point_model(model):
-            for i, p in zip(idx, model.to_points(y, tuple(x.shape[-2:]))):
+            for i, p in zip(idx, model.to_points(model(x), tuple(x.shape[-2:]))):
                 out[i] = p
         else:
-            probs = torch.sigmoid(y.float()).cpu().numpy()
+            probs = averaged_probabilities(model, x, tta).cpu().numpy()
             for i, p in zip(idx, probs):
                 out[i] = p
     return out
@@ -153,6 +154,29 @@ def best_threshold(outputs: Sequence[Any], truths: Sequence[np.ndarray], codec: 
         scores[float(t)] = point_metrics([p.xy for p in preds], truths, radius).f1
     best = max(scores, key=lambda t: (round(scores[t], 9), -abs(t - 0.5)))
     return best, scores
+
+
+def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device,
+                         val: Sequence[dict] | None = None) -> dict[str, Any]:
+    """Choose the decode threshold of a heatmap checkpoint on the run's validation set,
+    for one forward pass and for the test-time augmentation ``cfg.train.tta``.  Updates
+    and returns ``ckpt``: ``codec_config.threshold`` and ``threshold_scores`` (F1 per
+    threshold) of ``cfg.train.tta``, and ``inference``: ``{"tta": ..., "thresholds":
+    {mode: threshold}}`` (the defaults of :class:`heatmaploc.api.Localizer`)."""
+    codec = HeatmapCodec(CodecConfig(**ckpt["codec_config"]))
+    val = validation_samples(cfg, codec) if val is None else val
+    model = build_model(ckpt["model_config"]).to(device)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model_state"].items()})
+    truths = [s["points"].numpy() for s in val]
+    thresholds, scores = {}, {}
+    for mode in dict.fromkeys(("none", cfg.train.tta)):
+        outputs = predict_samples(model, val, device, tta=mode)
+        thresholds[mode], scores[mode] = best_threshold(outputs, truths, codec, cfg.train.threshold_grid,
+                                                        cfg.train.val_radius)
+    ckpt["codec_config"]["threshold"] = thresholds[cfg.train.tta]
+    ckpt["threshold_scores"] = {str(k): v for k, v in scores[cfg.train.tta].items()}
+    ckpt["inference"] = {"tta": cfg.train.tta, "thresholds": thresholds}
+    return ckpt
 
 
 # ---------------------------------------------------------------- training
@@ -375,13 +399,8 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
     bar.close()
     threshold = codec.config.threshold
     if not point_model:
-        best_ckpt = load_checkpoint(best_path, map_location=device)
-        eval_model = build_model(best_ckpt["model_config"]).to(device)
-        eval_model.load_state_dict(best_ckpt["model_state"])
-        outputs = predict_samples(eval_model, val, device)
-        threshold, scores = best_threshold(outputs, val_truths, codec, tc.threshold_grid, tc.val_radius)
-        best_ckpt["codec_config"]["threshold"] = threshold
-        best_ckpt["threshold_scores"] = {str(k): v for k, v in scores.items()}
+        best_ckpt = calibrate_checkpoint(load_checkpoint(best_path, map_location=device), cfg, device, val)
+        threshold = best_ckpt["codec_config"]["threshold"]
         for key in ("format", "format_version", "package_version"):
             best_ckpt.pop(key, None)
         save_checkpoint(best_path, best_ckpt)

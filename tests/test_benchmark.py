@@ -26,7 +26,7 @@ def tiny_bench(checkpoint) -> dict:
             {"name": "seed000 test", "group": "seed", "preset": "seed000", "seed": 5, "n": 1},
         ],
         "models": [
-            {"label": "tiny checkpoint", "checkpoint": str(checkpoint)},
+            {"label": "tiny checkpoint", "checkpoint": str(checkpoint), "tta": "flip"},
             {"label": "heatmapnet small", "model": {"name": "heatmapnet", "aspp_channels": 32, "decoder_channels": 16,
                                                      "refine_channels": 16}, "reference": True},
             {"label": "cascade small", "model": {"name": "cascade", "blocks": 3, "hidden": 16}},
@@ -69,6 +69,10 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     run = out / "runs" / "heatmapnet_small"
     assert (run / "best.pt").is_file() and (run / "log.csv").is_file() and not (run / "last.pt").exists()
     assert set(report["decode_ablation"]) == {"softargmax", "argmax", "parabola"}
+    assert [report["models"][label]["tta"] for label in labels] == ["flip", "none", "none"]
+    tta = report["tta_ablation"]
+    assert [tta[m]["passes"] for m in ("none", "flip", "d4")] == [1, 4, 8] and tta["none"]["time_ratio"] == 1.0
+    assert all(0.0 <= tta[m]["r2"]["f1"] <= 1.0 for m in tta)
     assert report["speed_reference"] == "heatmapnet small"
     speed = report["speed"]["cpu"]
     assert set(speed) == set(labels) and all(v > 0 for s in speed.values() for v in s.values())
@@ -79,9 +83,10 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     assert ceiling["n_images"] == 1 and all(0.0 <= v <= 1.0 for v in ceiling["coord_eps"].values())
     md = (out / "report.md").read_text()
     for heading in ("## Main suite", "## Stress suites", "## SNR sweep", "## Close pairs", "## Physical limit",
-                    "## Seed blog protocol", "## Decoding ablation", "## Speed (CPU)"):
+                    "## Seed blog protocol", "## Decoding ablation", "## Test-time augmentation", "## Speed (CPU)"):
         assert heading in md, heading
     assert "| ceiling: efficient estimator" in md and "F1 within 0.2 units" in md
+    assert "Test-time augmentation (heatmaps averaged over flips/quarter turns, also in the speed tables): tiny checkpoint: flip" in md
     for plot in ("f1_vs_radius.png", "precision_recall_vs_threshold.png", "error_histogram.png", "count_confusion.png",
                  "examples.png", "training_heatmapnet_small.png"):
         assert (out / "plots" / plot).stat().st_size > 1000, plot
@@ -94,6 +99,15 @@ def test_builtin_configs_parse():
     groups = {s.group for s in full.suites}
     assert groups == {"main", "stress", "snr", "pairs", "crlb", "seed"}
     assert bench_from_dict(quick_benchmark()).train_minutes < full.train_minutes
+
+
+def test_bad_bench_config_entries_are_named():
+    suite = {"name": "a", "seed": 1, "n": 2}
+    with pytest.raises(ValueError, match=r"models\[0\]: unknown key\(s\) \['colour'\]"):
+        bench_from_dict({"suites": [suite], "models": [{"label": "x", "colour": "red"}]})
+    with pytest.raises(ValueError, match=r"models\[1\]: unknown test-time augmentation 'spin'"):
+        bench_from_dict({"suites": [suite], "models": [{"label": "x", "checkpoint": "default"},
+                                                      {"label": "y", "checkpoint": "default", "tta": "spin"}]})
 
 
 @pytest.mark.parametrize("name", ["default", "quick"])

@@ -12,7 +12,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 
 def test_one_config_per_baseline_and_the_default():
     names = {p.stem for p in CONFIGS}
-    assert {"default", "default_stage1", "tiny", "heatmapnet", "deeplabv3plus", "unet", "cascade"} <= names
+    assert {"default", "default_stage1", "default_stage2", "tiny", "heatmapnet", "deeplabv3plus", "unet", "cascade"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -25,8 +25,11 @@ def test_config_builds_its_model(path):
     assert isinstance(out, (dict, torch.Tensor))
 
 
-def test_default_continues_from_stage1():
-    stage2, stage1 = load_config(CONFIGS[0].parent / "default.yaml"), load_config(CONFIGS[0].parent / "default_stage1.yaml")
-    assert stage2.train.init_from == "runs/default_stage1/best.pt"
-    assert stage2.model == stage1.model and stage2.codec == stage1.codec
-    assert stage2.data.train_seed != stage1.data.train_seed and stage2.data.val_seed == stage1.data.val_seed
+def test_default_stages_chain_on_fresh_streams_with_one_validation_set():
+    stages = [load_config(CONFIGS[0].parent / f"{name}.yaml") for name in ("default_stage1", "default_stage2", "default")]
+    assert stages[0].train.init_from is None
+    assert stages[1].train.init_from == "runs/default_stage1/best.pt"
+    assert stages[2].train.init_from == "runs/default_stage2/best.pt"
+    assert all(s.model == stages[0].model and s.codec == stages[0].codec for s in stages)
+    assert len({s.data.train_seed for s in stages}) == 3 and len({s.data.val_seed for s in stages}) == 1
+    assert stages[2].train.tta == "d4"

@@ -3,8 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from heatmaploc.bench.physics import (WaveModel, crlb, efficient_share_within, fit_sources, initial_guesses, render_sources,
-                                      scene_position_bounds)
+from heatmaploc.bench.physics import (WaveModel, crlb, efficient_share_within, fewer_source_distance, fit_sources,
+                                      initial_guesses, render_sources, scene_position_bounds)
 from heatmaploc.simulate.scene import Scene, synthesize
 
 MODEL = WaveModel(kernel="free", wavenumber=complex(2 * math.pi / 10.0, 0.0), time_phase=0.7, source_size=1.0, height=32, width=32)
@@ -95,3 +95,30 @@ def test_efficient_share_is_the_rayleigh_probability(sigma, radius):
     mixed = efficient_share_within(np.array([[sigma, sigma], [np.inf, np.inf]]), radius, draws=20000)
     assert mixed == pytest.approx(expected / 2, abs=0.01)
     assert math.isnan(efficient_share_within(np.zeros((0, 2)), radius))
+
+
+def seed_scene(points: list[list[float]]) -> Scene:
+    return Scene(points=np.array(points, dtype=float), strengths=np.ones(len(points), dtype=complex),
+                 wavenumber=complex(2 * math.pi / 12.0, 0.0), kernel="seed", observable="snapshot", time_phase=0.3,
+                 source_size=0.0)
+
+
+def test_render_stride_samples_the_full_grid():
+    params = np.array([[10.2, 20.7, 1.0, 0.0], [22.0, 8.5, 0.8, 1.0]])
+    assert np.allclose(render_sources(MODEL, params, stride=4), render_sources(MODEL, params)[::4, ::4])
+
+
+def test_fewer_source_distance_separates_identifiable_from_coincident_counts():
+    # Two coincident unit sources render as one source of twice the strength; after
+    # min-max normalization (colormap) that is exactly the one-source image.
+    d_same, twin = fewer_source_distance(seed_scene([[15.0, 16.0], [15.0, 16.0]]), 32, 32, 0.1, colormap="jet")
+    assert d_same < 1e-3 and np.allclose(twin, [[15.0, 16.0]], atol=1e-3)
+    # Well-separated sources: no one-source scene comes within many noise units.
+    d_far, twin = fewer_source_distance(seed_scene([[8.0, 9.0], [24.0, 22.0]]), 32, 32, 0.1, colormap="jet")
+    assert d_far > 10.0 and twin.shape == (1, 2)
+    # Without the colormap's normalization, the doubled amplitude is visible.
+    d_raw, _ = fewer_source_distance(seed_scene([[15.0, 16.0], [15.0, 16.0]]), 32, 32, 0.1)
+    assert d_raw > 10.0
+    with pytest.raises(ValueError, match="known strength"):
+        fewer_source_distance(Scene(points=np.zeros((2, 2)), strengths=np.array([1.0, 0.5]), wavenumber=1.0, kernel="seed",
+                                    observable="snapshot", time_phase=0.0, source_size=0.0), 32, 32, 0.1)

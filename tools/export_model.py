@@ -1,7 +1,10 @@
 """Export a training run's best checkpoint as a shippable model: weights only (fp16 by
 default), model + codec config (with the chosen threshold), and where it came from.
 
-Usage: python tools/export_model.py runs/default/best.pt heatmaploc/assets/default.pt [--fp32]
+With --tta MODE the decode threshold is chosen again on the run's validation set with
+that test-time augmentation (heatmaploc.tta), which becomes the model's default.
+
+Usage: python tools/export_model.py runs/default/best.pt heatmaploc/assets/default.pt [--fp32] [--tta d4]
 """
 from __future__ import annotations
 
@@ -9,6 +12,9 @@ import argparse
 from pathlib import Path
 
 from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
+from heatmaploc.config import config_from_dict
+from heatmaploc.engine import calibrate_checkpoint, pick_device
+from heatmaploc.tta import TTA_MODES
 
 
 def main() -> None:
@@ -16,8 +22,13 @@ def main() -> None:
     ap.add_argument("source")
     ap.add_argument("target")
     ap.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    ap.add_argument("--tta", choices=TTA_MODES, help="re-choose the threshold under this test-time augmentation")
     args = ap.parse_args()
     ckpt = load_checkpoint(args.source)
+    if args.tta:
+        run = dict(ckpt["run_config"])
+        run["train"] = {**run["train"], "tta": args.tta}
+        ckpt = calibrate_checkpoint(ckpt, config_from_dict(run, f"{args.source}: run_config"), pick_device("auto"))
     history = ckpt.get("train_state", {}).get("history", [])
     payload = {
         "model_config": ckpt["model_config"],
@@ -25,11 +36,13 @@ def main() -> None:
         "model_state": ckpt["model_state"],
         "run_config": ckpt.get("run_config"),
         "threshold_scores": ckpt.get("threshold_scores"),
+        "inference": ckpt.get("inference", {"tta": "none"}),
         "provenance": {"source": str(args.source), "steps": history[-1]["step"] if history else None,
                        "val": history[-1] if history else None},
     }
     path = save_checkpoint(args.target, payload, half=not args.fp32)
-    print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.2f} MB, threshold {ckpt['codec_config']['threshold']:g})")
+    print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.2f} MB, threshold {ckpt['codec_config']['threshold']:g}, "
+          f"tta {payload['inference']['tta']})")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from heatmaploc.bench.suites import SuiteSpec
+from heatmaploc.tta import transforms
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class ModelSpec:
         codec: codec overrides (e.g. ``sigma``, ``refine``) for training and decoding.
         train: ``TrainConfig`` overrides for this model.
         reference: the speed reference (ratios are to this model).
+        tta: test-time augmentation (``none``, ``flip``, ``d4``); unset: the
+            checkpoint's own (the shipped model: ``d4``; models trained here: none).
     """
 
     label: str
@@ -31,6 +34,11 @@ class ModelSpec:
     codec: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
     reference: bool = False
+    tta: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tta is not None:
+            transforms(self.tta)  # unknown modes fail here, not after training
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ class BenchConfig:
     seed_eps: tuple[float, ...] = (0.5, 0.4, 0.3, 0.2, 0.1)
     seed_crlb_images: int = 60
     decode_modes: tuple[str, ...] = ("softargmax", "argmax", "parabola")
+    tta_modes: tuple[str, ...] = ("none", "flip", "d4")
     speed_sizes: tuple[int, ...] = (128, 256)
     speed_batch: int = 8
     speed_rounds: int = 5
@@ -61,7 +70,10 @@ def _spec(cls, data: dict, where: str):
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-    return cls(**{k: tuple(v) if isinstance(v, list) and k not in ("suites", "models") else v for k, v in data.items()})
+    try:
+        return cls(**{k: tuple(v) if isinstance(v, list) and k not in ("suites", "models") else v for k, v in data.items()})
+    except ValueError as err:
+        raise ValueError(f"{where}: {err}") from None
 
 
 def bench_from_dict(data: dict[str, Any], source: str = "benchmark config") -> BenchConfig:
@@ -128,7 +140,7 @@ def default_benchmark() -> dict[str, Any]:
     ]
     return {
         "suites": _suites(1.0, 300),
-        "models": [{"label": "heatmapnet (shipped)", "checkpoint": "default"}] + learned,
+        "models": [{"label": "heatmapnet (shipped)", "checkpoint": "default", "tta": "none"}] + learned,
         "train_minutes": 4.0,
         "train_data": {"simulate": "default", "val_size": 64},
         "train_defaults": {"steps": 100000, "steps_per_epoch": 100, "batch_size": 16, "loss": "focal"},
@@ -144,7 +156,7 @@ def quick_benchmark() -> dict[str, Any]:
     return {
         "suites": suites,
         "models": [
-            {"label": "heatmapnet (shipped)", "checkpoint": "default"},
+            {"label": "heatmapnet (shipped)", "checkpoint": "default", "tta": "none"},
             {"label": "deeplabv3plus", "model": {"name": "deeplabv3plus"}, "reference": True},
             {"label": "cascade (seed CNN)", "model": {"name": "cascade", "blocks": 4, "hidden": 64}},
         ],

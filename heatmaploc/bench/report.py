@@ -47,6 +47,10 @@ def markdown(report: dict[str, Any]) -> str:
              f"{report['minutes']:.1f} min; CPU threads {report['device']['threads']}, CUDA {'yes' if report['device']['cuda'] else 'no'}. "
              "Point metrics: Hungarian matching within the radius (pixels), pooled over images. "
              "Pixel metrics: disks of the codec's mask radius vs the thresholded heatmap.", ""]
+    augmented = [f"{label}: {m['tta']}" for label, m in models.items() if m.get("tta", "none") != "none"]
+    if augmented:
+        lines += ["Test-time augmentation (heatmaps averaged over flips/quarter turns, also in the speed tables): "
+                  + "; ".join(augmented) + "; every other model: none.", ""]
     lines += [f"## Main suite: `{main}` ({report['suites'][main]['n_images']} images, {report['suites'][main]['n_sources']} sources)", "",
               "| model | P@2 | R@2 | F1@1 | F1@2 | F1@3 | RMSE (px) | count acc | count MAE | mIoU | mPA | pixel F1 |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -114,6 +118,13 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", f"## Decoding ablation ({first}, main suite)", "", "| refinement | F1@1 | F1@2 | RMSE@2 (px) |", "|---|---|---|---|"]
         for mode, m in report["decode_ablation"].items():
             lines.append(f"| {mode} | {_f(m['r1']['f1'])} | {_f(m['r2']['f1'])} | {_f(m['r2']['rmse'], 3)} |")
+    if "tta_ablation" in report:
+        first = next(iter(models))
+        lines += ["", f"## Test-time augmentation ({first}, main suite, same threshold)", "",
+                  "| mode | passes | F1@1 | F1@2 | RMSE@2 (px) | count acc | time ratio |", "|---|---|---|---|---|---|---|"]
+        for mode, m in report["tta_ablation"].items():
+            lines.append(f"| {mode} | {m['passes']} | {_f(m['r1']['f1'])} | {_f(m['r2']['f1'])} | {_f(m['r2']['rmse'], 3)} | "
+                         f"{_f(m['r2']['count_accuracy'])} | {m['time_ratio']:.2f} |")
     ref = report["speed_reference"]
     for device, speed in report["speed"].items():
         keys = list(next(iter(speed.values())).keys())

@@ -25,6 +25,7 @@ from heatmaploc.engine import decode_outputs, evaluate_outputs, train
 from heatmaploc.metrics import match_points, point_metrics
 from heatmaploc.models import model_complexity
 from heatmaploc.points import Points
+from heatmaploc.tta import transforms
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -
     """A Localizer for ``spec``: loaded, or trained here within ``cfg.train_minutes``."""
     if spec.checkpoint:
         path = default_checkpoint_path() if spec.checkpoint == "default" else spec.checkpoint
-        loc = Localizer.from_checkpoint(path, device="auto")
+        loc = Localizer.from_checkpoint(path, device="auto", tta=spec.tta)
         if spec.codec:
             loc = loc.with_codec(**spec.codec)
         return loc, []
@@ -51,7 +52,7 @@ def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -
     # The resume state (optimizer moments included) is not needed once training is
     # over; best.pt, log.csv and config.yaml stay.
     result.last_checkpoint.unlink(missing_ok=True)
-    return Localizer.from_checkpoint(result.best_checkpoint, device="auto"), result.history
+    return Localizer.from_checkpoint(result.best_checkpoint, device="auto", tta=spec.tta), result.history
 
 
 # ---------------------------------------------------------------- metrics helpers
@@ -145,6 +146,24 @@ def pipeline_speed(locs: dict[str, Localizer], sizes, batch: int, rounds: int) -
     return result
 
 
+def tta_ablation(loc: Localizer, suite: Suite, cfg: BenchConfig) -> dict[str, Any]:
+    """Point metrics of one heatmap model on ``suite`` under each test-time augmentation
+    of ``cfg.tta_modes`` (same weights, same threshold), with the CPU time per image
+    relative to a single pass."""
+    shapes = [im.shape[:2] for im in suite.images]
+    result: dict[str, Any] = {}
+    for mode in cfg.tta_modes:
+        t0 = time.perf_counter()
+        outputs = loc.with_tta(mode).raw_outputs(suite.images)
+        seconds = time.perf_counter() - t0
+        m = evaluate_outputs(outputs, suite.truths, shapes, loc.codec, cfg.radii)
+        result[mode] = {**{f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}, "passes": len(transforms(mode)), "seconds": seconds}
+    base = result.get("none", next(iter(result.values())))["seconds"]
+    for entry in result.values():
+        entry["time_ratio"] = entry["seconds"] / base
+    return result
+
+
 # ---------------------------------------------------------------- main entry
 def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
     """Run everything in ``cfg``; write ``out/report.json``, ``out/report.md`` and plots."""
@@ -166,7 +185,7 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
     for spec in cfg.models:
         loc, history = obtain_model(spec, cfg, out, progress)
         locs[spec.label] = loc
-        entry: dict[str, Any] = {"history": history, "threshold": loc.threshold, "suites": {},
+        entry: dict[str, Any] = {"history": history, "threshold": loc.threshold, "tta": loc.tta, "suites": {},
                                  "complexity": model_complexity(loc.model, (256, 256)), "trained_here": not spec.checkpoint}
         for name, suite in tqdm(suites.items(), desc=spec.label, disable=not progress):
             outputs = loc.raw_outputs(suite.images)
@@ -197,6 +216,7 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
             codec = locs[first].with_codec(refine=mode).codec
             m = evaluate_outputs(main_outputs[first], main_suite.truths, [im.shape[:2] for im in main_suite.images], codec, cfg.radii)
             report["decode_ablation"][mode] = {f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}
+        report["tta_ablation"] = tta_ablation(locs[first], main_suite, cfg)
     report["baselines"] = _baselines(cfg, suites, bounds, progress)
     report["seed_ceiling"] = {name: seed_protocol_ceiling(s, cfg.seed_eps, cfg.seed_crlb_images)
                               for name, s in suites.items() if s.spec.group == "seed" and s.frame is not None}
