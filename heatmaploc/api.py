@@ -53,6 +53,14 @@ def load_input(image: ImageLike, name: str | None = None) -> tuple[np.ndarray, s
     raise ValueError(f"unsupported image input of type {type(image).__name__}; give a path, a numpy array or a PIL image")
 
 
+def calibrated_codec(codec: HeatmapCodec, thresholds: dict[str, float], mode: str) -> HeatmapCodec:
+    """``codec`` with the decode threshold calibrated for test-time augmentation ``mode``
+    (``thresholds`` from the checkpoint's ``inference``), or unchanged without one."""
+    if mode not in thresholds:
+        return codec
+    return HeatmapCodec(replace(codec.config, threshold=thresholds[mode]))
+
+
 class Localizer:
     """A trained model + its codec, ready to predict.
 
@@ -92,10 +100,8 @@ class Localizer:
         inference = ckpt.get("inference") or {}
         tta = inference.get("tta", "none") if tta is None else tta
         thresholds = inference.get("thresholds", {})
-        codec_config = CodecConfig(**ckpt.get("codec_config", {}))
-        if tta in thresholds:
-            codec_config = replace(codec_config, threshold=thresholds[tta])
-        return cls(model, HeatmapCodec(codec_config), pick_device(device), tta, thresholds)
+        codec = calibrated_codec(HeatmapCodec(CodecConfig(**ckpt.get("codec_config", {}))), thresholds, tta)
+        return cls(model, codec, pick_device(device), tta, thresholds)
 
     @classmethod
     def default(cls, device: str = "auto", tta: str | None = None) -> "Localizer":
@@ -177,7 +183,5 @@ class Localizer:
     def with_tta(self, mode: str) -> "Localizer":
         """A copy with another test-time augmentation (:data:`heatmaploc.tta.TTA_MODES`),
         decoding at the threshold calibrated for ``mode`` when the checkpoint has one."""
-        codec = self.codec
-        if mode in self.thresholds:
-            codec = HeatmapCodec(replace(codec.config, threshold=self.thresholds[mode]))
-        return Localizer(self.model, codec, self.device, mode, self.thresholds)
+        return Localizer(self.model, calibrated_codec(self.codec, self.thresholds, mode), self.device, mode,
+                         self.thresholds)

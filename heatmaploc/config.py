@@ -13,6 +13,7 @@ import yaml
 
 from heatmaploc.codec import CodecConfig
 from heatmaploc.data.augment import AugmentConfig
+from heatmaploc.tta import TTA_MODES
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,6 @@ class TrainConfig:
     tta: str = "none"
 
     def __post_init__(self) -> None:
-        from heatmaploc.tta import TTA_MODES
-
         if self.tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {self.tta!r}")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from scipy.spatial.distance import pdist
 from scipy.stats import norm
 
 from heatmaploc.bench.physics import fewer_source_distance, scene_position_bounds
@@ -68,8 +69,7 @@ def count_separation(cfg, images: int) -> None:
             scene = sample_scene(cfg, index, image_rng(123, index))
             d, _ = fewer_source_distance(scene, cfg.height, cfg.width, noise, colormap=cfg.colormaps[0])
             ds.append(d)
-            gaps = np.hypot(*(scene.points[:, None] - scene.points[None]).transpose(2, 0, 1))
-            spacings.append(gaps[np.triu_indices(count, 1)].min())
+            spacings.append(pdist(scene.points).min())
         ds = np.asarray(ds)
         print(f"| {count} | {images} | {ds.min():.1f} | {np.median(ds):.1f} | {min(spacings):.2f} | "
               f"{norm.cdf(-ds / 2).mean():.2e} |")

@@ -187,8 +187,8 @@ def fewer_source_distance(scene, height: int, width: int, noise_std: float, colo
     amp, phase = float(np.abs(strengths[0])), float(np.angle(strengths[0]))
 
     def render(positions: np.ndarray, stride: int) -> np.ndarray:
-        params = np.column_stack([positions.reshape(-1, 2), np.full(len(positions.reshape(-1, 2)), amp),
-                                  np.full(len(positions.reshape(-1, 2)), phase)])
+        xy = positions.reshape(-1, 2)
+        params = np.column_stack([xy, np.full(len(xy), amp), np.full(len(xy), phase)])
         snapshot = render_sources(model, params, stride)
         return apply_colormap(snapshot, colormap) if colormap else snapshot
 
