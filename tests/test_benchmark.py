@@ -81,11 +81,12 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     assert "| trackpy.locate |" in (out / "report.md").read_text()
     ceiling = report["seed_ceiling"]["seed000 test"]
     assert ceiling["n_images"] == 1 and all(0.0 <= v <= 1.0 for v in ceiling["coord_eps"].values())
+    assert ceiling["nms_kernel"] == 3 and 0.0 <= ceiling["merged_peak_share"] <= 1.0
     md = (out / "report.md").read_text()
     for heading in ("## Main suite", "## Stress suites", "## SNR sweep", "## Close pairs", "## Physical limit",
                     "## Seed blog protocol", "## Decoding ablation", "## Test-time augmentation", "## Speed (CPU)"):
         assert heading in md, heading
-    assert "| ceiling: efficient estimator" in md and "F1 within 0.2 units" in md
+    assert "| ceiling: efficient estimator" in md and "| ceiling: one peak per source pixel, 3x3 peak test" in md and "F1 within 0.2 units" in md
     assert "Test-time augmentation (heatmaps averaged over flips/quarter turns, also in the speed tables): tiny checkpoint: flip" in md
     for plot in ("f1_vs_radius.png", "precision_recall_vs_threshold.png", "error_histogram.png", "count_confusion.png",
                  "examples.png", "training_heatmapnet_small.png"):
@@ -126,3 +127,18 @@ def test_coord_eps_on_a_hand_computed_case():
     got = coord_eps(preds, truths, pixel_size=0.1, eps=(0.1, 0.3, 0.35, 0.5))
     assert got == {"0.1": pytest.approx(1 / 3), "0.3": pytest.approx(1 / 3), "0.35": pytest.approx(2 / 3), "0.5": 1.0}
     assert math.isnan(coord_eps([np.zeros((0, 2))], [np.array([[1.0, 1.0]])], 0.1, (0.1,))["0.1"])
+
+
+def test_merged_peak_share_on_a_hand_computed_case():
+    from heatmaploc.bench.runner import merged_peak_share
+
+    truths = [
+        np.array([[10.2, 10.0], [11.4, 11.3]]),  # pixels (10, 10) and (11, 11): adjacent -> merged
+        np.array([[10.0, 10.0], [12.0, 10.4]]),  # pixels two apart -> separate peaks under 3x3
+        np.array([[3.0, 3.0]]),  # one source: nothing to merge
+        np.array([[5.0, 5.0], [30.0, 5.0], [5.45, 5.3]]),  # the first and last share pixel (5, 5)
+    ]
+    assert merged_peak_share(truths, nms_kernel=3) == pytest.approx(2 / 4)
+    assert merged_peak_share(truths, nms_kernel=5) == pytest.approx(3 / 4)  # reach 2 merges image 1 too
+    assert merged_peak_share(truths, nms_kernel=1) == pytest.approx(1 / 4)  # only a shared pixel merges
+    assert math.isnan(merged_peak_share([], nms_kernel=3))

@@ -12,7 +12,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 
 def test_one_config_per_baseline_and_the_default():
     names = {p.stem for p in CONFIGS}
-    assert {"default", "default_stage1", "default_stage2", "tiny", "heatmapnet", "deeplabv3plus", "unet", "cascade"} <= names
+    assert {"default", "default_stage1", "default_stage2", "default_stage3", "tiny", "heatmapnet", "deeplabv3plus", "unet", "cascade"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -26,10 +26,11 @@ def test_config_builds_its_model(path):
 
 
 def test_default_stages_chain_on_fresh_streams_with_one_validation_set():
-    stages = [load_config(CONFIGS[0].parent / f"{name}.yaml") for name in ("default_stage1", "default_stage2", "default")]
+    names = ("default_stage1", "default_stage2", "default_stage3", "default")
+    stages = [load_config(CONFIGS[0].parent / f"{name}.yaml") for name in names]
     assert stages[0].train.init_from is None
-    assert stages[1].train.init_from == "runs/default_stage1/best.pt"
-    assert stages[2].train.init_from == "runs/default_stage2/best.pt"
+    for previous, stage in zip(names[:-1], stages[1:]):
+        assert stage.train.init_from == f"runs/{previous}/best.pt"
     assert all(s.model == stages[0].model and s.codec == stages[0].codec for s in stages)
-    assert len({s.data.train_seed for s in stages}) == 3 and len({s.data.val_seed for s in stages}) == 1
-    assert stages[2].train.tta == "d4"
+    assert len({s.data.train_seed for s in stages}) == len(stages) and len({s.data.val_seed for s in stages}) == 1
+    assert stages[-1].train.tta == "d4"
