@@ -34,6 +34,7 @@ from scipy.stats import norm
 
 from heatmaploc.bench.physics import fewer_source_distance, scene_position_bounds
 from heatmaploc.bench.runner import merged_peak_share
+from heatmaploc.codec import CodecConfig
 from heatmaploc.simulate import get_preset
 from heatmaploc.simulate.generate import image_rng
 from heatmaploc.simulate.scene import sample_scene
@@ -111,8 +112,8 @@ def pair_spacing(cfg, scenes: int, spacings=(0.25, 0.5, 1.0, 2.0), test_seed: in
         medians.append(float(np.median(ds)))
         print(f"| {s:g} | {scenes} | {medians[-1]:.2f} | {norm.cdf(-medians[-1] / 2):.2e} |")
     grid, d_grid = np.array((0.0, *spacings)), np.array((0.0, *medians))
-    truths = [sample_scene(cfg, i % (3 * cfg.images_per_block), image_rng(test_seed, i)).points
-              for i in range(test_images)]
+    # drawn as the benchmark's seed suite draws its test images (its first 300 are those)
+    truths = [sample_scene(cfg, i, image_rng(test_seed, i)).points for i in range(test_images)]
     closest = np.array([pdist(t).min() if len(t) > 1 else np.inf for t in truths])
     # beyond the largest spacing measured, d keeps growing; the error there is taken as 0
     d_closest = np.where(np.isfinite(closest), np.interp(closest, grid, d_grid, right=np.inf), np.inf)
@@ -121,8 +122,9 @@ def pair_spacing(cfg, scenes: int, spacings=(0.25, 0.5, 1.0, 2.0), test_seed: in
     print("|---|---|")
     for s in spacings:
         print(f"| {s:g} | {np.mean(closest < s):.4f} |")
-    print(f"share with two sources in one or adjacent pixels (merged by a 3x3 peak test): "
-          f"{merged_peak_share(truths, 3):.4f}")
+    k = CodecConfig().nms_kernel
+    print(f"share with two sources in one or adjacent pixels (merged by a {k}x{k} peak test): "
+          f"{merged_peak_share(truths, k):.4f}")
     miss = float(np.mean(norm.cdf(-d_closest / 2)))
     print(f"expected Num Acc of an ideal counter: {100 * (1 - miss):.3f} % (miscounts {miss:.1e})")
 
