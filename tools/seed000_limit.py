@@ -51,6 +51,8 @@ def main() -> None:
                     help="also measure d against the spacing of a pair and the protocol's spacings (slow: ~30 s per scene)")
     ap.add_argument("--scenes", type=int, default=3, help="two-source scenes per spacing for --pair-spacing")
     args = ap.parse_args()
+    if args.images < 1 or args.scenes < 1:
+        ap.error(f"--images and --scenes must be >= 1, got {args.images} and {args.scenes}")
     cfg = get_preset("seed000")
     print(f"seed000: pixel size {cfg.pixel_size:.5f} units, wavelength {cfg.wavelength_range[0]:.0f} px; "
           f"noise {args.noise} on the normalized field; strengths {'known' if args.known_strengths else 'nuisance'}")
