@@ -202,6 +202,19 @@ def _add_tta_option(p) -> None:
                         "default: the checkpoint's (the shipped model: d4), else none")
 
 
+def field_model_arg(text: str):
+    """``KERNEL:WAVELENGTH[:DAMPING]`` (wavelength in pixels) -> a FieldModel."""
+    from heatmaploc.fieldfit import FieldModel
+
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError("expected KERNEL:WAVELENGTH[:DAMPING]")
+        return FieldModel(parts[0], float(parts[1]), float(parts[2]) if len(parts) == 3 else 0.0)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+
+
 def _add_predict(sub) -> None:
     p = sub.add_parser("predict", help="find sources in images (files or folders)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
@@ -214,6 +227,9 @@ def _add_predict(sub) -> None:
     p.add_argument("--overlay", metavar="DIR", help="write PNG overlays of predictions (and ground truth if known)")
     p.add_argument("--json", action="store_true", help="print the points as JSON instead of a table")
     p.add_argument("--pixel-size", type=float, help="also report physical coordinates (units per pixel)")
+    p.add_argument("--field-fit", type=field_model_arg, metavar="KERNEL:WAVELENGTH[:DAMPING]",
+                   help="refine the points by a least-squares fit of the wave field (raw single-channel snapshots "
+                        "only; kernel free, plate or seed; wavelength in pixels; see heatmaploc.fieldfit)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.set_defaults(func=_run_predict)
 
@@ -224,6 +240,7 @@ def _run_predict(args) -> int:
     from tqdm import tqdm
 
     from heatmaploc.data.io import read_image, write_points_csv
+    from heatmaploc.fieldfit import refine_points
     from heatmaploc.viz import plot_points_grid
 
     files = expand_inputs(args.paths)
@@ -231,6 +248,8 @@ def _run_predict(args) -> int:
     results = []
     for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 4):
         pts = loc.predict(path, threshold=args.threshold, pixel_size=args.pixel_size)
+        if args.field_fit is not None:
+            pts = refine_points(read_image(path), pts, args.field_fit, name=str(path))
         results.append((path, pts))
     if args.json:
         print(json.dumps({str(p): pts.to_list() for p, pts in results}, indent=1))

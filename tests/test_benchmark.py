@@ -77,6 +77,9 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     speed = report["speed"]["cpu"]
     assert set(speed) == set(labels) and all(v > 0 for s in speed.values() for v in s.values())
     assert "isolated 20 dB" in report["baselines"]["least_squares_fit"]
+    fit = report["field_fit"]["isolated 20 dB"]
+    assert set(fit) >= {"r2", "crlb_rms", "rmse_over_crlb", "seconds_per_image"} and fit["seconds_per_image"] > 0
+    assert fit["r2"]["fp"] + fit["r2"]["tp"] == sum(c[1] for c in report["models"]["tiny checkpoint"]["suites"]["isolated 20 dB"]["counts"])
     assert set(report["baselines"]["trackpy"]["suites"]) == set(report["baselines"]["classical"]["suites"])
     assert "| trackpy.locate |" in (out / "report.md").read_text()
     ceiling = report["seed_ceiling"]["seed000 test"]
@@ -86,6 +89,7 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     for heading in ("## Main suite", "## Stress suites", "## SNR sweep", "## Close pairs", "## Physical limit",
                     "## Seed blog protocol", "## Decoding ablation", "## Test-time augmentation", "## Speed (CPU)"):
         assert heading in md, heading
+    assert "| tiny checkpoint + field fit (known kernel and wavelength) |" in md
     assert "| ceiling: efficient estimator" in md and "| ceiling: one peak per source pixel, 3x3 peak test" in md and "F1 within 0.2 units" in md
     assert "Test-time augmentation (heatmaps averaged over flips/quarter turns, also in the speed tables): tiny checkpoint: flip" in md
     for plot in ("f1_vs_radius.png", "precision_recall_vs_threshold.png", "error_histogram.png", "count_confusion.png",

@@ -39,12 +39,10 @@ class WaveModel:
 def render_sources(model: WaveModel, params: np.ndarray, stride: int = 1) -> np.ndarray:
     """``params`` ``(n, 4)`` rows ``(x, y, A, phi)`` -> ``(H, W)`` float64 snapshot
     (with ``stride > 1``: at every ``stride``-th pixel centre of each axis only)."""
-    ys = np.arange(0, model.height, stride, dtype=np.float64)[:, None]
-    xs = np.arange(0, model.width, stride, dtype=np.float64)[None, :]
-    u = np.zeros((len(ys), xs.shape[1]), dtype=np.complex128)
-    for x, y, amp, phi in np.asarray(params, dtype=np.float64).reshape(-1, 4):
-        r = np.sqrt((xs - x) ** 2 + (ys - y) ** 2 + model.source_size**2)
-        u += amp * np.exp(1j * phi) * kernels.evaluate(model.kernel, r, model.wavenumber)
+    rows = np.asarray(params, dtype=np.float64).reshape(-1, 4)
+    fields = kernels.unit_fields(model.kernel, rows[:, :2], np.arange(0, model.width, stride),
+                                 np.arange(0, model.height, stride), model.wavenumber, model.source_size)
+    u = np.tensordot(rows[:, 2] * np.exp(1j * rows[:, 3]), fields, axes=1)
     return np.real(u * np.exp(-1j * model.time_phase))
 
 

@@ -85,8 +85,19 @@ def markdown(report: dict[str, Any]) -> str:
                   "| CRLB rms (px) | " + " | ".join(_f(next(iter(models.values()))["suites"][n]["crlb_rms"], 4) for n in crlbs) + " |"]
         for label, m in models.items():
             lines.append(f"| {label} | " + " | ".join(_f(m["suites"][n]["rmse_over_crlb"], 2) for n in crlbs) + " |")
+        fits = report.get("field_fit", {})
+        if fits:
+            lines.append(f"| {next(iter(models))} + field fit (known kernel and wavelength) | "
+                         + " | ".join(_f(fits.get(n, {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
         if lsq:
             lines.append("| least-squares fit (true model, known count) | " + " | ".join(_f(lsq.get(n, {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
+        if fits:
+            secs = np.mean([f["seconds_per_image"] for f in fits.values()])
+            lines += ["", "The field-fit row starts from the first model's points (its count, no known count) and "
+                      "fits the positions and the source size by least squares with the scenes' kernel, wavelength "
+                      "and damping (`heatmaploc.fieldfit`); F1@2 "
+                      + " / ".join(_f(fits[n]["r2"]["f1"]) for n in crlbs if n in fits)
+                      + f", {secs:.2f} s per image."]
     seeds = _suites_of(report, "seed")
     if seeds:
         n = seeds[0]
