@@ -12,7 +12,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 
 def test_one_config_per_baseline_and_the_default():
     names = {p.stem for p in CONFIGS}
-    assert {"default", "default_stage1", "default_stage2", "default_stage3", "tiny", "heatmapnet", "deeplabv3plus", "unet", "cascade"} <= names
+    assert {"default", "default_stage1", "default_stage2", "default_stage3", "default_stage4", "tiny", "heatmapnet", "deeplabv3plus", "unet", "cascade"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -26,7 +26,7 @@ def test_config_builds_its_model(path):
 
 
 def test_default_stages_chain_on_fresh_streams_with_one_validation_set():
-    names = ("default_stage1", "default_stage2", "default_stage3", "default")
+    names = ("default_stage1", "default_stage2", "default_stage3", "default_stage4", "default")
     stages = [load_config(CONFIGS[0].parent / f"{name}.yaml") for name in names]
     assert stages[0].train.init_from is None
     for previous, stage in zip(names[:-1], stages[1:]):
