@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
+from heatmaploc.data.io import channels_of, check_image
 from heatmaploc.points import Points
 from heatmaploc.simulate.kernels import KERNELS, unit_fields
 
@@ -87,18 +88,13 @@ class FieldFit:
 
 
 def _checked_field(image: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim != 2:
+    """The image as float64 ``(H, W)``: :func:`~heatmaploc.data.io.check_image`'s checks
+    (dtype, shape, NaN), then one channel only."""
+    arr = check_image(np.asarray(image), name)
+    if channels_of(arr) != 1:
         raise ValueError(f"{name}: the field fit needs a single-channel raw field (H, W), got shape {arr.shape}; "
                          "colormap (RGB) renderings cannot be fitted")
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ValueError(f"{name}: expected a numeric image, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name}: the image contains NaN or infinite values")
-    return arr
+    return arr.reshape(arr.shape[:2]).astype(np.float64)
 
 
 def _design(model: FieldModel, xy: np.ndarray, size: float, wavelength: float, shape: tuple[int, int]) -> np.ndarray:

@@ -137,11 +137,10 @@ def lsq_points(suite: Suite, n_images: int) -> list[np.ndarray]:
     return out
 
 
-def field_fit_metrics(loc: Localizer, suite: Suite, bounds: np.ndarray) -> dict[str, Any]:
-    """The model's points refined by :func:`heatmaploc.fieldfit.fit_field` with the
-    scene's kernel, wavelength and damping (the source size is fitted; the count stays
-    the model's): point metrics within 2 px, RMSE / CRLB and seconds per image of the fit."""
-    preds = decode_outputs(loc.raw_outputs(suite.images), loc.codec)
+def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray) -> dict[str, Any]:
+    """A model's points ``preds`` on ``suite`` refined by :func:`heatmaploc.fieldfit.fit_field`
+    with the scene's kernel, wavelength and damping (the source size is fitted; the count
+    stays the model's): point metrics within 2 px, RMSE / CRLB and seconds per image of the fit."""
     refined, seconds = [], 0.0
     for scene, image, pred in zip(suite.scenes, suite.images, preds):
         wavenumber = complex(scene.wavenumber)
@@ -214,6 +213,7 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
     locs: dict[str, Localizer] = {}
     main_outputs: dict[str, list[Any]] = {}
     main_suite = next(s for s in suites.values() if s.spec.group == "main")
+    first_crlb_preds: dict[str, list[Points]] = {}  # the first model's points, for the field fit
     for spec in cfg.models:
         loc, history = obtain_model(spec, cfg, out, progress)
         locs[spec.label] = loc
@@ -229,6 +229,8 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
                 metrics["both_found"] = both_found([p.xy for p in preds], suite.truths)
             if suite.spec.group == "crlb":
                 metrics.update(crlb_ratio(metrics["r2"]["rmse"], metrics["r2"]["tp"], bounds[name]))
+                if spec is cfg.models[0]:
+                    first_crlb_preds[name] = preds
             if suite.spec.group == "seed" and suite.frame is not None:
                 metrics["coord_eps"] = coord_eps([p.xy for p in preds], suite.truths, suite.frame.pixel_size, cfg.seed_eps)
             if cfg.physical_radius and suite.frame is not None:
@@ -249,9 +251,8 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
             m = evaluate_outputs(main_outputs[first], main_suite.truths, [im.shape[:2] for im in main_suite.images], codec, cfg.radii)
             report["decode_ablation"][mode] = {f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}
         report["tta_ablation"] = tta_ablation(locs[first], main_suite, cfg)
-        report["field_fit"] = {name: field_fit_metrics(locs[first], s, bounds[name])
-                               for name, s in tqdm(suites.items(), desc="field fit", disable=not progress)
-                               if s.spec.group == "crlb"}
+        report["field_fit"] = {name: field_fit_metrics(preds, suites[name], bounds[name])
+                               for name, preds in tqdm(first_crlb_preds.items(), desc="field fit", disable=not progress)}
     report["baselines"] = _baselines(cfg, suites, bounds, progress)
     report["seed_ceiling"] = {name: seed_protocol_ceiling(s, cfg.seed_eps, cfg.seed_crlb_images,
                                                           locs[first].codec.config.nms_kernel)
