@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -228,8 +229,11 @@ def _add_predict(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the points as JSON instead of a table")
     p.add_argument("--pixel-size", type=float, help="also report physical coordinates (units per pixel)")
     p.add_argument("--field-fit", type=field_model_arg, metavar="KERNEL:WAVELENGTH[:DAMPING]",
-                   help="refine the points by a least-squares fit of the wave field (raw single-channel snapshots "
-                        "only; kernel free, plate or seed; wavelength in pixels; see heatmaploc.fieldfit)")
+                   help="refine the points by a least-squares fit of the wave field (snapshots: raw single-channel, "
+                        "or RGB with --field-colormap; kernel free, plate or seed; wavelength in pixels; "
+                        "see heatmaploc.fieldfit)")
+    p.add_argument("--field-colormap", metavar="NAME",
+                   help="with --field-fit: the images are RGB renderings through this matplotlib colormap")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.set_defaults(func=_run_predict)
 
@@ -243,13 +247,18 @@ def _run_predict(args) -> int:
     from heatmaploc.fieldfit import refine_points
     from heatmaploc.viz import plot_points_grid
 
+    field_model = args.field_fit
+    if args.field_colormap is not None:
+        if field_model is None:
+            raise ValueError("--field-colormap needs --field-fit KERNEL:WAVELENGTH")
+        field_model = replace(field_model, colormap=args.field_colormap)
     files = expand_inputs(args.paths)
     loc = _load_localizer(args.checkpoint, args.device, args.refine, args.tta)
     results = []
     for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 4):
         pts = loc.predict(path, threshold=args.threshold, pixel_size=args.pixel_size)
-        if args.field_fit is not None:
-            pts = refine_points(read_image(path), pts, args.field_fit, name=str(path))
+        if field_model is not None:
+            pts = refine_points(read_image(path), pts, field_model, name=str(path))
         results.append((path, pts))
     if args.json:
         print(json.dumps({str(p): pts.to_list() for p, pts in results}, indent=1))
@@ -288,9 +297,38 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--radius", type=float, action="append", default=[], help="extra matching radius in pixels")
     p.add_argument("--group-by", metavar="KEY", action="append", default=[],
                    help="also break F1@2 down by a per-image field of meta.json (kernel, observable, rendering, ...)")
+    p.add_argument("--field-fit-from-meta", action="store_true",
+                   help="also report the points refined by the field fit with the physics each image's meta.json "
+                        "record states (simulated datasets; amplitude maps are left as the model found them)")
     p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_run_evaluate)
+
+
+def _print_point_table(metrics: dict, radii: Sequence[float]) -> None:
+    print("| radius (px) | precision | recall | F1 | RMSE (px) | mean dist (px) | count acc | count MAE |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in radii:
+        m = metrics[f"r{r:g}"]
+        print(f"| {r:g} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['rmse']:.4f} | "
+              f"{m['mean_distance']:.4f} | {m['count_accuracy']:.4f} | {m['count_mae']:.4f} |")
+
+
+def _field_fit_from_meta(index, images: list, preds: list, per_image: dict) -> tuple[list[np.ndarray], int]:
+    """Each image's points refined with its meta.json physics (``model_from_meta``);
+    returns the ``(N, 2)`` arrays and how many images were fitted."""
+    from tqdm import tqdm
+
+    from heatmaploc.fieldfit import model_from_meta, refine_points
+
+    refined, fitted = [], 0
+    for rec, image, pts in tqdm(list(zip(index.records, images, preds)), desc="field fit", unit="img"):
+        model = model_from_meta(per_image.get(rec.name, {}))
+        if model is not None and pts.count:
+            pts = refine_points(image, pts, model, name=str(rec.path))
+            fitted += 1
+        refined.append(pts.xy)
+    return refined, fitted
 
 
 def _run_evaluate(args) -> int:
@@ -300,7 +338,8 @@ def _run_evaluate(args) -> int:
 
     from heatmaploc.data.index import load_dataset
     from heatmaploc.data.io import read_image
-    from heatmaploc.engine import evaluate_outputs
+    from heatmaploc.engine import decode_outputs, evaluate_outputs
+    from heatmaploc.metrics import point_metrics
 
     index = load_dataset(args.dataset, progress=True)
     loc = _load_localizer(args.checkpoint, args.device, args.refine, args.tta)
@@ -312,12 +351,7 @@ def _run_evaluate(args) -> int:
     metrics = evaluate_outputs(outputs, truths, shapes, loc.codec, radii, threshold=args.threshold)
     print(f"{args.dataset}: {len(index)} images, {int(index.counts().sum())} sources, threshold {metrics['threshold']:g}, "
           f"tta {loc.tta}")
-    print("| radius (px) | precision | recall | F1 | RMSE (px) | mean dist (px) | count acc | count MAE |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in radii:
-        m = metrics[f"r{r:g}"]
-        print(f"| {r:g} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['rmse']:.4f} | "
-              f"{m['mean_distance']:.4f} | {m['count_accuracy']:.4f} | {m['count_mae']:.4f} |")
+    _print_point_table(metrics, radii)
     px = metrics["pixel"]
     print(f"pixel (disk radius {loc.codec.config.mask_radius:g} px): mIoU {px['miou']:.4f}  mPA {px['mpa']:.4f}  "
           f"precision {px['mprecision']:.4f}  recall {px['mrecall']:.4f}  F1 {px['mf1']:.4f}  "
@@ -335,6 +369,14 @@ def _run_evaluate(args) -> int:
             metrics[f"by_{key}"][value] = sub
             print(f"| {value} | {len(idx)} | {sum(len(truths[i]) for i in idx)} | {sub['f1']:.4f} | {sub['rmse']:.4f} | "
                   f"{sub['count_accuracy']:.4f} |")
+    if args.field_fit_from_meta:
+        preds = decode_outputs(outputs, loc.codec, metrics["threshold"])
+        refined, fitted = _field_fit_from_meta(index, images, preds, per_image)
+        metrics["field_fit"] = {"images_fitted": fitted,
+                                **{f"r{r:g}": point_metrics(refined, truths, r).to_dict() for r in radii}}
+        print(f"\nrefined by the field fit with each image's meta.json physics ({fitted} of {len(index)} images "
+              "fitted; the count stays the model's):")
+        _print_point_table(metrics["field_fit"], radii)
     if args.json:
         Path(args.json).write_text(json.dumps(metrics, indent=2))
     return 0

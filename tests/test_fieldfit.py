@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from heatmaploc.fieldfit import FieldModel, fit_field, refine_points
+from heatmaploc.fieldfit import FieldModel, fit_field, model_from_meta, refine_points
 from heatmaploc.points import Points
 from heatmaploc.simulate.scene import Scene, synthesize
 
@@ -43,6 +43,58 @@ def test_noisy_fit_beats_its_start_and_keeps_inside_the_shift_box():
     fit = fit_field(image, start, FieldModel("free", 11.0), max_shift=1.0)
     assert np.abs(fit.xy - start).max() <= 1.0 + 1e-9
     assert np.hypot(*(fit.xy - TRUTH).T).max() < 0.1 < np.hypot(*(start - TRUTH).T).min()
+
+
+def test_from_scene_reads_the_physics_and_without_offset_the_model_is_exact():
+    k = 2 * np.pi / 11.0
+    scene = Scene(TRUTH, STRENGTHS, complex(k, 0.01 * k), "free", "snapshot", time_phase=1.1, source_size=0.8)
+    model = FieldModel.from_scene(scene, fit_source_size=False, fit_offset=False)
+    assert (model.kernel, model.source_size_px, model.fit_offset) == ("free", 0.8, False)
+    assert model.wavelength_px == pytest.approx(11.0) and model.damping == pytest.approx(0.01)
+    image = synthesize(scene, 32, 36)
+    fit = fit_field(image, TRUTH + 0.7, model)
+    assert fit.offset == 0.0 and fit.source_size_px == 0.8
+    assert np.abs(fit.xy - TRUTH).max() < 1e-3 and fit.residual_std < 1e-6
+    # a constant the model may not fit stays in the residual; with the offset it is fitted
+    assert fit_field(image + 0.3, TRUTH, model).residual_std > 0.1
+    with_offset = fit_field(image + 0.3, TRUTH, FieldModel.from_scene(scene, fit_source_size=False))
+    assert with_offset.offset == pytest.approx(0.3, abs=1e-6)
+
+
+@pytest.mark.parametrize("colormap", ["jet", "turbo", "gray", "hot", "coolwarm", "seismic"])
+def test_colormap_inversion_recovers_the_min_max_scaled_field(colormap):
+    from heatmaploc.simulate.render import apply_colormap, get_colormap, invert_colormap, minmax
+
+    field = render("plate", 9.0)
+    back = invert_colormap(apply_colormap(field, colormap), colormap)
+    entries = get_colormap(colormap).N  # matplotlib quantizes to this many colours
+    assert back.shape == field.shape and np.abs(back - minmax(field)).max() <= 0.5 / entries + 1e-12
+
+
+def test_fit_of_an_8_bit_colormap_rendering_recovers_the_positions(tmp_path):
+    from heatmaploc.data.io import read_image, write_image
+    from heatmaploc.simulate.render import apply_colormap, to_uint8
+
+    path = tmp_path / "jet.png"
+    write_image(path, to_uint8(apply_colormap(render("free", 11.0), "jet")))
+    start = TRUTH + np.array([[0.8, -0.6], [-0.7, 0.9]])
+    fit = fit_field(read_image(path), start, FieldModel("free", 11.0, colormap="jet"))
+    assert np.abs(fit.xy - TRUTH).max() < 0.02  # 256 colours, 8 bits each
+    with pytest.raises(ValueError, match="x.npy: a colormap \\(jet\\) field fit needs an RGB image"):
+        fit_field(render("free", 11.0), start, FieldModel("free", 11.0, colormap="jet"), name="x.npy")
+    with pytest.raises(ValueError, match="unknown matplotlib colormap 'jett'"):
+        FieldModel("free", 11.0, colormap="jett")
+    with pytest.raises(ValueError, match="fit_offset=True"):
+        FieldModel("free", 11.0, colormap="jet", fit_offset=False)
+
+
+def test_model_from_meta_reads_a_simulated_record():
+    raw = {"kernel": "plate", "wavelength_px": 12.5, "damping": 0.02, "observable": "snapshot", "rendering": "raw"}
+    model = model_from_meta(raw)
+    assert (model.kernel, model.wavelength_px, model.damping, model.colormap) == ("plate", 12.5, 0.02, None)
+    assert model_from_meta({**raw, "rendering": "colormap", "colormap": "hot"}).colormap == "hot"
+    assert model_from_meta({**raw, "observable": "amplitude"}) is None
+    assert model_from_meta({"count": 2}) is None
 
 
 def test_refine_points_keeps_scores_labels_and_frame():
@@ -102,3 +154,35 @@ def test_cli_field_fit_errors(tmp_path, capsys):
     assert main(["predict", str(rgb), "--field-fit", "free:10"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{rgb}: the field fit needs a single-channel raw field" in err[0]
+
+
+def test_cli_field_colormap_needs_field_fit_and_a_known_colormap(tmp_path, capsys):
+    from heatmaploc.cli import main
+
+    path = tmp_path / "field.npy"
+    np.save(path, render("free", 11.0).astype(np.float32))
+    assert main(["predict", str(path), "--field-colormap", "jet"]) == 2
+    assert "--field-colormap needs --field-fit" in capsys.readouterr().err
+    assert main(["predict", str(path), "--field-fit", "free:11", "--field-colormap", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown matplotlib colormap 'nope'" in err[0]
+
+
+def test_cli_evaluate_field_fit_from_meta_refines_the_snapshots(tmp_path, capsys):
+    import json
+
+    from heatmaploc.cli import main
+
+    data = tmp_path / "sim"
+    assert main(["simulate", "--n", "4", "--out", str(data), "--seed", "3", "--workers", "1", "--set", "height=64",
+                 "--set", "width=64", "--set", "count_range=[1, 2]", "--set", "kernels=[free]",
+                 "--set", "observables=[snapshot]", "--set", "outside_count_range=[0, 0]",
+                 "--set", "snr_db_range=[40, 40]"]) == 0
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(data), "--tta", "none", "--field-fit-from-meta", "--json", str(out)]) == 0
+    assert "refined by the field fit" in capsys.readouterr().out
+    metrics = json.loads(out.read_text())
+    fitted, network = metrics["field_fit"], metrics["r2"]
+    assert 1 <= fitted["images_fitted"] <= 4  # the images in which the model found a source
+    assert fitted["r2"]["count_accuracy"] == network["count_accuracy"]  # the fit moves points, never adds any
+    assert fitted["r2"]["tp"] >= network["tp"] and fitted["r2"]["rmse"] < network["rmse"]

@@ -78,22 +78,11 @@ def crlb(model: WaveModel, params: np.ndarray, noise_std: float, known_strengths
     return diag[:, :2]
 
 
-def fit_sources(image: np.ndarray, model: WaveModel, init: np.ndarray) -> np.ndarray:
-    """Least-squares fit of ``n`` sources (the count is known) with the true forward
-    model, from ``init`` ``(n, 4)`` rows ``(x, y, A, phi)``.  Returns the fitted
-    ``(n, 4)``."""
-    target = np.asarray(image, dtype=np.float64).ravel()
-
-    def residual(flat: np.ndarray) -> np.ndarray:
-        return render_sources(model, flat).ravel() - target
-
-    result = least_squares(residual, np.asarray(init, dtype=np.float64).reshape(-1), method="lm", x_scale="jac")
-    return result.x.reshape(-1, 4)
-
-
 def initial_guesses(image: np.ndarray, model: WaveModel, n: int, grid: int = 16, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Greedy matched-filter start for :func:`fit_sources`: place sources one at a time
-    at the grid position (plus linear amplitude/phase) that best explains the residual."""
+    """Greedy matched-filter start ``(n, 4)`` rows ``(x, y, A, phi)`` for a least-squares
+    fit with known count (:func:`heatmaploc.fieldfit.fit_field`): place sources one at a
+    time at the ``grid x grid`` position (plus linear amplitude/phase) that best explains
+    the residual."""
     residual = np.asarray(image, dtype=np.float64).copy()
     ys = np.linspace(0, model.height - 1, grid)
     xs = np.linspace(0, model.width - 1, grid)

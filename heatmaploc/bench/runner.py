@@ -17,7 +17,7 @@ from tqdm import tqdm
 from heatmaploc.api import Localizer, default_checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec
-from heatmaploc.bench.physics import (JET_SLOPE, WaveModel, efficient_share_within, fit_sources, initial_guesses,
+from heatmaploc.bench.physics import (JET_SLOPE, WaveModel, efficient_share_within, initial_guesses,
                                       scene_position_bounds)
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
@@ -127,13 +127,17 @@ def crlb_ratio(rmse: float, tp: int, bounds: np.ndarray) -> dict[str, float]:
     return {"crlb_rms": rms, "rmse_over_crlb": rmse / rms if tp else float("nan")}
 
 
-def lsq_points(suite: Suite, n_images: int) -> list[np.ndarray]:
-    """Least-squares physics fit with the true model and known count (first images)."""
+def lsq_points(suite: Suite, n_images: int, grid: int = 16) -> list[np.ndarray]:
+    """Least-squares physics fit with the true model and known count (first images):
+    a matched-filter start on a ``grid x grid`` lattice, then :func:`fit_field` with the
+    scene's kernel, wavelength and source size and no offset (the estimator the CRLB
+    describes: positions, amplitudes and phases free)."""
     out = []
     for scene, image in zip(suite.scenes[:n_images], suite.images[:n_images]):
-        model = WaveModel.from_scene(scene, *image.shape[:2])
-        init = initial_guesses(image, model, len(scene.points), grid=16)
-        out.append(fit_sources(image, model, init)[:, :2])
+        init = initial_guesses(image, WaveModel.from_scene(scene, *image.shape[:2]), len(scene.points), grid=grid)
+        model = FieldModel.from_scene(scene, fit_source_size=False, fit_offset=False)
+        spacing = (max(image.shape[:2]) - 1) / (grid - 1)
+        out.append(fit_field(image, init[:, :2], model, max_shift=2 * spacing).xy)
     return out
 
 
@@ -143,8 +147,7 @@ def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray) -> 
     stays the model's): point metrics within 2 px, RMSE / CRLB and seconds per image of the fit."""
     refined, seconds = [], 0.0
     for scene, image, pred in zip(suite.scenes, suite.images, preds):
-        wavenumber = complex(scene.wavenumber)
-        model = FieldModel(scene.kernel, scene.wavelength, damping=wavenumber.imag / wavenumber.real)
+        model = FieldModel.from_scene(scene, source_size_px=1.0)  # the size is fitted from a neutral start
         t0 = time.perf_counter()
         refined.append(fit_field(image, pred.xy, model).xy)
         seconds += time.perf_counter() - t0
