@@ -229,11 +229,13 @@ def _add_predict(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the points as JSON instead of a table")
     p.add_argument("--pixel-size", type=float, help="also report physical coordinates (units per pixel)")
     p.add_argument("--field-fit", type=field_model_arg, metavar="KERNEL:WAVELENGTH[:DAMPING]",
-                   help="refine the points by a least-squares fit of the wave field (snapshots: raw single-channel, "
-                        "or RGB with --field-colormap; kernel free, plate or seed; wavelength in pixels; "
-                        "see heatmaploc.fieldfit)")
+                   help="refine the points by a least-squares fit of the wave field (snapshots, or amplitude maps "
+                        "with --field-amplitude; raw single-channel, or RGB with --field-colormap; kernel free, plate "
+                        "or seed; wavelength in pixels; see heatmaploc.fieldfit)")
     p.add_argument("--field-colormap", metavar="NAME",
                    help="with --field-fit: the images are RGB renderings through this matplotlib colormap")
+    p.add_argument("--field-amplitude", action="store_true",
+                   help="with --field-fit: the images are amplitude maps |u| (a vibrometer's), not snapshots")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.set_defaults(func=_run_predict)
 
@@ -248,10 +250,11 @@ def _run_predict(args) -> int:
     from heatmaploc.viz import plot_points_grid
 
     field_model = args.field_fit
-    if args.field_colormap is not None:
-        if field_model is None:
-            raise ValueError("--field-colormap needs --field-fit KERNEL:WAVELENGTH")
-        field_model = replace(field_model, colormap=args.field_colormap)
+    if field_model is None and (args.field_colormap is not None or args.field_amplitude):
+        raise ValueError("--field-colormap and --field-amplitude need --field-fit KERNEL:WAVELENGTH")
+    if field_model is not None:
+        field_model = replace(field_model, colormap=args.field_colormap,
+                              observable="amplitude" if args.field_amplitude else "snapshot")
     files = expand_inputs(args.paths)
     loc = _load_localizer(args.checkpoint, args.device, args.refine, args.tta)
     results = []
@@ -299,7 +302,7 @@ def _add_evaluate(sub) -> None:
                    help="also break F1@2 down by a per-image field of meta.json (kernel, observable, rendering, ...)")
     p.add_argument("--field-fit-from-meta", action="store_true",
                    help="also report the points refined by the field fit with the physics each image's meta.json "
-                        "record states (simulated datasets; amplitude maps are left as the model found them)")
+                        "record states (simulated datasets: kernel, wavelength, damping, observable, colormap)")
     p.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
     p.add_argument("--device", default="auto")
     p.set_defaults(func=_run_evaluate)

@@ -9,6 +9,10 @@ a membrane or a plate driven at a known frequency), the positions that the heatm
 to the image: positions ``s_j`` (and the source size ``a``, optionally the wavelength)
 by nonlinear least squares, the complex strengths ``q_j`` (the time phase included)
 and the offset ``c`` by linear least squares at every step (variable projection).
+An amplitude map (what a scanning vibrometer gives) fits ``|sum_j q_j G(k r_j(p))| + c``
+instead: the strengths start from a phase-retrieval estimate (alternating projections,
+Gerchberg-Saxton style) and are then fitted with the positions, since ``|.|`` is not
+linear in them; their common phase is not observable.
 The count is the detector's: the fit moves points, it never adds or removes them.
 
 A colormap rendering of a snapshot (RGB through a known matplotlib colormap after
@@ -17,8 +21,7 @@ back to a scalar field (:func:`heatmaploc.simulate.render.invert_colormap`); the
 scaling is affine, so the strengths and the offset absorb it.
 
 Coordinates follow DESIGN.md section 1: ``(x, y)`` pixels, pixel centres at integers.
-Amplitude maps ``|u|`` do not fit this model, and unlabelled sources outside the image
-bias the fit.
+Unlabelled sources outside the image bias the fit.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ from scipy.optimize import least_squares
 from heatmaploc.data.io import channels_of, check_image
 from heatmaploc.data.preprocess import to_unit_range
 from heatmaploc.points import Points
+from heatmaploc.simulate.config import OBSERVABLES
 from heatmaploc.simulate.kernels import KERNELS, unit_fields
 from heatmaploc.simulate.render import get_colormap, invert_colormap
 
@@ -52,6 +56,7 @@ class FieldModel:
             exact, as for the simulator's raw snapshots).
         colormap: the image is an RGB rendering through this matplotlib colormap
             (``None``: a raw single-channel field).
+        observable: ``"snapshot"`` (``Re u``) or ``"amplitude"`` (``|u|``).
     """
 
     kernel: str
@@ -62,6 +67,7 @@ class FieldModel:
     fit_wavelength: bool = False
     fit_offset: bool = True
     colormap: str | None = None
+    observable: str = "snapshot"
 
     @classmethod
     def from_scene(cls, scene, **options) -> "FieldModel":
@@ -81,6 +87,8 @@ class FieldModel:
             raise ValueError(f"damping must be >= 0, got {self.damping!r}")
         if not (math.isfinite(self.source_size_px) and self.source_size_px >= 0):
             raise ValueError(f"source_size_px must be >= 0, got {self.source_size_px!r}")
+        if self.observable not in OBSERVABLES:
+            raise ValueError(f"unknown observable {self.observable!r}; expected one of {OBSERVABLES}")
         if self.colormap is not None:
             get_colormap(self.colormap)
             if not self.fit_offset:
@@ -130,22 +138,57 @@ def _checked_field(image: np.ndarray, name: str, colormap: str | None = None) ->
     return arr.reshape(arr.shape[:2]).astype(np.float64)
 
 
+def _fields(model: FieldModel, xy: np.ndarray, size: float, wavelength: float, shape: tuple[int, int]) -> np.ndarray:
+    """``(H*W, n)`` complex unit-source fields ``G_j`` at the pixel centres."""
+    h, w = shape
+    return unit_fields(model.kernel, xy, np.arange(w), np.arange(h), model.wavenumber(wavelength), size).reshape(len(xy), -1).T
+
+
 def _design(model: FieldModel, xy: np.ndarray, size: float, wavelength: float, shape: tuple[int, int]) -> np.ndarray:
     """``(H*W, 2n [+ 1])`` columns ``Re G_j``, ``-Im G_j`` per source, then a constant
     (with ``fit_offset``)."""
-    h, w = shape
-    n = len(xy)
-    fields = unit_fields(model.kernel, xy, np.arange(w), np.arange(h), model.wavenumber(wavelength), size)
-    cols = np.ones((h * w, 2 * n + int(model.fit_offset)))
-    cols[:, 0:2 * n:2] = fields.real.reshape(n, -1).T
-    cols[:, 1:2 * n:2] = -fields.imag.reshape(n, -1).T
+    fields = _fields(model, xy, size, wavelength, shape)
+    n = fields.shape[1]
+    cols = np.ones((fields.shape[0], 2 * n + int(model.fit_offset)))
+    cols[:, 0:2 * n:2] = fields.real
+    cols[:, 1:2 * n:2] = -fields.imag
     return cols
+
+
+def retrieve_strengths(fields: np.ndarray, amplitude: np.ndarray, fit_offset: bool = True, starts: int = 4,
+                       iterations: int = 40, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Complex strengths ``q (n,)`` and offset ``c`` with ``|fields @ q| + c ~ amplitude``
+    for fixed source fields ``(P, n)`` and amplitudes ``(P,)``: alternating projections
+    (take the phase of the current field, then solve the linear least-squares problem
+    ``amplitude * phase = fields @ q + c * phase``) from ``starts`` phase draws (the
+    first all in phase); the best final residual wins.  ``q`` is defined up to a
+    common phase."""
+    n = fields.shape[1]
+    rng = np.random.default_rng(seed)
+    best = (np.inf, np.zeros(n, np.complex128), 0.0)
+    for trial in range(starts):
+        q = np.ones(n, np.complex128) if trial == 0 else np.exp(2j * np.pi * rng.random(n))
+        c = 0.0
+        for _ in range(iterations):
+            u = fields @ q
+            phase = np.exp(1j * np.angle(u))
+            top = [fields.real, -fields.imag] + ([phase.real[:, None]] if fit_offset else [])
+            bottom = [fields.imag, fields.real] + ([phase.imag[:, None]] if fit_offset else [])
+            rhs = amplitude * phase
+            sol, *_ = np.linalg.lstsq(np.vstack([np.hstack(top), np.hstack(bottom)]),
+                                      np.concatenate([rhs.real, rhs.imag]), rcond=None)
+            q, c = sol[:n] + 1j * sol[n:2 * n], (float(sol[-1]) if fit_offset else 0.0)
+        err = float(np.sum((np.abs(fields @ q) + c - amplitude) ** 2))
+        if err < best[0]:
+            best = (err, q, c)
+    return best[1], best[2]
 
 
 def fit_field(image: np.ndarray, xy: np.ndarray, model: FieldModel, max_shift: float = 2.0,
               name: str = "image") -> FieldFit:
-    """Refine the ``(N, 2)`` start positions ``xy`` on the snapshot ``image``: raw ``(H, W)``,
-    or ``(H, W, 3)`` RGB when ``model.colormap`` names its colormap.
+    """Refine the ``(N, 2)`` start positions ``xy`` on ``image`` (a snapshot or, with
+    ``model.observable == "amplitude"``, an amplitude map): raw ``(H, W)``, or
+    ``(H, W, 3)`` RGB when ``model.colormap`` names its colormap.
 
     Each position may move at most ``max_shift`` pixels per axis (and stays inside the
     image); ``name`` is used in error messages.  ``N = 0`` returns an empty fit.
@@ -188,12 +231,67 @@ def fit_field(image: np.ndarray, xy: np.ndarray, model: FieldModel, max_shift: f
         coef, *_ = np.linalg.lstsq(cols, target, rcond=None)
         return coef, target - cols @ coef
 
+    if model.observable == "amplitude":
+        return _fit_amplitude(target, model, (h, w), p0, plo, phi, unpack)
     result = least_squares(lambda p: solve(p)[1], p0, bounds=(plo, phi), x_scale=1.0, method="trf")
     pos, size, wavelength = unpack(result.x)
     coef, resid = solve(result.x)
     strengths = coef[0:2 * n:2] + 1j * coef[1:2 * n:2]
     offset = float(coef[-1]) if model.fit_offset else 0.0
     return FieldFit(pos.copy(), strengths, offset, size, wavelength, float(np.sqrt(np.mean(resid**2))),
+                    bool(result.success))
+
+
+def _fit_amplitude(target: np.ndarray, model: FieldModel, shape: tuple[int, int], p0: np.ndarray, plo: np.ndarray,
+                   phi: np.ndarray, unpack) -> FieldFit:
+    """:func:`fit_field` for an amplitude map: strengths from :func:`retrieve_strengths`
+    at the start, then positions, global parameters, strengths and offset together."""
+    m = len(p0)
+    q0, c0 = retrieve_strengths(_fields(model, *unpack(p0), shape), target, model.fit_offset)
+    n = len(q0)
+
+    def split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        return x[:m], x[m:m + n] + 1j * x[m + n:m + 2 * n], (float(x[-1]) if model.fit_offset else 0.0)
+
+    def residual(x: np.ndarray) -> np.ndarray:
+        p, q, c = split(x)
+        return np.abs(_fields(model, *unpack(p), shape) @ q) + c - target
+
+    def jacobian(x: np.ndarray) -> np.ndarray:
+        # d|u| = Re(conj(u) du) / |u|: exact in q and c; central differences of the
+        # fields in the positions (one source's field per coordinate) and globals.
+        p, q, c = split(x)
+        fields = _fields(model, *unpack(p), shape)
+        u = fields @ q
+        conj_unit = np.conj(u) / np.maximum(np.abs(u), 1e-12)
+        jac = np.empty((len(target), len(x)))
+        for i in range(m):
+            step = 1e-5 * max(1.0, abs(p[i]))
+            plus, minus = p.copy(), p.copy()
+            plus[i] += step
+            minus[i] -= step
+            if i < 2 * n:  # a coordinate of source i // 2
+                j = i // 2
+                xy_plus, xy_minus = unpack(plus)[0][j:j + 1], unpack(minus)[0][j:j + 1]
+                _, size, wavelength = unpack(p)
+                du = q[j] * (_fields(model, xy_plus, size, wavelength, shape)
+                             - _fields(model, xy_minus, size, wavelength, shape))[:, 0]
+            else:
+                du = (_fields(model, *unpack(plus), shape) - _fields(model, *unpack(minus), shape)) @ q
+            jac[:, i] = np.real(conj_unit * du) / (2 * step)
+        jac[:, m:m + n] = np.real(conj_unit[:, None] * fields)
+        jac[:, m + n:m + 2 * n] = -np.imag(conj_unit[:, None] * fields)
+        if model.fit_offset:
+            jac[:, -1] = 1.0
+        return jac
+
+    free = 2 * n + int(model.fit_offset)
+    x0 = np.concatenate([p0, q0.real, q0.imag, [c0] if model.fit_offset else []])
+    lo, hi = np.concatenate([plo, np.full(free, -np.inf)]), np.concatenate([phi, np.full(free, np.inf)])
+    result = least_squares(residual, x0, jac=jacobian, bounds=(lo, hi), x_scale="jac", method="trf")
+    p, q, c = split(result.x)
+    pos, size, wavelength = unpack(p)
+    return FieldFit(pos.copy(), q, c, size, wavelength, float(np.sqrt(np.mean(residual(result.x) ** 2))),
                     bool(result.success))
 
 
@@ -207,11 +305,11 @@ def refine_points(image: np.ndarray, points: Points, model: FieldModel, max_shif
 
 def model_from_meta(record: Mapping, **options) -> FieldModel | None:
     """The physics that a simulated image's ``meta.json`` record states (``kernel``,
-    ``wavelength_px``, ``damping``, and ``colormap`` for a colormap rendering) as a
-    :class:`FieldModel` whose source size starts at 1 px and is fitted (``options`` set
-    other fields), or ``None`` for an amplitude map or a record without the physics."""
-    if record.get("observable", "snapshot") != "snapshot" or "kernel" not in record or "wavelength_px" not in record:
+    ``wavelength_px``, ``damping``, ``observable``, and ``colormap`` for a colormap
+    rendering) as a :class:`FieldModel` whose source size starts at 1 px and is fitted
+    (``options`` set other fields), or ``None`` for a record without the physics."""
+    if "kernel" not in record or "wavelength_px" not in record:
         return None
     colormap = record.get("colormap") if record.get("rendering") == "colormap" else None
     return FieldModel(record["kernel"], float(record["wavelength_px"]), damping=float(record.get("damping", 0.0)),
-                      colormap=colormap, **options)
+                      colormap=colormap, observable=record.get("observable", "snapshot"), **options)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from heatmaploc.fieldfit import FieldModel, fit_field, model_from_meta, refine_points
+from heatmaploc.fieldfit import FieldModel, fit_field, model_from_meta, refine_points, retrieve_strengths
 from heatmaploc.points import Points
 from heatmaploc.simulate.scene import Scene, synthesize
 
@@ -10,9 +10,10 @@ TRUTH = np.array([[9.3, 12.6], [22.8, 19.1]])
 STRENGTHS = np.array([0.9 * np.exp(0.4j), 0.6 * np.exp(-2.0j)])
 
 
-def render(kernel: str, wavelength: float, damping: float = 0.0, size: float = 0.8, shape=(32, 36)) -> np.ndarray:
+def render(kernel: str, wavelength: float, damping: float = 0.0, size: float = 0.8, shape=(32, 36),
+           observable: str = "snapshot") -> np.ndarray:
     k = 2 * np.pi / wavelength
-    scene = Scene(TRUTH, STRENGTHS, complex(k, k * damping), kernel, "snapshot", time_phase=1.1, source_size=size)
+    scene = Scene(TRUTH, STRENGTHS, complex(k, k * damping), kernel, observable, time_phase=1.1, source_size=size)
     return synthesize(scene, *shape)
 
 
@@ -93,8 +94,41 @@ def test_model_from_meta_reads_a_simulated_record():
     model = model_from_meta(raw)
     assert (model.kernel, model.wavelength_px, model.damping, model.colormap) == ("plate", 12.5, 0.02, None)
     assert model_from_meta({**raw, "rendering": "colormap", "colormap": "hot"}).colormap == "hot"
-    assert model_from_meta({**raw, "observable": "amplitude"}) is None
+    assert model_from_meta({**raw, "observable": "amplitude"}).observable == "amplitude"
     assert model_from_meta({"count": 2}) is None
+
+
+@pytest.mark.parametrize("kernel", ["free", "plate"])
+def test_amplitude_map_fit_recovers_positions_and_relative_strengths(kernel):
+    image = 0.2 + render(kernel, 11.0, damping=0.01, observable="amplitude")
+    start = TRUTH + np.array([[0.8, -0.6], [-0.7, 0.9]])
+    fit = fit_field(image, start, FieldModel(kernel, 11.0, damping=0.01, observable="amplitude"))
+    assert fit.converged and np.abs(fit.xy - TRUTH).max() < 1e-3
+    # |u| hides the strengths' common phase, not their magnitudes or relative phase
+    assert np.allclose(np.abs(fit.strengths), np.abs(STRENGTHS), atol=1e-3)
+    assert np.angle(fit.strengths[1] / fit.strengths[0]) == pytest.approx(np.angle(STRENGTHS[1] / STRENGTHS[0]), abs=1e-3)
+    assert fit.offset == pytest.approx(0.2, abs=1e-3) and fit.source_size_px == pytest.approx(0.8, abs=1e-2)
+
+
+def test_amplitude_fit_of_a_noisy_colormap_rendering_beats_its_start(tmp_path):
+    from heatmaploc.simulate.render import apply_colormap, to_uint8
+
+    rng = np.random.default_rng(4)
+    rgb = apply_colormap(render("free", 11.0, observable="amplitude"), "hot")
+    image = to_uint8(np.clip(rgb + rng.normal(0, 0.01, rgb.shape), 0, 1))
+    start = TRUTH + np.array([[0.5, -0.4], [-0.4, 0.5]])
+    fit = fit_field(image, start, FieldModel("free", 11.0, colormap="hot", observable="amplitude"))
+    assert np.hypot(*(fit.xy - TRUTH).T).max() < 0.1 < np.hypot(*(start - TRUTH).T).min()
+
+
+def test_retrieve_strengths_finds_magnitudes_and_relative_phase_from_amplitudes():
+    from heatmaploc.simulate.kernels import unit_fields
+
+    fields = unit_fields("free", TRUTH, np.arange(36), np.arange(32), complex(2 * np.pi / 11.0, 0.0), 0.8)
+    fields = fields.reshape(2, -1).T
+    q, c = retrieve_strengths(fields, np.abs(fields @ STRENGTHS) + 0.1)
+    assert c == pytest.approx(0.1, abs=1e-3) and np.allclose(np.abs(q), np.abs(STRENGTHS), atol=1e-3)
+    assert np.angle(q[1] / q[0]) == pytest.approx(np.angle(STRENGTHS[1] / STRENGTHS[0]), abs=1e-3)
 
 
 def test_refine_points_keeps_scores_labels_and_frame():
@@ -121,6 +155,8 @@ def test_bad_inputs_are_named():
         FieldModel("drum", 10.0)
     with pytest.raises(ValueError, match="wavelength_px must be a positive number"):
         FieldModel("free", 0.0)
+    with pytest.raises(ValueError, match="unknown observable 'phase'"):
+        FieldModel("free", 10.0, observable="phase")
 
 
 def test_cli_predict_field_fit_refines_the_models_points(tmp_path, capsys):
@@ -156,13 +192,15 @@ def test_cli_field_fit_errors(tmp_path, capsys):
     assert len(err) == 1 and f"{rgb}: the field fit needs a single-channel raw field" in err[0]
 
 
-def test_cli_field_colormap_needs_field_fit_and_a_known_colormap(tmp_path, capsys):
+def test_cli_field_colormap_and_amplitude_need_field_fit_and_a_known_colormap(tmp_path, capsys):
     from heatmaploc.cli import main
 
     path = tmp_path / "field.npy"
     np.save(path, render("free", 11.0).astype(np.float32))
     assert main(["predict", str(path), "--field-colormap", "jet"]) == 2
-    assert "--field-colormap needs --field-fit" in capsys.readouterr().err
+    assert "--field-colormap and --field-amplitude need --field-fit" in capsys.readouterr().err
+    assert main(["predict", str(path), "--field-amplitude"]) == 2
+    assert "need --field-fit" in capsys.readouterr().err
     assert main(["predict", str(path), "--field-fit", "free:11", "--field-colormap", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown matplotlib colormap 'nope'" in err[0]
@@ -186,3 +224,19 @@ def test_cli_evaluate_field_fit_from_meta_refines_the_snapshots(tmp_path, capsys
     assert 1 <= fitted["images_fitted"] <= 4  # the images in which the model found a source
     assert fitted["r2"]["count_accuracy"] == network["count_accuracy"]  # the fit moves points, never adds any
     assert fitted["r2"]["tp"] >= network["tp"] and fitted["r2"]["rmse"] < network["rmse"]
+
+
+def test_cli_predict_field_amplitude_fits_an_amplitude_map(tmp_path, capsys):
+    import json
+
+    from heatmaploc import Localizer
+    from heatmaploc.cli import main
+
+    image = render("free", 11.0, shape=(48, 48), observable="amplitude").astype(np.float32)
+    path = tmp_path / "amplitude.npy"
+    np.save(path, image)
+    assert main(["predict", str(path), "--field-fit", "free:11", "--field-amplitude", "--json"]) == 0
+    got = np.array([(r["x"], r["y"]) for r in json.loads(capsys.readouterr().out)[str(path)]])
+    model = FieldModel("free", 11.0, observable="amplitude")
+    expected = refine_points(image, Localizer.default().predict(path), model).xy
+    assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-6)
