@@ -360,18 +360,7 @@ def _run_evaluate(args) -> int:
           f"precision {px['mprecision']:.4f}  recall {px['mrecall']:.4f}  F1 {px['mf1']:.4f}  "
           f"source IoU {px['iou'][1]:.4f}  source F1 {px['f1'][1]:.4f}")
     per_image = index.meta.get("images", {})
-    for key in args.group_by:
-        groups: dict[str, list[int]] = {}
-        for i, rec in enumerate(index.records):
-            groups.setdefault(str(per_image.get(rec.name, {}).get(key, "(none)")), []).append(i)
-        print(f"\nby {key}:\n| {key} | images | sources | F1@2 | RMSE@2 (px) | count acc |\n|---|---|---|---|---|---|")
-        metrics[f"by_{key}"] = {}
-        for value, idx in sorted(groups.items()):
-            sub = evaluate_outputs([outputs[i] for i in idx], [truths[i] for i in idx], [shapes[i] for i in idx],
-                                   loc.codec, (2.0,), threshold=args.threshold)["r2"]
-            metrics[f"by_{key}"][value] = sub
-            print(f"| {value} | {len(idx)} | {sum(len(truths[i]) for i in idx)} | {sub['f1']:.4f} | {sub['rmse']:.4f} | "
-                  f"{sub['count_accuracy']:.4f} |")
+    refined = None
     if args.field_fit_from_meta:
         preds = decode_outputs(outputs, loc.codec, metrics["threshold"])
         refined, fitted = _field_fit_from_meta(index, images, preds, per_image)
@@ -380,6 +369,25 @@ def _run_evaluate(args) -> int:
         print(f"\nrefined by the field fit with each image's meta.json physics ({fitted} of {len(index)} images "
               "fitted; the count stays the model's):")
         _print_point_table(metrics["field_fit"], radii)
+    for key in args.group_by:
+        groups: dict[str, list[int]] = {}
+        for i, rec in enumerate(index.records):
+            groups.setdefault(str(per_image.get(rec.name, {}).get(key, "(none)")), []).append(i)
+        fit_cols = (" F1@2 after fit | RMSE@2 after fit (px) |", "---|---|") if refined is not None else ("", "")
+        print(f"\nby {key}:\n| {key} | images | sources | F1@2 | RMSE@2 (px) | count acc |{fit_cols[0]}\n"
+              f"|---|---|---|---|---|---|{fit_cols[1]}")
+        metrics[f"by_{key}"] = {}
+        for value, idx in sorted(groups.items()):
+            sub = evaluate_outputs([outputs[i] for i in idx], [truths[i] for i in idx], [shapes[i] for i in idx],
+                                   loc.codec, (2.0,), threshold=args.threshold)["r2"]
+            metrics[f"by_{key}"][value] = sub
+            row = (f"| {value} | {len(idx)} | {sum(len(truths[i]) for i in idx)} | {sub['f1']:.4f} | "
+                   f"{sub['rmse']:.4f} | {sub['count_accuracy']:.4f} |")
+            if refined is not None:
+                after = point_metrics([refined[i] for i in idx], [truths[i] for i in idx], 2.0).to_dict()
+                sub["after_field_fit"] = after
+                row += f" {after['f1']:.4f} | {after['rmse']:.4f} |"
+            print(row)
     if args.json:
         Path(args.json).write_text(json.dumps(metrics, indent=2))
     return 0

@@ -217,10 +217,13 @@ def test_cli_evaluate_field_fit_from_meta_refines_the_snapshots(tmp_path, capsys
                  "--set", "observables=[snapshot]", "--set", "outside_count_range=[0, 0]",
                  "--set", "snr_db_range=[40, 40]"]) == 0
     out = tmp_path / "m.json"
-    assert main(["evaluate", str(data), "--tta", "none", "--field-fit-from-meta", "--json", str(out)]) == 0
-    assert "refined by the field fit" in capsys.readouterr().out
+    assert main(["evaluate", str(data), "--tta", "none", "--field-fit-from-meta", "--group-by", "kernel",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "refined by the field fit" in printed and "| F1@2 after fit | RMSE@2 after fit (px) |" in printed
     metrics = json.loads(out.read_text())
     fitted, network = metrics["field_fit"], metrics["r2"]
+    assert metrics["by_kernel"]["free"]["after_field_fit"] == fitted["r2"]  # one kernel: the group is everything
     assert 1 <= fitted["images_fitted"] <= 4  # the images in which the model found a source
     assert fitted["r2"]["count_accuracy"] == network["count_accuracy"]  # the fit moves points, never adds any
     assert fitted["r2"]["tp"] >= network["tp"] and fitted["r2"]["rmse"] < network["rmse"]
