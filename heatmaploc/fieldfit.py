@@ -125,13 +125,21 @@ class FieldFit:
 def _checked_field(image: np.ndarray, name: str, colormap: str | None = None) -> np.ndarray:
     """The image as a float64 ``(H, W)`` field, after :func:`~heatmaploc.data.io.check_image`'s
     checks (dtype, shape, NaN): one channel as it is, or with ``colormap`` an RGB(A)
-    image in the package's [0, 1] rule mapped back through the colormap."""
+    image mapped back through the colormap (uint8 / 255, uint16 / 65535; floats must
+    already be colours in [0, 1]: rescaling them would change the colours)."""
     arr = check_image(np.asarray(image), name)
     channels = channels_of(arr)
     if colormap is not None:
         if channels not in (3, 4):
             raise ValueError(f"{name}: a colormap ({colormap}) field fit needs an RGB image, got shape {arr.shape}")
-        return invert_colormap(to_unit_range(arr, 3, name).transpose(1, 2, 0), colormap)
+        if arr.dtype.kind == "f":
+            if arr.min() < 0 or arr.max() > 1:
+                raise ValueError(f"{name}: float RGB values must lie in [0, 1] for a colormap ({colormap}) field fit, "
+                                 f"got [{arr.min():g}, {arr.max():g}]")
+            rgb = arr[..., :3].astype(np.float64)
+        else:
+            rgb = to_unit_range(arr, 3, name).transpose(1, 2, 0)
+        return invert_colormap(rgb, colormap)
     if channels != 1:
         raise ValueError(f"{name}: the field fit needs a single-channel raw field (H, W), got shape {arr.shape}; "
                          "for an RGB colormap rendering name its colormap")

@@ -74,13 +74,20 @@ def test_colormap_inversion_recovers_the_min_max_scaled_field(colormap):
 
 def test_fit_of_an_8_bit_colormap_rendering_recovers_the_positions(tmp_path):
     from heatmaploc.data.io import read_image, write_image
-    from heatmaploc.simulate.render import apply_colormap, to_uint8
+    from heatmaploc.simulate.render import apply_colormap, get_colormap, minmax, to_uint8
 
     path = tmp_path / "jet.png"
     write_image(path, to_uint8(apply_colormap(render("free", 11.0), "jet")))
     start = TRUTH + np.array([[0.8, -0.6], [-0.7, 0.9]])
     fit = fit_field(read_image(path), start, FieldModel("free", 11.0, colormap="jet"))
     assert np.abs(fit.xy - TRUTH).max() < 0.02  # 256 colours, 8 bits each
+    # float colours are used as they are: a colour scale wider than the data (colours from
+    # 0.12 to 0.79 here) stays exact, where stretching them to [0, 1] would be off by 0.05 px
+    partial = get_colormap("viridis")(0.25 + 0.5 * minmax(render("free", 11.0)))[..., :3]
+    fit = fit_field(partial, start, FieldModel("free", 11.0, colormap="viridis"))
+    assert np.abs(fit.xy - TRUTH).max() < 0.02
+    with pytest.raises(ValueError, match=r"c.npy: float RGB values must lie in \[0, 1\]"):
+        fit_field(2 * partial, start, FieldModel("free", 11.0, colormap="viridis"), name="c.npy")
     with pytest.raises(ValueError, match="x.npy: a colormap \\(jet\\) field fit needs an RGB image"):
         fit_field(render("free", 11.0), start, FieldModel("free", 11.0, colormap="jet"), name="x.npy")
     with pytest.raises(ValueError, match="unknown matplotlib colormap 'jett'"):
