@@ -1,4 +1,6 @@
-"""Physical limit of localization and the least-squares physics fit.
+"""Physical limit of localization (Cramér-Rao bound), the matched-filter start of the
+least-squares baseline (its fit is :func:`heatmaploc.fieldfit.fit_field`) and the seed
+protocol's limits.
 
 The forward model is the simulator's raw snapshot rendering (no colormap):
 
