@@ -172,19 +172,19 @@ def retrieve_strengths(fields: np.ndarray, amplitude: np.ndarray, fit_offset: bo
     first all in phase); the best final residual wins.  ``q`` is defined up to a
     common phase."""
     n = fields.shape[1]
+    # real and imaginary rows of fields @ q in the unknowns (Re q, Im q): fixed; only the
+    # offset's column, c * phase, changes with the phase
+    real_rows = np.vstack([np.hstack([fields.real, -fields.imag]), np.hstack([fields.imag, fields.real])])
     rng = np.random.default_rng(seed)
     best = (np.inf, np.zeros(n, np.complex128), 0.0)
     for trial in range(starts):
         q = np.ones(n, np.complex128) if trial == 0 else np.exp(2j * np.pi * rng.random(n))
         c = 0.0
         for _ in range(iterations):
-            u = fields @ q
-            phase = np.exp(1j * np.angle(u))
-            top = [fields.real, -fields.imag] + ([phase.real[:, None]] if fit_offset else [])
-            bottom = [fields.imag, fields.real] + ([phase.imag[:, None]] if fit_offset else [])
+            phase = np.exp(1j * np.angle(fields @ q))
+            design = np.column_stack([real_rows, np.concatenate([phase.real, phase.imag])]) if fit_offset else real_rows
             rhs = amplitude * phase
-            sol, *_ = np.linalg.lstsq(np.vstack([np.hstack(top), np.hstack(bottom)]),
-                                      np.concatenate([rhs.real, rhs.imag]), rcond=None)
+            sol, *_ = np.linalg.lstsq(design, np.concatenate([rhs.real, rhs.imag]), rcond=None)
             q, c = sol[:n] + 1j * sol[n:2 * n], (float(sol[-1]) if fit_offset else 0.0)
         err = float(np.sum((np.abs(fields @ q) + c - amplitude) ** 2))
         if err < best[0]:
@@ -268,7 +268,8 @@ def _fit_amplitude(target: np.ndarray, model: FieldModel, shape: tuple[int, int]
     def jacobian(x: np.ndarray) -> np.ndarray:
         # d|u| = Re(conj(u) du) / |u|: exact in q and c; central differences of the
         # fields in the positions (one source's field per coordinate) and globals.
-        p, q, c = split(x)
+        p, q, _ = split(x)
+        _, size, wavelength = unpack(p)
         fields = _fields(model, *unpack(p), shape)
         u = fields @ q
         conj_unit = np.conj(u) / np.maximum(np.abs(u), 1e-12)
@@ -281,7 +282,6 @@ def _fit_amplitude(target: np.ndarray, model: FieldModel, shape: tuple[int, int]
             if i < 2 * n:  # a coordinate of source i // 2
                 j = i // 2
                 xy_plus, xy_minus = unpack(plus)[0][j:j + 1], unpack(minus)[0][j:j + 1]
-                _, size, wavelength = unpack(p)
                 du = q[j] * (_fields(model, xy_plus, size, wavelength, shape)
                              - _fields(model, xy_minus, size, wavelength, shape))[:, 0]
             else:
