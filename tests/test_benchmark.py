@@ -98,12 +98,49 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     assert "benchmark done" in capsys.readouterr().out
 
 
+def test_benchmark_without_main_suite_trains_with_model_data_overrides(tmp_path, tiny_checkpoint):
+    """A seed-protocol-only benchmark: the first suite stands in for the main one, and a
+    model's own ``data`` section (another preset, point-centred crops) is merged over
+    the benchmark's ``train_data`` and recorded."""
+    cfg = tiny_bench(tiny_checkpoint)
+    cfg["suites"] = [s for s in cfg["suites"] if s["group"] == "seed"]
+    cfg["models"] = [cfg["models"][0], {"label": "heatmapnet on seed000", "reference": True,
+                                        "model": cfg["models"][1]["model"],
+                                        "data": {"simulate": "seed000", "simulate_overrides": {},
+                                                 "augment": {"point_crop": 1.0}}}]
+    cfg["tta_modes"] = ["none"]
+    cfg_path = tmp_path / "bench.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "out"
+    assert main(["benchmark", "--config", str(cfg_path), "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    entry = report["models"]["heatmapnet on seed000"]
+    assert entry["train_data"]["simulate"] == "seed000" and entry["train_data"]["val_size"] == 2
+    assert entry["train_data"]["augment"] == {"crop_size": [32, 32], "point_crop": 1.0}
+    run_cfg = yaml.safe_load((out / "runs" / "heatmapnet_on_seed000" / "config.yaml").read_text())
+    assert run_cfg["data"]["simulate"] == "seed000" and run_cfg["data"]["augment"]["point_crop"] == 1.0
+    assert report["models"]["tiny checkpoint"]["train_data"] is None
+    assert list(report["tta_ablation"]) == ["none"]
+    md = (out / "report.md").read_text()
+    assert "## Main suite: `seed000 test`" in md and "## Stress suites" not in md
+    assert "| heatmapnet on seed000 | `seed000`, 1 point crops |" in md
+    assert "| tiny checkpoint | its checkpoint's data |" in md
+
+
 def test_builtin_configs_parse():
     full, quick = bench_from_dict(default_benchmark()), load_bench_config(None, quick=True)
     assert len(full.models) > len(quick.models) and any(m.reference for m in full.models)
     groups = {s.group for s in full.suites}
     assert groups == {"main", "stress", "snr", "pairs", "crlb", "seed"}
     assert bench_from_dict(quick_benchmark()).train_minutes < full.train_minutes
+
+
+def test_seed_protocol_bench_config_trains_both_learned_models_on_seed000():
+    cfg = load_bench_config(Path(__file__).resolve().parents[1] / "configs" / "bench" / "seed000.yaml")
+    assert [s.preset for s in cfg.suites] == ["seed000"] and cfg.train_data["simulate"] == "seed000"
+    learned = [m for m in cfg.models if not m.checkpoint]
+    assert {m.model["name"] for m in learned} == {"heatmapnet", "cascade"}
+    assert len({m.train.get("max_minutes", cfg.train_minutes) for m in learned}) == 1  # one equal budget
 
 
 def test_bad_bench_config_entries_are_named():

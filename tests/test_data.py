@@ -6,7 +6,7 @@ from torch.utils.data import DataLoader
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.data import (AugmentConfig, HeatmapDataset, augment, collate, load_dataset, read_image,
                              read_points_csv, to_unit_range, write_image)
-from heatmaploc.data.augment import crop, hflip, rot90, vflip
+from heatmaploc.data.augment import crop, crop_corner, hflip, rot90, vflip
 
 from conftest import make_dataset
 
@@ -199,6 +199,41 @@ def test_augment_is_deterministic_and_consistent():
         inside = [p for p in a[1] if 2 <= p[0] <= 17 and 2 <= p[1] <= 17]  # away from crop edges
         for p in inside:
             assert np.min(np.linalg.norm(decoded - p, axis=1)) < 0.05
+
+
+def test_point_crop_keeps_a_source_inside_with_its_margin():
+    image = np.zeros((1, 300, 400), np.float32)
+    pts = np.array([[200.0, 150.0], [205.5, 160.25]])  # a small cluster in a large frame
+    cfg = AugmentConfig(crop_size=(32, 32), point_crop=1.0, point_crop_margin=6, flips=False, rot90=False,
+                        contrast=0.0, brightness=0.0, gamma=0.0, noise_std=0.0)
+    shifts = set()
+    for seed in range(60):
+        _, moved, _ = augment(image, pts, np.zeros(2), cfg, np.random.default_rng(seed))
+        assert any(np.all((m >= 6) & (m <= 25)) for m in moved)
+        shifts.add(tuple(pts[0] - moved[0]) if len(moved) == 2 else None)
+    assert len(shifts) > 5  # the crop is placed at random, not centred
+    uniform = AugmentConfig(crop_size=(32, 32), flips=False, rot90=False)
+    empty = sum(len(augment(image, pts, np.zeros(2), uniform, np.random.default_rng(s))[1]) == 0 for s in range(60))
+    assert empty > 50  # what point_crop is for
+
+
+@pytest.mark.parametrize("extent,size,around,margin", [(400, 128, 210.0, 8), (400, 128, 2.0, 8), (400, 128, 398.0, 8),
+                                                       (100, 128, 50.0, 8), (128, 128, 5.0, 8), (50, 20, 10.5, 30)])
+def test_crop_corner_ranges(extent, size, around, margin):
+    corners = {crop_corner(extent, size, np.random.default_rng(s), around, margin) for s in range(200)}
+    assert min(corners) >= 0 and max(corners) <= max(extent - size, 0)
+    for c in corners:
+        assert c <= around <= c + size - 1  # the point is inside every crop
+    m = min(margin, (size - 1) // 2)
+    if m <= around <= extent - 1 - m and extent > size:
+        assert all(c + m <= around <= c + size - 1 - m for c in corners)
+
+
+def test_point_crop_off_draws_the_same_crops_as_before():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    assert [crop_corner(400, 128, rng_a) for _ in range(20)] == [int(rng_b.integers(0, 273)) for _ in range(20)]
+    with pytest.raises(ValueError, match="point_crop"):
+        AugmentConfig(point_crop=1.5)
 
 
 # ---------------------------------------------------------------- torch dataset + collate

@@ -23,6 +23,9 @@ class ModelSpec:
             benchmark's equal budget (when ``checkpoint`` is unset).
         codec: codec overrides (e.g. ``sigma``, ``refine``) for training and decoding.
         train: ``TrainConfig`` overrides for this model.
+        data: ``DataConfig`` overrides for this model's training data, merged over the
+            benchmark's ``train_data`` (``augment`` key by key), e.g. another simulator
+            preset or crop; the budget stays the benchmark's.
         reference: the speed reference (ratios are to this model).
         tta: test-time augmentation (``none``, ``flip``, ``d4``); unset: the
             checkpoint's own (the shipped model: ``d4``; models trained here: none).
@@ -33,6 +36,7 @@ class ModelSpec:
     model: dict | None = None
     codec: dict = field(default_factory=dict)
     train: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
     reference: bool = False
     tta: str | None = None
 
@@ -63,6 +67,12 @@ class BenchConfig:
     speed_rounds: int = 5
     threads: int = 2
     examples: int = 8
+
+
+def main_suite_name(groups: dict[str, str]) -> str:
+    """The suite that the main table, the plots and the ablations use: the first of group
+    ``main``, else the first suite (``groups`` maps suite names to groups, in order)."""
+    return next((name for name, group in groups.items() if group == "main"), next(iter(groups)))
 
 
 def _spec(cls, data: dict, where: str):

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from heatmaploc.bench.config import main_suite_name
 from heatmaploc.viz import plt, plot_points_grid, plot_training_curves
 
 SEED_BLOG = {"num_acc": 0.9933, "coord": {"0.5": 1.0, "0.4": 0.9966, "0.3": 0.9581, "0.2": 0.7776, "0.1": 0.3629}}
@@ -33,6 +34,17 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def _trained_on(model: dict) -> str:
+    """What a model in the report was trained on: its checkpoint, or the data section it
+    was trained with here (simulator preset or folder, and point-centred crops)."""
+    data = model.get("train_data")
+    if not model.get("trained_here") or not data:
+        return "its checkpoint's data"
+    what = f"`{data.get('simulate') or data.get('train')}`"
+    crop = (data.get("augment") or {}).get("point_crop")
+    return what + (f", {crop:g} point crops" if crop else "")
+
+
 def _suites_of(report: dict, group: str) -> list[str]:
     return [name for name, s in report["suites"].items() if s["group"] == group]
 
@@ -42,7 +54,7 @@ def markdown(report: dict[str, Any]) -> str:
     baselines = {"classical (filter + peak_local_max)": report["baselines"]["classical"]["suites"]}
     if isinstance(report["baselines"].get("trackpy"), dict):
         baselines["trackpy.locate"] = report["baselines"]["trackpy"]["suites"]
-    main = _suites_of(report, "main")[0]
+    main = main_suite_name({name: s["group"] for name, s in report["suites"].items()})
     lines = ["# heatmaploc benchmark", "",
              f"{report['minutes']:.1f} min; CPU threads {report['device']['threads']}, CUDA {'yes' if report['device']['cuda'] else 'no'}. "
              "Point metrics: Hungarian matching within the radius (pixels), pooled over images. "
@@ -105,31 +117,32 @@ def markdown(report: dict[str, Any]) -> str:
         eps = list(first_suite.get("coord_eps", {}).keys())
         phys = first_suite.get("physical")
         phys_head = f" | F1 within {phys['radius_units']:g} units ({phys['radius_px']:g} px)" if phys else ""
-        trained_on = report["config"]["train_data"].get("simulate") or report["config"]["train_data"].get("train")
         lines += ["", f"## Seed blog protocol (`{n}`, held-out test split)", "",
-                  f"Models trained here saw the `{trained_on}` training data, not this protocol's. "
+                  "The `trained on` column names the training data of the models trained here "
+                  "(a model trained on another preset saw none of this protocol's images). "
                   "The ceiling row is what an efficient unbiased estimator would reach: per-source Cramér-Rao bound "
                   "with the protocol's fixed strengths known and the colormap noise taken as noise on the field "
                   "(`heatmaploc.bench.physics.JET_SLOPE`). The peak row's Num Acc is the share of test images in "
                   "which no two sources fall in one pixel or in pixels the peak test merges: the most that "
                   "counting the peaks of a heatmap shaped like its training targets can reach.", "",
-                  "| model | Num Acc | " + " | ".join(f"Coord({e})" for e in eps) + phys_head + " |",
-                  "|---" * (len(eps) + 2 + bool(phys)) + "|",
-                  "| seed blog, 7 blocks / 256 (on its training data) | 99.33 % | "
+                  "| model | trained on | Num Acc | " + " | ".join(f"Coord({e})" for e in eps) + phys_head + " |",
+                  "|---" * (len(eps) + 3 + bool(phys)) + "|",
+                  "| seed blog, 7 blocks / 256 | its training data (measured there) | 99.33 % | "
                   + " | ".join(f"{100 * SEED_BLOG['coord'][e]:.2f} %" for e in eps) + (" | -" if phys else "") + " |"]
         ceiling = report.get("seed_ceiling", {}).get(n)
         if ceiling:
-            lines.append(f"| ceiling: efficient estimator (CRLB, {ceiling['n_images']} evenly spaced images) | - | "
+            lines.append(f"| ceiling: efficient estimator (CRLB, {ceiling['n_images']} evenly spaced images) | - | - | "
                          + " | ".join(f"{100 * ceiling['coord_eps'][e]:.2f} %" for e in eps) + (" | -" if phys else "") + " |")
             if "merged_peak_share" in ceiling:
                 k = ceiling["nms_kernel"]
-                lines.append(f"| ceiling: one peak per source pixel, {k}x{k} peak test (all test images) | "
+                lines.append(f"| ceiling: one peak per source pixel, {k}x{k} peak test (all test images) | - | "
                              f"{100 * (1 - ceiling['merged_peak_share']):.2f} % | " + " | ".join("-" for _ in eps)
                              + (" | -" if phys else "") + " |")
         pct = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f} %"  # noqa: E731
         for label, m in models.items():
             s = m["suites"][n]
-            lines.append(f"| {label} | {pct(s['r2']['count_accuracy'])} | " + " | ".join(pct(s["coord_eps"][e]) for e in eps)
+            lines.append(f"| {label} | {_trained_on(m)} | {pct(s['r2']['count_accuracy'])} | "
+                         + " | ".join(pct(s["coord_eps"][e]) for e in eps)
                          + (f" | {_f(s['physical']['f1'])}" if phys else "") + " |")
     if "decode_ablation" in report:
         first = next(iter(models))
@@ -177,7 +190,7 @@ def write_report(report: dict[str, Any], out: Path, suites, main_outputs, locs) 
     (out / "report.md").write_text(markdown(report))
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
-    main = next(s for s in suites.values() if s.spec.group == "main")
+    main = suites[main_suite_name({name: s.spec.group for name, s in suites.items()})]
     models = report["models"]
     fig, ax = plt.subplots(figsize=(6, 4))
     radii = [float(k[1:]) for k in next(iter(models.values()))["suites"][main.spec.name] if k.startswith("r") and k[1:].replace(".", "").isdigit()]

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from heatmaploc.api import Localizer, default_checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
-from heatmaploc.bench.config import BenchConfig, ModelSpec
+from heatmaploc.bench.config import BenchConfig, ModelSpec, main_suite_name
 from heatmaploc.bench.physics import (JET_SLOPE, WaveModel, efficient_share_within, initial_guesses,
                                       scene_position_bounds)
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
@@ -33,6 +33,15 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- models
+def training_data(cfg: BenchConfig, spec: ModelSpec) -> dict[str, Any]:
+    """The data section a model is trained with: the benchmark's ``train_data`` with the
+    model's own ``data`` overrides on top (``augment`` merged key by key)."""
+    data = {**cfg.train_data, **spec.data}
+    if "augment" in cfg.train_data and "augment" in spec.data:
+        data["augment"] = {**cfg.train_data["augment"], **spec.data["augment"]}
+    return data
+
+
 def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -> tuple[Localizer, list[dict]]:
     """A Localizer for ``spec``: loaded, or trained here within ``cfg.train_minutes``."""
     if spec.checkpoint:
@@ -46,7 +55,7 @@ def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -
     run_cfg = config_from_dict({
         "model": spec.model,
         "codec": spec.codec,
-        "data": cfg.train_data,
+        "data": training_data(cfg, spec),
         "train": {**cfg.train_defaults, "max_minutes": cfg.train_minutes, "threads": cfg.threads, **spec.train},
     }, f"benchmark model {spec.label!r}")
     run_dir = out / "runs" / "".join(c if c.isalnum() else "_" for c in spec.label)
@@ -215,13 +224,14 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
     bounds = {name: crlb_of_suite(s) for name, s in suites.items() if s.spec.group == "crlb"}  # per suite, once
     locs: dict[str, Localizer] = {}
     main_outputs: dict[str, list[Any]] = {}
-    main_suite = next(s for s in suites.values() if s.spec.group == "main")
+    main_suite = suites[main_suite_name({name: s.spec.group for name, s in suites.items()})]
     first_crlb_preds: dict[str, list[Points]] = {}  # the first model's points, for the field fit
     for spec in cfg.models:
         loc, history = obtain_model(spec, cfg, out, progress)
         locs[spec.label] = loc
         entry: dict[str, Any] = {"history": history, "threshold": loc.threshold, "tta": loc.tta, "suites": {},
-                                 "complexity": model_complexity(loc.model, (256, 256)), "trained_here": not spec.checkpoint}
+                                 "complexity": model_complexity(loc.model, (256, 256)), "trained_here": not spec.checkpoint,
+                                 "train_data": None if spec.checkpoint else training_data(cfg, spec)}
         for name, suite in tqdm(suites.items(), desc=spec.label, disable=not progress):
             outputs = loc.raw_outputs(suite.images)
             shapes = [im.shape[:2] for im in suite.images]
