@@ -100,9 +100,13 @@ class RunConfig:
         return asdict(self)
 
 
-def _build(cls, values: Any, where: str):
+def _build(cls, values: Any, where: str, base: Any = None):
+    """``cls`` from the mapping ``values``, each key over ``base`` (default: ``cls()``).
+    Nested sections start from the enclosing default's own value, so a partial section
+    (``data.augment.point_crop``) keeps what the parent's default sets (the 128-pixel
+    crop of ``DataConfig.augment``)."""
     if values is None:
-        return cls()
+        return base if base is not None else cls()
     if not isinstance(values, dict):
         raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
     known = {f.name: f for f in fields(cls)}
@@ -110,11 +114,11 @@ def _build(cls, values: Any, where: str):
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
     kwargs = {}
-    defaults = cls()
+    defaults = base if base is not None else cls()
     for name, value in values.items():
         current = getattr(defaults, name)
         if is_dataclass(current):
-            kwargs[name] = _build(type(current), value, f"{where}.{name}")
+            kwargs[name] = _build(type(current), value, f"{where}.{name}", base=current)
         elif isinstance(current, dict) and isinstance(value, dict) and "name" not in value:
             kwargs[name] = {**current, **value}  # e.g. model: {aspp: conv} keeps the name
         elif isinstance(value, list):
@@ -122,7 +126,7 @@ def _build(cls, values: Any, where: str):
         else:
             kwargs[name] = value
     try:
-        return cls(**kwargs)
+        return replace(defaults, **kwargs)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: {err}") from None
 

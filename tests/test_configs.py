@@ -34,3 +34,13 @@ def test_default_stages_chain_on_fresh_streams_with_one_validation_set():
     assert all(s.model == stages[0].model and s.codec == stages[0].codec for s in stages)
     assert len({s.data.train_seed for s in stages}) == len(stages) and len({s.data.val_seed for s in stages}) == 1
     assert stages[-1].train.tta == "d4"
+
+
+def test_partial_nested_section_keeps_the_parent_defaults():
+    """``--set data.augment.point_crop=0.9`` on the defaults keeps DataConfig's 128-pixel
+    crop (the nested section starts from the parent's default, not the class's)."""
+    cfg = load_config(None, {"data.augment.point_crop": 0.9})
+    assert cfg.data.augment.crop_size == (128, 128) and cfg.data.augment.point_crop == 0.9
+    assert load_config(None, {"data.augment.crop_size": None}).data.augment.crop_size is None
+    with pytest.raises(ValueError, match=r"data\.augment: point_crop is a probability"):
+        load_config(None, {"data.augment.point_crop": 2.0})
