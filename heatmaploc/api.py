@@ -27,7 +27,7 @@ from heatmaploc.data.preprocess import normalize, to_unit_range
 from heatmaploc.engine import batches_by_shape, pick_device, predict_samples
 from heatmaploc.models import build_model, is_point_model
 from heatmaploc.points import PhysicalFrame, Points
-from heatmaploc.tta import averaged_probabilities, transforms
+from heatmaploc.tta import averaged_maps, transforms
 
 DEFAULT_CHECKPOINT = "default.pt"
 
@@ -53,12 +53,16 @@ def load_input(image: ImageLike, name: str | None = None) -> tuple[np.ndarray, s
     raise ValueError(f"unsupported image input of type {type(image).__name__}; give a path, a numpy array or a PIL image")
 
 
-def calibrated_codec(codec: HeatmapCodec, thresholds: dict[str, float], mode: str) -> HeatmapCodec:
-    """``codec`` with the decode threshold calibrated for test-time augmentation ``mode``
-    (``thresholds`` from the checkpoint's ``inference``), or unchanged without one."""
-    if mode not in thresholds:
-        return codec
-    return HeatmapCodec(replace(codec.config, threshold=thresholds[mode]))
+def calibrated_codec(codec: HeatmapCodec, inference: dict[str, Any], mode: str) -> HeatmapCodec:
+    """``codec`` with the decode threshold and sigma factor calibrated for test-time
+    augmentation ``mode`` (from a checkpoint's ``inference``: ``thresholds`` and
+    ``sigma_scales`` per mode); what was not calibrated for ``mode`` stays."""
+    changes = {}
+    if mode in inference.get("thresholds", {}):
+        changes["threshold"] = inference["thresholds"][mode]
+    if mode in inference.get("sigma_scales", {}):
+        changes["sigma_scale"] = inference["sigma_scales"][mode]
+    return HeatmapCodec(replace(codec.config, **changes)) if changes else codec
 
 
 class Localizer:
@@ -70,12 +74,12 @@ class Localizer:
         device: where the model runs.
         tta: test-time augmentation of heatmap models, one of
             :data:`heatmaploc.tta.TTA_MODES` (``"none"``: one forward pass).
-        thresholds: decode thresholds calibrated per ``tta`` mode (from the
-            checkpoint); :meth:`with_tta` switches to the one of its mode.
+        inference: the checkpoint's calibration per ``tta`` mode (``thresholds``,
+            ``sigma_scales``); :meth:`with_tta` switches to the values of its mode.
     """
 
     def __init__(self, model: torch.nn.Module, codec: HeatmapCodec, device: torch.device | str = "cpu",
-                 tta: str = "none", thresholds: dict[str, float] | None = None) -> None:
+                 tta: str = "none", inference: dict[str, Any] | None = None) -> None:
         transforms(tta)  # validates the mode
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -83,14 +87,15 @@ class Localizer:
         self.in_channels = int(getattr(model, "in_channels", 3))
         self.point_model = is_point_model(model)
         self.tta = tta
-        self.thresholds = dict(thresholds or {})
+        self.inference = dict(inference or {})
 
     # -- construction
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", tta: str | None = None) -> "Localizer":
         """Load a checkpoint written by training (``best.pt``) or the shipped model;
         ``tta=None`` takes the checkpoint's ``inference.tta`` (else ``"none"``), and
-        the threshold calibrated for that mode when the checkpoint has one."""
+        the threshold and sigma factor calibrated for that mode when the checkpoint
+        has them."""
         ckpt = load_checkpoint(path)
         model = build_model(ckpt["model_config"])
         try:
@@ -99,9 +104,8 @@ class Localizer:
             raise ValueError(f"{path}: weights do not match the model config ({str(err).splitlines()[0]})") from None
         inference = ckpt.get("inference") or {}
         tta = inference.get("tta", "none") if tta is None else tta
-        thresholds = inference.get("thresholds", {})
-        codec = calibrated_codec(HeatmapCodec(CodecConfig(**ckpt.get("codec_config", {}))), thresholds, tta)
-        return cls(model, codec, pick_device(device), tta, thresholds)
+        codec = calibrated_codec(HeatmapCodec(CodecConfig(**ckpt.get("codec_config", {}))), inference, tta)
+        return cls(model, codec, pick_device(device), tta, inference)
 
     @classmethod
     def default(cls, device: str = "auto", tta: str | None = None) -> "Localizer":
@@ -115,6 +119,11 @@ class Localizer:
     def threshold(self) -> float:
         return self.codec.config.threshold
 
+    @property
+    def has_regression(self) -> bool:
+        """True when the model predicts sub-pixel offsets and sigmas (a regression head)."""
+        return bool(getattr(getattr(self.model, "config", None), "regression", False))
+
     # -- inference
     def _tensor(self, image: np.ndarray, name: str) -> torch.Tensor:
         x = normalize(to_unit_range(image, self.in_channels, name))
@@ -122,14 +131,14 @@ class Localizer:
 
     @torch.no_grad()
     def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        return averaged_probabilities(self.model, batch.to(self.device), self.tta)
+        return averaged_maps(self.model, batch.to(self.device), self.tta)
 
     def heatmap(self, image: ImageLike) -> np.ndarray:
         """``(K, H, W)`` float32 source probability map of one image."""
         if self.point_model:
             raise ValueError("this model predicts points directly and has no heatmap")
         array, name = load_input(image)
-        return self._probabilities(self._tensor(array, name)[None])[0].cpu().numpy()
+        return self._probabilities(self._tensor(array, name)[None])[0, : self.codec.config.num_classes].cpu().numpy()
 
     def raw_outputs(self, images: Sequence[ImageLike], batch_size: int = 16) -> list[Any]:
         """Undecoded outputs, batched by size: per image the ``(K, H, W)`` float32
@@ -173,15 +182,16 @@ class Localizer:
         device = torch.device(device)
         if device == self.device:
             return self
-        return Localizer(copy.deepcopy(self.model), self.codec, device, self.tta, self.thresholds)
+        return Localizer(copy.deepcopy(self.model), self.codec, device, self.tta, self.inference)
 
     def with_codec(self, **overrides: Any) -> "Localizer":
         """A copy whose codec differs in ``overrides`` (e.g. ``refine="parabola"``)."""
         return Localizer(self.model, HeatmapCodec(replace(self.codec.config, **overrides)), self.device, self.tta,
-                         self.thresholds)
+                         self.inference)
 
     def with_tta(self, mode: str) -> "Localizer":
         """A copy with another test-time augmentation (:data:`heatmaploc.tta.TTA_MODES`),
-        decoding at the threshold calibrated for ``mode`` when the checkpoint has one."""
-        return Localizer(self.model, calibrated_codec(self.codec, self.thresholds, mode), self.device, mode,
-                         self.thresholds)
+        decoding at the threshold (and sigma factor) calibrated for ``mode`` when the
+        checkpoint has them."""
+        return Localizer(self.model, calibrated_codec(self.codec, self.inference, mode), self.device, mode,
+                         self.inference)

@@ -71,6 +71,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return data
 
 
+NEW_HEAD_PREFIX = "regression_head."
+
+
 def adapt_state_dict(state: dict[str, torch.Tensor], model: nn.Module, source: str = "checkpoint") -> dict[str, torch.Tensor]:
     """Fit ``state`` to ``model`` when only input channels differ (fine-tuning a
     3-channel model on gray data or the reverse).
@@ -79,8 +82,14 @@ def adapt_state_dict(state: dict[str, torch.Tensor], model: nn.Module, source: s
     converted: 3 -> 1 sums the RGB filters (a gray image replicated to RGB gives the
     same response); 1 -> 3 splits the filter in three equal parts.  Any other mismatch
     raises ``ValueError`` naming the tensor.
+
+    A model with a regression head started from a checkpoint without one (adding
+    sub-pixel offsets to a trained heatmap model) keeps the head's fresh weights: its
+    last conv starts at zero (:class:`heatmaploc.models.head.RegressionHead`).
     """
     target = model.state_dict()
+    fresh = {k: v for k, v in target.items() if k.startswith(NEW_HEAD_PREFIX) and k not in state}
+    state = {**state, **fresh}
     missing = sorted(set(target) - set(state))
     unexpected = sorted(set(state) - set(target))
     if missing or unexpected:

@@ -17,6 +17,7 @@ import yaml
 
 from heatmaploc import __version__
 from heatmaploc.tta import TTA_MODES
+from heatmaploc.codec import REFINE_MODES
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -221,10 +222,10 @@ def _add_predict(sub) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     p.add_argument("--threshold", type=float, help="decode threshold (default: the one stored in the checkpoint)")
-    p.add_argument("--refine", choices=("softargmax", "argmax", "parabola"),
-                   help="sub-pixel step (default: the checkpoint's, normally softargmax)")
+    p.add_argument("--refine", choices=REFINE_MODES,
+                   help="sub-pixel step (default: the checkpoint's: offset for models with a regression head, else softargmax)")
     _add_tta_option(p)
-    p.add_argument("--out", help="write predictions CSV (image,x,y,label,score)")
+    p.add_argument("--out", help="write predictions CSV (image,x,y,label,score,sigma)")
     p.add_argument("--overlay", metavar="DIR", help="write PNG overlays of predictions (and ground truth if known)")
     p.add_argument("--json", action="store_true", help="print the points as JSON instead of a table")
     p.add_argument("--pixel-size", type=float, help="also report physical coordinates (units per pixel)")
@@ -267,15 +268,16 @@ def _run_predict(args) -> int:
         print(json.dumps({str(p): pts.to_list() for p, pts in results}, indent=1))
     else:
         width = max(len(p.name) for p, _ in results)
-        print(f"{'image':<{width}}  count  points (x, y, score)")
+        print(f"{'image':<{width}}  count  points (x, y, score[, +-sigma px])")
         for path, pts in results:
-            shown = ", ".join(f"({r['x']:.2f}, {r['y']:.2f}, {r['score']:.2f})" for r in pts.to_list()[:4])
+            shown = ", ".join(f"({r['x']:.2f}, {r['y']:.2f}, {r['score']:.2f}"
+                              + (f", +-{r['sigma']:.2f})" if r["sigma"] == r["sigma"] else ")") for r in pts.to_list()[:4])
             more = f" ... +{pts.count - 4}" if pts.count > 4 else ""
             print(f"{path.name:<{width}}  {pts.count:>5}  {shown}{more}")
         print(f"{len(results)} images, {sum(p.count for _, p in results)} sources "
               f"(threshold {args.threshold if args.threshold is not None else loc.threshold:g})")
     if args.out:
-        write_points_csv(args.out, [(p.name, pts.xy, pts.labels, pts.scores) for p, pts in results])
+        write_points_csv(args.out, [(p.name, pts.xy, pts.labels, pts.scores, pts.sigma) for p, pts in results])
         print(f"predictions: {args.out}")
     if args.overlay:
         cache: dict = {}
@@ -294,8 +296,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("dataset", help="dataset folder (images/ + points.csv)")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     p.add_argument("--threshold", type=float, help="decode threshold (default: the checkpoint's)")
-    p.add_argument("--refine", choices=("softargmax", "argmax", "parabola"),
-                   help="sub-pixel step (default: the checkpoint's, normally softargmax)")
+    p.add_argument("--refine", choices=REFINE_MODES,
+                   help="sub-pixel step (default: the checkpoint's: offset for models with a regression head, else softargmax)")
     _add_tta_option(p)
     p.add_argument("--radius", type=float, action="append", default=[], help="extra matching radius in pixels")
     p.add_argument("--group-by", metavar="KEY", action="append", default=[],
@@ -359,6 +361,12 @@ def _run_evaluate(args) -> int:
     print(f"pixel (disk radius {loc.codec.config.mask_radius:g} px): mIoU {px['miou']:.4f}  mPA {px['mpa']:.4f}  "
           f"precision {px['mprecision']:.4f}  recall {px['mrecall']:.4f}  F1 {px['mf1']:.4f}  "
           f"source IoU {px['iou'][1]:.4f}  source F1 {px['f1'][1]:.4f}")
+    cal = metrics["calibration"]
+    if cal["n_coordinates"]:
+        print(f"sigma calibration (pairs within {cal['radius']:g} px, {cal['n_coordinates']} coordinates): "
+              f"|error| <= 1 sigma {100 * cal['within_1sigma']:.1f} % (ideal 68.3), <= 2 sigma "
+              f"{100 * cal['within_2sigma']:.1f} % (ideal 95.4); median sigma {cal['median_sigma']:.3f} px, "
+              f"rms error per coordinate {cal['rms_error']:.3f} px")
     per_image = index.meta.get("images", {})
     refined = None
     if args.field_fit_from_meta:

@@ -17,6 +17,17 @@ refinement, vectorized over all peaks of the batch:
   for ``c`` with a few Newton steps (the target shape is known: it is what we train).
 * ``"argmax"``: the integer peak pixel.
 * ``"parabola"``: a 3-point parabola through the log heatmap on each axis.
+* ``"offset"``: the peak pixel plus the network's own sub-pixel offset ``(dx, dy)``
+  read at that pixel (models with a regression head, CenterNet/DECODE-style).
+
+Regression maps: a model with a regression head outputs ``K + 3`` channels, the ``K``
+heatmaps followed by ``dx``, ``dy`` (pixels, source minus pixel centre) and
+``log sigma`` (the predicted standard deviation of each coordinate's error, pixels).
+``decode`` tells the two layouts apart by the channel count and multiplies the sigmas
+by ``sigma_scale`` (calibrated on validation data); ``encode_offsets`` renders
+the regression targets: around each source the ``(2 offset_reach + 1)^2`` pixels
+nearest to it carry ``source - pixel``.  Every decoded point carries ``sigma``: the
+head's value at the peak pixel in ``"offset"`` mode, NaN (unknown) otherwise.
 """
 from __future__ import annotations
 
@@ -30,7 +41,9 @@ from skimage.draw import disk
 
 from heatmaploc.points import Points
 
-REFINE_MODES = ("softargmax", "argmax", "parabola")
+REFINE_MODES = ("softargmax", "argmax", "parabola", "offset")
+REGRESSION_CHANNELS = 3  # dx, dy, log sigma after the K heatmaps
+LOG_SIGMA_RANGE = (-7.0, 3.0)  # clamp of the predicted log sigma (pixels)
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,10 @@ class CodecConfig:
         max_peaks: safety cap on peaks per image and class.
         num_classes: heatmap channels ``K``.
         mask_radius: disk radius (pixels) of ground-truth masks for pixel metrics.
+        offset_reach: Chebyshev half-size of the block of pixels around each source's
+            nearest pixel that carries offset targets (1: the 3x3 block).
+        sigma_scale: factor on the regression head's sigmas, calibrated on validation
+            data after training (:func:`heatmaploc.engine.sigma_scale`).
     """
 
     sigma: float = 2.0
@@ -60,6 +77,8 @@ class CodecConfig:
     max_peaks: int = 256
     num_classes: int = 1
     mask_radius: float = 3.0
+    offset_reach: int = 1
+    sigma_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.sigma > 0:
@@ -72,6 +91,10 @@ class CodecConfig:
             raise ValueError(f"refine must be one of {REFINE_MODES}, got {self.refine!r}")
         if self.window_radius is not None and self.window_radius < 1:
             raise ValueError(f"window_radius must be >= 1, got {self.window_radius}")
+        if not (math.isfinite(self.sigma_scale) and self.sigma_scale > 0):
+            raise ValueError(f"sigma_scale must be a positive number, got {self.sigma_scale}")
+        if self.offset_reach < 0:
+            raise ValueError(f"offset_reach must be >= 0, got {self.offset_reach}")
         if self.max_peaks < 1 or self.num_classes < 1:
             raise ValueError(f"max_peaks and num_classes must be >= 1, got {self.max_peaks}, {self.num_classes}")
 
@@ -124,6 +147,39 @@ class HeatmapCodec:
             np.maximum(out[c, y0:y1, x0:x1], patch, out=out[c, y0:y1, x0:x1])
         return out
 
+    def encode_offsets(self, points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """Render the regression targets of the offset head.
+
+        Args:
+            points: ``(N, 2)`` ``(x, y)`` pixel coordinates (any class).
+            shape: ``(H, W)``.
+
+        Returns:
+            ``(3, H, W)`` float32: ``dx``, ``dy`` (source minus pixel centre, pixels)
+            and a 0/1 weight.  The weight is 1 on the ``(2R + 1)^2`` block
+            (``R = offset_reach``) centred on the pixel nearest to each source; a pixel
+            in two blocks takes the nearer source.
+        """
+        h, w = int(shape[0]), int(shape[1])
+        out = np.zeros((3, h, w), dtype=np.float32)
+        best = np.full((h, w), np.inf)
+        r = self.config.offset_reach
+        for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2):
+            cx, cy = int(math.floor(x + 0.5)), int(math.floor(y + 0.5))
+            x0, x1, y0, y1 = max(cx - r, 0), min(cx + r + 1, w), max(cy - r, 0), min(cy + r + 1, h)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            dx = np.broadcast_to(x - np.arange(x0, x1)[None, :], (y1 - y0, x1 - x0))
+            dy = np.broadcast_to(y - np.arange(y0, y1)[:, None], (y1 - y0, x1 - x0))
+            d2 = dx**2 + dy**2
+            block = (slice(y0, y1), slice(x0, x1))
+            closer = d2 < best[block]
+            best[block] = np.where(closer, d2, best[block])
+            out[(0, *block)] = np.where(closer, dx, out[(0, *block)])
+            out[(1, *block)] = np.where(closer, dy, out[(1, *block)])
+            out[(2, *block)] = np.where(closer, 1.0, out[(2, *block)])
+        return out
+
     def masks(self, points: np.ndarray, shape: tuple[int, int], radius: float | None = None) -> np.ndarray:
         """``(H, W)`` bool disk mask: pixel centres within ``radius`` (``<=``) of a point."""
         radius = self.config.mask_radius if radius is None else radius
@@ -137,50 +193,87 @@ class HeatmapCodec:
     # ------------------------------------------------------------------ decode
     @torch.no_grad()
     def decode(self, heatmaps: torch.Tensor | np.ndarray, logits: bool = False, threshold: float | None = None) -> list[Points]:
-        """Heatmaps -> one :class:`Points` per image.
+        """Heatmaps (and regression maps) -> one :class:`Points` per image.
 
         Args:
             heatmaps: ``(B, K, H, W)`` (or ``(K, H, W)``, or ``(H, W)``) probabilities,
-                or logits when ``logits=True``.
+                or logits when ``logits=True``; or ``(B, K + 3, H, W)``: the heatmaps
+                followed by the regression channels ``dx, dy, log sigma`` (module
+                docstring), which ``logits`` leaves alone.
             threshold: overrides ``config.threshold`` for this call.
 
         Returns:
             ``B`` :class:`Points` with ``xy (N, 2)`` pixels, ``scores`` (peak
-            probability) and ``labels`` (class channel).
+            probability), ``labels`` (class channel) and ``sigma`` (pixels; NaN unless
+            ``refine="offset"``).
         """
         hm = torch.as_tensor(heatmaps)
         while hm.dim() < 4:
             hm = hm.unsqueeze(0)
         hm = hm.detach().float()
+        k = self.config.num_classes
+        reg = self.split_regression(hm)
+        hm = hm[:, :k]
         if logits:
             hm = torch.sigmoid(hm)
-        b, k, h, w = hm.shape
+        b, _, h, w = hm.shape
+        mode = self.config.refine
+        if mode == "offset" and reg is None:
+            raise ValueError("refine='offset' needs a model with a regression head (K + 3 output channels); "
+                             f"got {k} channel(s): use refine='softargmax'")
         thr = self.config.threshold if threshold is None else float(threshold)
         flat = hm.reshape(b * k, 1, h, w)
         peak_y, peak_x, scores, valid = self._find_peaks(flat, thr)
         if scores.shape[1] == 0:
             return [Points(np.zeros((0, 2))) for _ in range(b)]
-        mode = self.config.refine
+        sigma = torch.full_like(scores, float("nan"), dtype=torch.float64)
+        limit = 1.0
         if mode == "softargmax":
             dx, dy = self._softargmax(flat[:, 0], peak_x, peak_y, valid)
         elif mode == "parabola":
             dx, dy = self._parabola(flat[:, 0], peak_x, peak_y)
+        elif mode == "offset":
+            dx, dy, log_sigma = self._read_regression(reg, peak_y * w + peak_x, k)
+            sigma = log_sigma.clamp(*LOG_SIGMA_RANGE).exp() * self.config.sigma_scale
+            limit = self.config.offset_reach + 0.5
         else:
             dx = dy = torch.zeros_like(scores)
         # The NMS peak pixel of a unimodal blob is within half a pixel of its centre;
-        # +-1 px bounds a refinement misled by a flat or non-Gaussian heatmap, and the
-        # result always lies in the valid image area of DESIGN.md section 1.
-        dx, dy = dx.clamp(-1.0, 1.0), dy.clamp(-1.0, 1.0)
+        # +-1 px (the offset head: its block's reach) bounds a refinement misled by a
+        # flat or non-Gaussian heatmap, and the result always lies in the valid image
+        # area of DESIGN.md section 1.
+        dx, dy = dx.clamp(-limit, limit), dy.clamp(-limit, limit)
         xs = (peak_x.double() + dx).clamp(-0.5, w - 0.5 - 1e-6).reshape(b, k, -1)
         ys = (peak_y.double() + dy).clamp(-0.5, h - 0.5 - 1e-6).reshape(b, k, -1)
-        scores, valid = scores.reshape(b, k, -1), valid.reshape(b, k, -1)
+        scores, valid, sigma = scores.reshape(b, k, -1), valid.reshape(b, k, -1), sigma.reshape(b, k, -1)
         out = []
         for i in range(b):
             sel = valid[i]
             cls = torch.arange(k).unsqueeze(1).expand_as(sel)[sel]
             xy = torch.stack([xs[i][sel], ys[i][sel]], dim=1)
-            out.append(Points(xy.cpu().numpy(), scores[i][sel].double().cpu().numpy(), cls.cpu().numpy()))
+            out.append(Points(xy.cpu().numpy(), scores[i][sel].double().cpu().numpy(), cls.cpu().numpy(),
+                              sigma=sigma[i][sel].cpu().numpy()))
         return out
+
+    def split_regression(self, maps: torch.Tensor) -> torch.Tensor | None:
+        """The ``(B, 3, H, W)`` regression channels of ``(B, C, H, W)`` model maps, or
+        ``None`` for plain heatmaps; any other channel count is an error."""
+        k, c = self.config.num_classes, maps.shape[1]
+        if c == k:
+            return None
+        if c == k + REGRESSION_CHANNELS:
+            return maps[:, k:]
+        raise ValueError(f"maps have {c} channels; expected {k} heatmaps (num_classes) or {k + REGRESSION_CHANNELS} "
+                         "(heatmaps + dx, dy, log sigma)")
+
+    @staticmethod
+    def _read_regression(reg: torch.Tensor, idx: torch.Tensor, k: int):
+        """``dx, dy, log sigma`` (float64 ``(BK, P)``) at flat pixel indices ``idx``
+        ``(BK, P)`` of the ``(B, 3, H, W)`` maps shared by the ``K`` classes."""
+        b = reg.shape[0]
+        rows = reg.reshape(b, REGRESSION_CHANNELS, -1).repeat_interleave(k, dim=0)  # (BK, 3, HW)
+        vals = torch.gather(rows, 2, idx.unsqueeze(1).expand(-1, REGRESSION_CHANNELS, -1)).double()
+        return vals[:, 0], vals[:, 1], vals[:, 2]
 
     def _find_peaks(self, flat: torch.Tensor, threshold: float):
         """Max-pool NMS. Returns ``(peak_y, peak_x, scores, valid)`` each ``(BK, P)``."""

@@ -57,7 +57,12 @@ class TrainConfig:
     further along, so a time-budgeted run still ends at a low learning rate.  ``tta``
     is the test-time augmentation (:mod:`heatmaploc.tta`) under which the decode
     threshold is chosen after training; it is saved as the checkpoint's default
-    (per-epoch validation always runs one pass)."""
+    (per-epoch validation always runs one pass).  ``offset_weight`` and
+    ``sigma_weight`` weigh the regression losses (:func:`heatmaploc.losses.offset_losses`)
+    of a model with a regression head against the heatmap loss.  ``amp`` trains in
+    bfloat16 autocast on CUDA; ``cpu_bf16`` does the same on the CPU (a gain only on
+    CPUs with native bfloat16; ``tools/profile_training.py --compare
+    train.cpu_bf16=true`` measures it)."""
 
     steps: int = 6000
     steps_per_epoch: int = 250
@@ -72,6 +77,7 @@ class TrainConfig:
     focal_beta: float = 4.0
     ema_decay: float | None = 0.998
     amp: bool = True
+    cpu_bf16: bool = False
     channels_last: bool = True
     seed: int = 0
     device: str = "auto"
@@ -81,8 +87,12 @@ class TrainConfig:
     max_minutes: float | None = None
     init_from: str | None = None
     tta: str = "none"
+    offset_weight: float = 1.0
+    sigma_weight: float = 0.1
 
     def __post_init__(self) -> None:
+        if self.offset_weight < 0 or self.sigma_weight < 0:
+            raise ValueError(f"offset_weight and sigma_weight must be >= 0, got {self.offset_weight}, {self.sigma_weight}")
         if self.tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {self.tta!r}")
 

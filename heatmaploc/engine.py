@@ -24,17 +24,20 @@ from tqdm import tqdm
 
 from heatmaploc.checkpoint import adapt_state_dict, load_checkpoint, save_checkpoint
 from heatmaploc.codec import CodecConfig, HeatmapCodec
-from heatmaploc.config import RunConfig, save_config
+from heatmaploc.config import RunConfig, TrainConfig, save_config
 from heatmaploc.data.dataset import ImageSource, IndexSource, SampleStream, collate
 from heatmaploc.data.index import load_dataset
-from heatmaploc.losses import heatmap_loss
-from heatmaploc.metrics import pixel_confusion, pixel_metrics, point_metrics
+from heatmaploc.losses import heatmap_loss, offset_losses
+from heatmaploc.metrics import (GAUSSIAN_COVERAGE, pixel_confusion, pixel_metrics, point_metrics, sigma_calibration,
+                                standardized_errors)
 from heatmaploc.models import build_model, is_point_model, model_config_dict
 from heatmaploc.points import Points
 from heatmaploc.simulate import get_preset, simulate_image
-from heatmaploc.tta import averaged_probabilities
+from heatmaploc.tta import averaged_maps
 
 log = logging.getLogger(__name__)
+
+CALIBRATION_RADIUS = 2.0  # pixels; DESIGN.md section 6
 
 
 class TrainingDiverged(ValueError):
@@ -100,8 +103,9 @@ def batches_by_shape(shapes: Sequence[tuple], batch_size: int) -> list[list[int]
 def predict_samples(model: nn.Module, samples: Sequence[dict], device: torch.device, batch_size: int = 16,
                     channels_last: bool = False, tta: str = "none") -> list[Any]:
     """Run the model on prepared samples; per sample the ``(K, H, W)`` probability map
-    (float32 numpy) for heatmap models (averaged over the test-time augmentation
-    ``tta``, see :mod:`heatmaploc.tta`), or a :class:`Points` for point models."""
+    (float32 numpy; ``(K + 3, H, W)`` with the regression maps of a model that has
+    them) for heatmap models (averaged over the test-time augmentation ``tta``, see
+    :func:`heatmaploc.tta.averaged_maps`), or a :class:`Points` for point models."""
     model.eval()
     out: list[Any] = [None] * len(samples)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -111,7 +115,7 @@ def predict_samples(model: nn.Module, samples: Sequence[dict], device: torch.dev
             for i, p in zip(idx, model.to_points(model(x), tuple(x.shape[-2:]))):
                 out[i] = p
         else:
-            probs = averaged_probabilities(model, x, tta).cpu().numpy()
+            probs = averaged_maps(model, x, tta).cpu().numpy()
             for i, p in zip(idx, probs):
                 out[i] = p
     return out
@@ -124,9 +128,11 @@ def decode_outputs(outputs: Sequence[Any], codec: HeatmapCodec, threshold: float
 
 def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]],
                      codec: HeatmapCodec, radii: Sequence[float] = (1.0, 2.0, 3.0), threshold: float | None = None) -> dict[str, Any]:
-    """Point metrics at each radius and pixel metrics (disk masks of radius
+    """Point metrics at each radius, pixel metrics (disk masks of radius
     ``codec.config.mask_radius`` vs the heatmap thresholded at the decode threshold;
-    point models: disks around their points)."""
+    point models: disks around their points) and the calibration of the points'
+    sigmas over pairs matched within ``CALIBRATION_RADIUS`` (``calibration``; its
+    shares are NaN for a model that predicts no sigma)."""
     thr = codec.config.threshold if threshold is None else threshold
     preds = decode_outputs(outputs, codec, thr)
     result: dict[str, Any] = {"threshold": thr, "n_images": len(truths)}
@@ -138,9 +144,11 @@ def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shape
         if isinstance(out, Points):
             pred_mask = codec.masks(pred.xy, shape)
         else:
-            pred_mask = out.max(axis=0) > thr
+            pred_mask = out[: codec.config.num_classes].max(axis=0) > thr
         conf += pixel_confusion(pred_mask, true_mask)
     result["pixel"] = pixel_metrics(conf).to_dict()
+    result["calibration"] = sigma_calibration([p.xy for p in preds], [p.sigma for p in preds], truths,
+                                              CALIBRATION_RADIUS).to_dict()
     return result
 
 
@@ -156,26 +164,47 @@ def best_threshold(outputs: Sequence[Any], truths: Sequence[np.ndarray], codec: 
     return best, scores
 
 
+def sigma_scale(preds: Sequence[Points], truths: Sequence[np.ndarray], radius: float = CALIBRATION_RADIUS) -> float:
+    """The factor that makes the predicted sigmas of ``preds`` calibrated at one sigma:
+    the 68.27 % quantile of ``|error| / sigma`` over the coordinates of the pairs matched
+    within ``radius`` (1.0 when no matched point has a sigma).  Multiplying every sigma
+    by it puts 68.27 % of those errors within one sigma, as for Gaussian errors."""
+    errors, scales, _ = standardized_errors([p.xy for p in preds], [p.sigma for p in preds], truths, radius)
+    if not len(scales):
+        return 1.0
+    return float(np.quantile(np.abs(errors / scales[:, None]), GAUSSIAN_COVERAGE[1]))
+
+
 def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device,
-                         val: Sequence[dict] | None = None) -> dict[str, Any]:
-    """Choose the decode threshold of a heatmap checkpoint on the run's validation set,
-    for one forward pass and for the test-time augmentation ``cfg.train.tta``.  Updates
-    and returns ``ckpt``: ``codec_config.threshold`` and ``threshold_scores`` (F1 per
-    threshold) of ``cfg.train.tta``, and ``inference``: ``{"tta": ..., "thresholds":
-    {mode: threshold}}`` (the defaults of :class:`heatmaploc.api.Localizer`)."""
-    codec = HeatmapCodec(CodecConfig(**ckpt["codec_config"]))
+                         val: Sequence[dict] | None = None, modes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Calibrate a heatmap checkpoint on the run's validation set, for each test-time
+    augmentation of ``modes`` (default: one pass and ``cfg.train.tta``): the decode
+    threshold with the best F1 at ``train.val_radius`` and, for a model with a
+    regression head, the factor on its sigmas (:func:`sigma_scale`, at that threshold).
+
+    Updates and returns ``ckpt``: ``codec_config.threshold`` (and ``sigma_scale``) and
+    ``threshold_scores`` (F1 per threshold) of ``cfg.train.tta``, and ``inference``:
+    ``{"tta": cfg.train.tta, "thresholds": {mode: t}, "sigma_scales": {mode: f}}`` (the
+    defaults of :class:`heatmaploc.api.Localizer`), merged over the modes calibrated
+    before."""
+    codec = HeatmapCodec(CodecConfig(**{**ckpt["codec_config"], "sigma_scale": 1.0}))
     val = validation_samples(cfg, codec) if val is None else val
     model = build_model(ckpt["model_config"]).to(device)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model_state"].items()})
     truths = [s["points"].numpy() for s in val]
-    thresholds, scores = {}, {}
-    for mode in dict.fromkeys(("none", cfg.train.tta)):
+    inference = ckpt.get("inference") or {}
+    thresholds, scales, scores = dict(inference.get("thresholds", {})), dict(inference.get("sigma_scales", {})), {}
+    for mode in dict.fromkeys(modes or ("none", cfg.train.tta)):
         outputs = predict_samples(model, val, device, tta=mode)
         thresholds[mode], scores[mode] = best_threshold(outputs, truths, codec, cfg.train.threshold_grid,
                                                         cfg.train.val_radius)
-    ckpt["codec_config"]["threshold"] = thresholds[cfg.train.tta]
-    ckpt["threshold_scores"] = {str(k): v for k, v in scores[cfg.train.tta].items()}
-    ckpt["inference"] = {"tta": cfg.train.tta, "thresholds": thresholds}
+        if getattr(model.config, "regression", False):
+            scales[mode] = sigma_scale(decode_outputs(outputs, codec, thresholds[mode]), truths)
+    tta = cfg.train.tta
+    ckpt["codec_config"]["threshold"] = thresholds[tta]
+    ckpt["codec_config"]["sigma_scale"] = scales.get(tta, 1.0)
+    ckpt["threshold_scores"] = {str(k): v for k, v in scores[tta].items()}
+    ckpt["inference"] = {"tta": tta, "thresholds": thresholds, "sigma_scales": scales}
     return ckpt
 
 
@@ -256,6 +285,36 @@ def _checkpoint_payload(model, ema, opt, sched, cfg, codec_cfg, step, epoch, bes
     }
 
 
+def autocast(tc: TrainConfig, device: torch.device):
+    """bfloat16 autocast: on CUDA with ``train.amp``, on the CPU with ``train.cpu_bf16``
+    (CPUs with native bfloat16, e.g. AVX512-BF16 or AMX, run the convolutions faster;
+    elsewhere it is emulated and slower)."""
+    enabled = tc.amp if device.type == "cuda" else tc.cpu_bf16 and device.type == "cpu"
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def batch_loss(model: nn.Module, batch: dict[str, Any], codec: HeatmapCodec, tc: TrainConfig,
+               device: torch.device) -> torch.Tensor:
+    """Forward one collated batch and return its training loss: the model's own loss for
+    point models; else the heatmap loss on the ``K`` heatmap channels plus, for a model
+    with a regression head, ``offset_weight`` x offset L1 + ``sigma_weight`` x sigma NLL
+    (:func:`heatmaploc.losses.offset_losses`) on the codec's offset targets."""
+    x = batch["image"].to(device)
+    if tc.channels_last:
+        x = x.to(memory_format=torch.channels_last)
+    with autocast(tc, device):
+        out = model(x)
+        if is_point_model(model):
+            return model.loss(out, [p.to(device) for p in batch["points"]], tuple(x.shape[-2:]))
+        k = codec.config.num_classes
+        loss = heatmap_loss(tc.loss, out[:, :k].float(), batch["heatmap"].to(device), pos_weight=tc.bce_pos_weight,
+                            alpha=tc.focal_alpha, beta=tc.focal_beta)
+        if codec.split_regression(out) is not None:
+            offset, sigma = offset_losses(out[:, k:].float(), batch["offsets"].to(device))
+            loss = loss + tc.offset_weight * offset + tc.sigma_weight * sigma
+    return loss
+
+
 def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | Path | None = None,
           progress: bool = True, on_step: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
     """Train ``cfg`` into ``run_dir`` (``config.yaml``, ``last.pt``, ``best.pt``,
@@ -284,6 +343,9 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
     point_model = is_point_model(model)
+    if cfg.codec.refine == "offset" and not getattr(model.config, "regression", False):
+        raise ValueError("codec.refine 'offset' decodes the offsets of a regression head: set model.regression: true, "
+                         "or another codec.refine")
     init_from = init_from if init_from is not None else tc.init_from
     if init_from is not None and not resume:
         ckpt = load_checkpoint(init_from)
@@ -317,7 +379,6 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
     val = validation_samples(cfg, codec)
     val_truths = [s["points"].numpy() for s in val]
     val_shapes = [tuple(s["image"].shape[-2:]) for s in val]
-    use_amp = tc.amp and device.type == "cuda"
 
     def checkpoint(path: Path) -> None:
         save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best, history,
@@ -335,16 +396,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
             model.train()
             losses = []
             for batch in loader:
-                x = batch["image"].to(device)
-                if tc.channels_last:
-                    x = x.to(memory_format=torch.channels_last)
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
-                    out = model(x)
-                    if point_model:
-                        loss = model.loss(out, [p.to(device) for p in batch["points"]], tuple(x.shape[-2:]))
-                    else:
-                        loss = heatmap_loss(tc.loss, out.float(), batch["heatmap"].to(device), pos_weight=tc.bce_pos_weight,
-                                            alpha=tc.focal_alpha, beta=tc.focal_beta)
+                loss = batch_loss(model, batch, codec, tc, device)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(f"loss became {loss.item()} at step {step}; training stopped, the last good "
                                            f"checkpoint is {last_path if last_path.exists() else 'none (no epoch finished)'}")

@@ -1,9 +1,13 @@
-"""Heatmap losses.  ``logits`` and ``target`` are ``(B, K, H, W)``; targets are the
-codec's Gaussians in [0, 1]."""
+"""Losses.  Heatmap losses: ``logits`` and ``target`` are ``(B, K, H, W)``; targets are
+the codec's Gaussians in [0, 1].  Regression losses: the offset/uncertainty head's
+``(B, 3, H, W)`` maps ``dx, dy, log sigma`` against the codec's ``encode_offsets``
+targets ``(B, 3, H, W)`` (``dx, dy``, 0/1 weight)."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+from heatmaploc.codec import LOG_SIGMA_RANGE
 
 
 def target_peaks(target: torch.Tensor) -> torch.Tensor:
@@ -39,3 +43,26 @@ def heatmap_loss(name: str, logits: torch.Tensor, target: torch.Tensor, **kw) ->
     if name == "bce":
         return weighted_bce_loss(logits, target, kw.get("pos_weight", 20.0))
     raise ValueError(f"unknown loss {name!r}; expected 'focal' or 'bce'")
+
+
+def offset_losses(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Offset and uncertainty losses on the weighted pixels near each source.
+
+    Returns ``(offset, sigma)``, each summed over the two coordinates and averaged over
+    the weighted pixels (0 when there are none):
+
+    * ``offset``: L1 of the residual ``r = predicted - true`` offset (CenterNet's
+      choice; robust to the occasional pixel whose source is ambiguous);
+    * ``sigma``: the Gaussian negative log-likelihood ``r^2 / (2 s^2) + log s`` of the
+      predicted ``s = exp(log sigma)`` with ``r`` detached, so the offset is fitted by
+      the L1 term alone and ``s`` learns the spread of what remains: its minimum is
+      ``s^2 = E[r^2]``, the calibrated standard deviation.
+    """
+    weight = target[:, 2]
+    n = weight.sum().clamp(min=1.0)
+    residual = pred[:, :2] - target[:, :2]
+    offset = (residual.abs().sum(1) * weight).sum() / n
+    log_sigma = pred[:, 2].clamp(*LOG_SIGMA_RANGE)
+    r2 = residual.detach().pow(2).sum(1)
+    nll = 0.5 * r2 * torch.exp(-2.0 * log_sigma) + 2.0 * log_sigma
+    return offset, (nll * weight).sum() / n

@@ -116,6 +116,81 @@ def _pool(matchings: Sequence[Matching], radius: float) -> PointMetrics:
     )
 
 
+# ---------------------------------------------------------------- calibration of sigma
+GAUSSIAN_COVERAGE = {1: 0.6827, 2: 0.9545}  # P(|z| <= k) of a standard normal
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How honest the predicted per-point sigmas are, over matched pairs.
+
+    Each matched pair gives two standardized errors ``z = (pred - true) / sigma``, one
+    per coordinate; ``within_1sigma`` / ``within_2sigma`` are the shares with
+    ``|z| <= 1`` / ``<= 2`` (ideal for Gaussian errors: 0.683 / 0.954).  Pairs whose
+    sigma is unknown (NaN) are left out and counted in ``n_unknown``.
+    ``median_sigma`` and ``rms_error`` (per coordinate) compare the scale claimed with
+    the scale found.
+
+    Attributes:
+        radius: matching radius (pixels).
+        n_coordinates: standardized errors counted (2 per matched pair).
+        levels, observed: the reliability curve: for each ``k`` in ``levels`` the share
+            of ``|z| <= k`` (expected: ``erf(k / sqrt 2)``).
+    """
+
+    radius: float
+    n_coordinates: int
+    n_unknown: int
+    within_1sigma: float
+    within_2sigma: float
+    median_sigma: float
+    rms_error: float
+    levels: list
+    observed: list
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def standardized_errors(preds: Sequence[np.ndarray], sigmas: Sequence[np.ndarray], trues: Sequence[np.ndarray],
+                        radius: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per-coordinate errors ``(M, 2)`` of the matched pairs with a known sigma, their
+    sigmas ``(M,)``, and the number of matched pairs whose sigma is unknown."""
+    errors, scales, unknown = [], [], 0
+    for pred, sigma, true in zip(preds, sigmas, trues):
+        pred = np.asarray(pred, dtype=np.float64).reshape(-1, 2)
+        sigma = np.asarray(sigma, dtype=np.float64).reshape(-1)
+        m = match_points(pred, true, radius)
+        known = np.isfinite(sigma[m.pred_idx]) & (sigma[m.pred_idx] > 0)
+        unknown += int((~known).sum())
+        errors.append(pred[m.pred_idx[known]] - np.asarray(true, dtype=np.float64).reshape(-1, 2)[m.true_idx[known]])
+        scales.append(sigma[m.pred_idx[known]])
+    return (np.concatenate(errors) if errors else np.zeros((0, 2)), np.concatenate(scales) if scales else np.zeros(0),
+            unknown)
+
+
+def sigma_calibration(preds: Sequence[np.ndarray], sigmas: Sequence[np.ndarray], trues: Sequence[np.ndarray],
+                      radius: float = 2.0, levels: Sequence[float] = tuple(np.round(np.arange(0.25, 3.01, 0.25), 2))
+                      ) -> Calibration:
+    """Pooled :class:`Calibration` of predicted sigmas (one ``(N_i,)`` array per image,
+    beside the ``(N_i, 2)`` points) against the truth, matched as :func:`point_metrics`
+    does at ``radius``; shares are NaN when no matched pair has a sigma."""
+    if not len(preds) == len(sigmas) == len(trues):
+        raise ValueError(f"got {len(preds)} prediction lists, {len(sigmas)} sigma lists, {len(trues)} truth lists")
+    errors, scales, unknown = standardized_errors(preds, sigmas, trues, radius)
+    z = np.abs(errors / scales[:, None]).ravel() if len(scales) else np.zeros(0)
+
+    def share(k: float) -> float:
+        return float(np.mean(z <= k)) if len(z) else float("nan")
+
+    return Calibration(
+        radius=float(radius), n_coordinates=int(len(z)), n_unknown=unknown, within_1sigma=share(1.0),
+        within_2sigma=share(2.0), median_sigma=float(np.median(scales)) if len(scales) else float("nan"),
+        rms_error=float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan"),
+        levels=[float(k) for k in levels], observed=[share(k) for k in levels],
+    )
+
+
 # ---------------------------------------------------------------- pixel metrics
 def pixel_confusion(pred_mask: np.ndarray, true_mask: np.ndarray) -> np.ndarray:
     """``(2, 2)`` int64 confusion matrix ``[true_class, pred_class]`` of two ``(H, W)``

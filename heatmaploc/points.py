@@ -74,18 +74,24 @@ class Points:
         scores: ``(N,)`` float64 heatmap peak values in [0, 1] (1 for ground truth).
         labels: ``(N,)`` int64 source class indices.
         frame: optional :class:`PhysicalFrame` for :attr:`xy_physical`.
+        sigma: ``(N,)`` float64 predicted standard deviation of the error of each
+            coordinate (pixels, the same on ``x`` and ``y``); NaN where the model gives
+            none (no regression head, or a refinement that does not estimate it).
     """
 
     xy: np.ndarray
     scores: np.ndarray = field(default=None)  # type: ignore[assignment]
     labels: np.ndarray = field(default=None)  # type: ignore[assignment]
     frame: PhysicalFrame | None = None
+    sigma: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         xy = np.asarray(self.xy, dtype=np.float64).reshape(-1, 2)
         n = len(xy)
         scores = np.ones(n) if self.scores is None else np.asarray(self.scores, dtype=np.float64).reshape(n)
         labels = np.zeros(n, np.int64) if self.labels is None else np.asarray(self.labels, dtype=np.int64).reshape(n)
+        sigma = np.full(n, np.nan) if self.sigma is None else np.asarray(self.sigma, dtype=np.float64).reshape(n)
+        object.__setattr__(self, "sigma", sigma)
         object.__setattr__(self, "xy", xy)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "labels", labels)
@@ -104,19 +110,29 @@ class Points:
             raise ValueError("no physical frame: pass pixel_size (or a dataset with meta.json pixel_size)")
         return self.frame.to_physical(self.xy)
 
+    @property
+    def sigma_physical(self) -> np.ndarray:
+        """``(N,)`` :attr:`sigma` in physical units; needs a :attr:`frame`."""
+        if self.frame is None:
+            raise ValueError("no physical frame: pass pixel_size (or a dataset with meta.json pixel_size)")
+        return self.sigma * self.frame.pixel_size
+
     def with_frame(self, frame: PhysicalFrame | None) -> "Points":
-        return Points(self.xy, self.scores, self.labels, frame)
+        return Points(self.xy, self.scores, self.labels, frame, self.sigma)
 
     def to_list(self) -> list[dict[str, float]]:
-        """``[{"x", "y", "score"[, "label"][, "x_phys", "y_phys"]}]`` in score order."""
+        """``[{"x", "y", "score", "sigma"[, "label"][, "x_phys", "y_phys", "sigma_phys"]}]``
+        in score order (``sigma`` NaN where unknown)."""
         order = np.argsort(-self.scores, kind="stable")
         phys = self.xy_physical if self.frame is not None else None
         out = []
         for i in order:
-            row: dict[str, float] = {"x": float(self.xy[i, 0]), "y": float(self.xy[i, 1]), "score": float(self.scores[i])}
+            row: dict[str, float] = {"x": float(self.xy[i, 0]), "y": float(self.xy[i, 1]), "score": float(self.scores[i]),
+                                     "sigma": float(self.sigma[i])}
             if self.labels[i] != 0:
                 row["label"] = int(self.labels[i])
             if phys is not None:
                 row["x_phys"], row["y_phys"] = float(phys[i, 0]), float(phys[i, 1])
+                row["sigma_phys"] = float(self.sigma[i] * self.frame.pixel_size)  # type: ignore[union-attr]
             out.append(row)
         return out

@@ -10,6 +10,12 @@ part of the model's own orientation-dependent errors.  Modes:
 * ``"d4"``: all 8 symmetries of the square (4 rotations, each with and without a
   left-right flip; 8 passes).  Non-square images work: a rotated image is simply
   ``W x H``, and the heatmap is rotated back.
+
+Models with a regression head (``K + 3`` output channels, :mod:`heatmaploc.codec`)
+also predict a sub-pixel offset vector per pixel: mapped back, the vector is turned
+and flipped with the pixels (:func:`invert_vectors`), then averaged; the predicted
+sigmas are combined as the root mean square (an average of correlated estimates is
+not more certain than its parts, so no ``1 / sqrt(n)`` is claimed).
 """
 from __future__ import annotations
 
@@ -48,12 +54,35 @@ def invert(y: torch.Tensor, t: Transform) -> torch.Tensor:
     return torch.flip(y, dims=[-1]) if flip else y
 
 
-def averaged_probabilities(model: nn.Module, x: torch.Tensor, mode: str = "none") -> torch.Tensor:
-    """``(B, C, H, W)`` images -> ``(B, K, H, W)`` float32 source probabilities of a
-    heatmap model (logits in, sigmoid averaged over the mode's transforms)."""
-    total = None
+def invert_vectors(dx: torch.Tensor, dy: torch.Tensor, t: Transform) -> tuple[torch.Tensor, torch.Tensor]:
+    """Map displacement components predicted in the frame of ``apply(x, t)`` back to
+    the original frame.  A quarter turn (``np.rot90``, counter-clockwise) maps
+    ``(x, y) -> (y, W - 1 - x)``, so a displacement ``(u, v) -> (v, -u)``; a left-right
+    flip maps ``(u, v) -> (-u, v)``."""
+    k, flip = t
+    for _ in range(k % 4):  # undo one turn: (u', v') = (v, -u)  =>  (u, v) = (-v', u')
+        dx, dy = -dy, dx
+    return (-dx, dy) if flip else (dx, dy)
+
+
+def averaged_maps(model: nn.Module, x: torch.Tensor, mode: str = "none") -> torch.Tensor:
+    """``(B, C, H, W)`` images -> the model's maps averaged over the mode's transforms:
+    ``(B, K, H, W)`` float32 source probabilities (sigmoid of the logits), followed for
+    a model with a regression head by ``dx, dy`` (averaged after mapping back) and
+    ``log sigma`` (log of the root mean square sigma)."""
+    classes = int(getattr(model, "classes", 1))
+    prob = offsets = variance = None
     ts = transforms(mode)
     for t in ts:
-        p = torch.sigmoid(invert(model(apply(x, t)).float(), t))
-        total = p if total is None else total + p
-    return total / len(ts)
+        y = invert(model(apply(x, t)).float(), t)
+        p = torch.sigmoid(y[:, :classes])
+        prob = p if prob is None else prob + p
+        if y.shape[1] > classes:
+            dx, dy = invert_vectors(y[:, classes], y[:, classes + 1], t)
+            var = torch.exp(2 * y[:, classes + 2])
+            offsets = torch.stack([dx, dy], 1) if offsets is None else offsets + torch.stack([dx, dy], 1)
+            variance = var if variance is None else variance + var
+    n = len(ts)
+    if offsets is None:
+        return prob / n
+    return torch.cat([prob / n, offsets / n, (0.5 * torch.log(variance / n)).unsqueeze(1)], dim=1)

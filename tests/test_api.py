@@ -50,7 +50,9 @@ def test_predict_batch_mixed_sizes_matches_single(loc):
     batch = loc.predict_batch(images)
     for image, pts in zip(images, batch):
         single = loc.predict(image)
-        assert single.count == pts.count and np.allclose(single.xy, pts.xy, atol=1e-4)
+        # the same points; peaks whose scores tie to float noise may come in another order
+        a, b = single.xy[np.lexsort(single.xy.T[::-1])], pts.xy[np.lexsort(pts.xy.T[::-1])]
+        assert single.count == pts.count and np.allclose(a, b, atol=1e-4)
 
 
 def test_points_to_list_and_physical_units(loc):

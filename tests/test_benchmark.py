@@ -68,7 +68,13 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     assert report["models"]["heatmapnet small"]["history"] and report["models"]["heatmapnet small"]["trained_here"]
     run = out / "runs" / "heatmapnet_small"
     assert (run / "best.pt").is_file() and (run / "log.csv").is_file() and not (run / "last.pt").exists()
-    assert set(report["decode_ablation"]) == {"softargmax", "argmax", "parabola"}
+    assert set(report["decode_ablation"]) == {"softargmax", "argmax", "parabola", "offset"}  # the tiny model has offsets
+    for label in labels:
+        for metrics in report["models"][label]["suites"].values():
+            cal = metrics["calibration"]
+            assert cal["radius"] == 2.0 and cal["n_coordinates"] % 2 == 0 and len(cal["levels"]) == len(cal["observed"])
+            if label != "tiny checkpoint":  # no regression head: every matched sigma is unknown
+                assert cal["n_coordinates"] == 0 and cal["within_1sigma"] is None
     assert [report["models"][label]["tta"] for label in labels] == ["flip", "none", "none"]
     tta = report["tta_ablation"]
     assert [tta[m]["passes"] for m in ("none", "flip", "d4")] == [1, 4, 8] and tta["none"]["time_ratio"] == 1.0
@@ -96,6 +102,17 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
                  "examples.png", "training_heatmapnet_small.png"):
         assert (out / "plots" / plot).stat().st_size > 1000, plot
     assert "benchmark done" in capsys.readouterr().out
+    # the calibration table and reliability plot, from this report with one suite's calibration known
+    from heatmaploc.bench.report import markdown, plot_reliability
+    from heatmaploc.metrics import sigma_calibration
+
+    known = sigma_calibration([np.array([[10.5, 9.0], [20.0, 5.0]])], [np.array([1.0, 0.25])],
+                              [np.array([[10.0, 10.0], [20.0, 5.5]])]).to_dict()
+    report["models"]["heatmapnet small"]["suites"]["default"]["calibration"] = known
+    md = markdown(report)
+    assert "## Calibration of the per-point sigma (pairs matched within 2 px)" in md
+    assert "| heatmapnet small | default | 4 | 75.0 % | 100.0 % | 0.625 | 0.612 |" in md
+    assert plot_reliability(report, out / "reliability.png").stat().st_size > 1000
 
 
 def test_benchmark_without_main_suite_trains_with_model_data_overrides(tmp_path, tiny_checkpoint):

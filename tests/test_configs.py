@@ -1,4 +1,5 @@
 """Every shipped run config parses, names a buildable model and trains on streamed data."""
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"
 
 def test_one_config_per_baseline_and_the_default():
     names = {p.stem for p in CONFIGS}
-    assert {"default", "default_stage1", "default_stage2", "default_stage3", "default_stage4", "tiny", "heatmapnet", "deeplabv3plus", "unet", "cascade"} <= names
+    assert {"default", "default_stage1", "default_stage2", "default_stage3", "default_stage4", "default_stage5", "tiny", "heatmapnet", "deeplabv3plus", "unet", "cascade"} <= names
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
@@ -22,18 +23,26 @@ def test_config_builds_its_model(path):
     model = build_model({**cfg.model, "in_channels": cfg.data.in_channels}).eval()
     with torch.no_grad():
         out = model(torch.zeros(1, cfg.data.in_channels, 64, 64))
-    assert isinstance(out, (dict, torch.Tensor))
+    if isinstance(out, dict):  # the cascade: a count and max_points coordinate pairs per image
+        assert out["count"].shape == (1,) and out["coords"].shape == (1, model.config.max_points, 2)
+    else:
+        channels = cfg.codec.num_classes + (3 if cfg.model.get("regression") else 0)
+        assert out.shape == (1, channels, 64, 64) and torch.isfinite(out).all()
 
 
 def test_default_stages_chain_on_fresh_streams_with_one_validation_set():
-    names = ("default_stage1", "default_stage2", "default_stage3", "default_stage4", "default")
+    names = ("default_stage1", "default_stage2", "default_stage3", "default_stage4", "default_stage5", "default")
     stages = [load_config(CONFIGS[0].parent / f"{name}.yaml") for name in names]
     assert stages[0].train.init_from is None
     for previous, stage in zip(names[:-1], stages[1:]):
         assert stage.train.init_from == f"runs/{previous}/best.pt"
-    assert all(s.model == stages[0].model and s.codec == stages[0].codec for s in stages)
+    heatmap_only = stages[:-1]
+    assert all(s.model == stages[0].model and s.codec == stages[0].codec for s in heatmap_only)
+    # stage 6 adds the regression head to the same network and decodes with its offsets
+    assert stages[-1].model == {**stages[0].model, "regression": True}
+    assert replace(stages[-1].codec, refine=stages[0].codec.refine) == stages[0].codec and stages[-1].codec.refine == "offset"
     assert len({s.data.train_seed for s in stages}) == len(stages) and len({s.data.val_seed for s in stages}) == 1
-    assert stages[-1].train.tta == "d4"
+    assert stages[-1].train.tta == "d4"  # both the one-pass and the d4 threshold are calibrated
 
 
 def test_partial_nested_section_keeps_the_parent_defaults():

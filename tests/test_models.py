@@ -22,6 +22,11 @@ class BaseModelTester:
     overrides: dict = {}
     heatmap = True
 
+    @property
+    def channels(self) -> int:
+        """Output channels: one heatmap, plus dx, dy, log sigma with a regression head."""
+        return 4 if self.overrides.get("regression") else 1
+
     def build(self, **kw):
         torch.manual_seed(0)
         return build_model(self.name, **{**self.overrides, **kw})
@@ -34,7 +39,7 @@ class BaseModelTester:
         x = torch.randn(2, in_channels, *size)
         out = model(x)
         if self.heatmap:
-            assert out.shape == (2, 1, *size)
+            assert out.shape == (2, self.channels, *size)
         else:
             assert out["count"].shape == (2,) and out["coords"].shape[0] == 2
         _tensor_out(out).square().mean().backward()
@@ -74,8 +79,10 @@ class BaseModelTester:
         assert stats["params_m"] > 0 and stats["gflops"] > 0
         if self.heatmap:
             with torch.no_grad():
-                p = torch.sigmoid(model(torch.randn(1, 3, 64, 64)))
-            assert 0.001 < p.mean().item() < 0.1  # head bias starts near the 0.01 prior
+                out = model(torch.randn(1, 3, 64, 64))
+            assert 0.001 < torch.sigmoid(out[:, 0]).mean().item() < 0.1  # head bias starts near the 0.01 prior
+            if self.channels > 1:
+                assert torch.all(out[:, 1:] == 0)  # regression head: offsets 0, log sigma 0 at start
 
 
 class TestHeatmapNet(BaseModelTester):
@@ -94,8 +101,35 @@ class TestHeatmapNetOtherEncoder(BaseModelTester):
     overrides = {"encoder_name": "resnet18", "aspp_channels": 64}
 
 
+class TestHeatmapNetRegression(BaseModelTester):
+    overrides = {"regression": True}
+
+
+class TestHeatmapNetRegressionGGCA(BaseModelTester):
+    overrides = {"regression": True, "encoder_attention": "ggca"}
+
+    def test_attention_sits_after_the_depthwise_conv_of_the_deeper_blocks(self):
+        from heatmaploc.models.encoder_attention import GroupedCoordAttention
+
+        features = self.build().encoder.features
+        marked = [i for i, block in enumerate(features) if any(isinstance(m, GroupedCoordAttention) for m in block.modules())]
+        assert marked == list(range(7, 18))
+        conv = list(features[7].conv)
+        assert isinstance(conv[2], GroupedCoordAttention) and conv[1][0].groups == conv[1][0].in_channels
+
+
 class TestDeepLabV3Plus(BaseModelTester):
     name = "deeplabv3plus"
+
+
+class TestDeepLabV3PlusRegression(BaseModelTester):
+    name = "deeplabv3plus"
+    overrides = {"regression": True}
+
+
+class TestUnetRegression(BaseModelTester):
+    name = "unet"
+    overrides = {"regression": True}
 
 
 class TestUnet(BaseModelTester):
@@ -137,6 +171,10 @@ def test_registry_errors():
         build_model("heatmapnet", encoder_output_stride=32)
     with pytest.raises(ValueError, match="name"):
         build_model({"aspp": "conv"})
+    with pytest.raises(ValueError, match="encoder_attention must be"):
+        build_model("heatmapnet", encoder_attention="se")
+    with pytest.raises(ValueError, match="MobileNetV2-style"):
+        build_model("heatmapnet", encoder_name="resnet18", encoder_attention="ggca")
     model = build_model({"name": "heatmapnet", "aspp_windows": [2, 4, 4]})
     assert model.config.aspp_windows == (2, 4, 4)
 
@@ -163,3 +201,21 @@ def test_attention_aspp_on_small_and_odd_maps():
 
 def test_prior_bias():
     assert torch.sigmoid(torch.tensor(prior_bias(0.01))).item() == pytest.approx(0.01)
+
+
+def test_coordinate_attention_gates_rows_and_columns():
+    from heatmaploc.models.encoder_attention import GroupedCoordAttention
+
+    torch.manual_seed(0)
+    gca = GroupedCoordAttention(24, groups=4).eval()
+    x = torch.randn(2, 24, 5, 7)
+    with torch.no_grad():
+        assert torch.allclose(gca(x), x * torch.sigmoid(torch.tensor(4.0)) ** 2)  # starts as a uniform gate
+        for conv in (gca.to_row, gca.to_col):
+            conv.weight.normal_()
+        y = gca(x)
+    gate = y / x
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    # the gate is a product of a per-row and a per-column factor: rank one per channel
+    g = gate[0, 0]
+    assert torch.allclose(g * g[0, 0], g[:, :1] * g[:1, :], atol=1e-5)

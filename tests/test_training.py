@@ -80,7 +80,7 @@ def test_nan_loss_stops_with_clear_error_and_keeps_last_good(tmp_path):
 
 
 def test_finetune_from_default_with_one_channel_data(tmp_path):
-    cfg = load_config(TINY, {"model": {"name": "heatmapnet"}, "data.in_channels": 1, "train.steps": 4,
+    cfg = load_config(TINY, {"model": {"name": "heatmapnet", "regression": True}, "data.in_channels": 1, "train.steps": 4,
                              "data.simulate_overrides.renderings": ["raw"]})
     default = Path(__file__).resolve().parents[1] / "heatmaploc" / "assets" / "default.pt"
     result = train(cfg, tmp_path, init_from=default, progress=False)
@@ -127,3 +127,37 @@ def test_checkpoint_from_another_version_is_refused(tmp_path, tiny_run):
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         load_checkpoint(tmp_path / "junk.pt")
+
+
+def test_offset_decoding_needs_a_regression_head(tmp_path):
+    cfg = load_config(TINY, {"model.regression": False})
+    with pytest.raises(ValueError, match="model.regression: true"):
+        train(cfg, tmp_path, progress=False)
+
+
+def test_regression_model_learns_offsets_and_sigma(tiny_run):
+    """The tiny run trains the offset head: its points carry a finite, positive sigma
+    and the logged loss includes the regression terms (it starts above the heatmap
+    loss alone)."""
+    loc = Localizer.from_checkpoint(tiny_run.best_checkpoint, device="cpu").with_threshold(0.0)
+    pts = loc.predict(np.random.default_rng(0).random((32, 32)))
+    assert pts.count and np.all(np.isfinite(pts.sigma)) and np.all(pts.sigma > 0)
+    weights = load_checkpoint(tiny_run.best_checkpoint)["model_state"]
+    assert weights["regression_head.out.weight"].abs().sum() > 0  # moved away from its zero start
+
+
+def test_profile_tool_reports_phases_and_a_same_run_ratio(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "profile.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "profile_training.py"), "--config", str(TINY),
+                           "--steps", "1", "--rounds", "1", "--compare", "train.cpu_bf16=true", "--json", str(out)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert set(result["share"]) == {"simulation", "samples + targets", "forward + loss", "backward", "optimizer"}
+    assert abs(sum(result["share"].values()) - 1.0) < 1e-9
+    assert result["loop_images_per_s"] > 0 and result["ratio"] == result["compare_images_per_s"] / result["loop_images_per_s"]
+    assert "images/s" in proc.stdout and "x the baseline, same run" in proc.stdout

@@ -10,7 +10,7 @@ from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
 from heatmaploc.cli import main
 from heatmaploc.config import config_from_dict
 from heatmaploc.engine import calibrate_checkpoint
-from heatmaploc.tta import apply, averaged_probabilities, invert, transforms
+from heatmaploc.tta import apply, averaged_maps, invert, transforms
 
 
 def lopsided_model() -> nn.Module:
@@ -40,16 +40,17 @@ def test_the_modes_are_distinct_groups_of_the_square():
 def test_averaged_heatmap_is_equivariant_under_its_transforms(mode):
     model, x = lopsided_model(), torch.randn(1, 1, 9, 12)
     with torch.no_grad():
-        base = averaged_probabilities(model, x, mode)
-        assert torch.allclose(averaged_probabilities(model, x, "none"), torch.sigmoid(model(x)))
+        base = averaged_maps(model, x, mode)
+        assert torch.allclose(averaged_maps(model, x, "none"), torch.sigmoid(model(x)))
         assert not torch.allclose(base, torch.sigmoid(model(x)), atol=1e-3)  # the average does change the map
         for t in transforms(mode):
-            assert torch.allclose(averaged_probabilities(model, apply(x, t), mode), apply(base, t), atol=1e-6)
+            assert torch.allclose(averaged_maps(model, apply(x, t), mode), apply(base, t), atol=1e-6)
 
 
 def test_checkpoint_carries_its_tta_and_cli_overrides_it(tiny_checkpoint, tmp_path, capsys):
     ckpt = load_checkpoint(tiny_checkpoint)
-    assert ckpt["inference"] == {"tta": "none", "thresholds": {"none": ckpt["codec_config"]["threshold"]}}
+    assert ckpt["inference"]["tta"] == "none" and ckpt["inference"]["thresholds"] == {"none": ckpt["codec_config"]["threshold"]}
+    assert ckpt["inference"]["sigma_scales"] == {"none": ckpt["codec_config"]["sigma_scale"]}  # a regression model
     run = dict(ckpt["run_config"])
     run["train"] = {**run["train"], "tta": "d4"}
     calibrated = calibrate_checkpoint(ckpt, config_from_dict(run), torch.device("cpu"))
@@ -64,6 +65,10 @@ def test_checkpoint_carries_its_tta_and_cli_overrides_it(tiny_checkpoint, tmp_pa
     assert single.tta == "none" and single.threshold == thresholds["none"]
     assert loc.with_tta("none").threshold == thresholds["none"] and single.with_tta("d4").threshold == thresholds["d4"]
     assert loc.with_tta("flip").tta == "flip" and loc.with_tta("flip").threshold == loc.threshold  # not calibrated
+    scales = calibrated["inference"]["sigma_scales"]
+    assert set(scales) == {"none", "d4"} and all(v > 0 for v in scales.values())
+    assert loc.codec.config.sigma_scale == scales["d4"] and single.codec.config.sigma_scale == scales["none"]
+    assert single.with_tta("d4").codec.config.sigma_scale == scales["d4"]
     assert loc.with_threshold(0.2).tta == "d4" and loc.with_threshold(0.2).threshold == 0.2
     image = np.random.default_rng(1).random((20, 27)).astype(np.float32)
     assert loc.heatmap(image).shape == (1, 20, 27)

@@ -1,8 +1,9 @@
 """Export a training run's best checkpoint as a shippable model: weights only (fp16 by
 default), model + codec config (with the chosen threshold), and where it came from.
 
-With --tta MODE the decode threshold is chosen again on the run's validation set with
-that test-time augmentation (heatmaploc.tta), which becomes the model's default.
+With --tta MODE the checkpoint is calibrated again on the run's validation set (decode
+threshold, and the sigma factor of a model with a regression head) for one pass, for
+d4 and for MODE (heatmaploc.tta), and MODE becomes the model's default.
 
 Usage: python tools/export_model.py runs/default/best.pt heatmaploc/assets/default.pt [--fp32] [--tta d4]
 """
@@ -28,7 +29,8 @@ def main() -> None:
     if args.tta:
         run = dict(ckpt["run_config"])
         run["train"] = {**run["train"], "tta": args.tta}
-        ckpt = calibrate_checkpoint(ckpt, config_from_dict(run, f"{args.source}: run_config"), pick_device("auto"))
+        ckpt = calibrate_checkpoint(ckpt, config_from_dict(run, f"{args.source}: run_config"), pick_device("auto"),
+                                    modes=("none", "d4", args.tta))
     history = ckpt.get("train_state", {}).get("history", [])
     payload = {
         "model_config": ckpt["model_config"],
@@ -41,8 +43,9 @@ def main() -> None:
                        "val": history[-1] if history else None},
     }
     path = save_checkpoint(args.target, payload, half=not args.fp32)
-    print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.2f} MB, threshold {ckpt['codec_config']['threshold']:g}, "
-          f"tta {payload['inference']['tta']})")
+    inference = payload["inference"]
+    print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.2f} MB, tta {inference['tta']}; thresholds "
+          f"{inference.get('thresholds', {})}, sigma scales {inference.get('sigma_scales', {})})")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ class BenchConfig:
     lsq_images: int = 10
     seed_eps: tuple[float, ...] = (0.5, 0.4, 0.3, 0.2, 0.1)
     seed_crlb_images: int = 60
-    decode_modes: tuple[str, ...] = ("softargmax", "argmax", "parabola")
+    decode_modes: tuple[str, ...] = ("softargmax", "argmax", "parabola", "offset")
     tta_modes: tuple[str, ...] = ("none", "flip", "d4")
     speed_sizes: tuple[int, ...] = (128, 256)
     speed_batch: int = 8
@@ -138,15 +138,19 @@ def _suites(scale: float, seed_n: int) -> list[dict]:
 
 def default_benchmark() -> dict[str, Any]:
     """The benchmark a plain ``heatmaploc benchmark`` runs (about an hour on 2 cores)."""
+    net = {"name": "heatmapnet", "regression": True}  # the shipped recipe: heatmap + offset/sigma head
+    offset = {"refine": "offset"}
     learned = [
-        {"label": "heatmapnet", "model": {"name": "heatmapnet"}},
+        {"label": "heatmapnet", "model": net, "codec": offset},
         {"label": "deeplabv3plus", "model": {"name": "deeplabv3plus"}, "reference": True},
         {"label": "unet", "model": {"name": "unet"}},
         {"label": "cascade (seed CNN)", "model": {"name": "cascade"}},
-        {"label": "ablation: dilated ASPP", "model": {"name": "heatmapnet", "aspp": "conv"}},
-        {"label": "ablation: no shallow fusion", "model": {"name": "heatmapnet", "fusion": "none"}},
-        {"label": "ablation: CoordConv", "model": {"name": "heatmapnet", "coordconv": True}},
-        {"label": "ablation: sigma 1.5", "model": {"name": "heatmapnet"}, "codec": {"sigma": 1.5}},
+        {"label": "ablation: no regression head (soft-argmax)", "model": {"name": "heatmapnet"}},
+        {"label": "ablation: GGCA encoder attention", "model": {**net, "encoder_attention": "ggca"}, "codec": offset},
+        {"label": "ablation: dilated ASPP", "model": {**net, "aspp": "conv"}, "codec": offset},
+        {"label": "ablation: no shallow fusion", "model": {**net, "fusion": "none"}, "codec": offset},
+        {"label": "ablation: CoordConv", "model": {**net, "coordconv": True}, "codec": offset},
+        {"label": "ablation: sigma 1.5", "model": net, "codec": {"sigma": 1.5, **offset}},
     ]
     return {
         "suites": _suites(1.0, 300),

@@ -144,6 +144,20 @@ def markdown(report: dict[str, Any]) -> str:
             lines.append(f"| {label} | {_trained_on(m)} | {pct(s['r2']['count_accuracy'])} | "
                          + " | ".join(pct(s["coord_eps"][e]) for e in eps)
                          + (f" | {_f(s['physical']['f1'])}" if phys else "") + " |")
+    calibrated = [(label, m) for label, m in models.items()
+                  if any((s.get("calibration") or {}).get("n_coordinates") for s in m["suites"].values())]
+    if calibrated:
+        lines += ["", "## Calibration of the per-point sigma (pairs matched within 2 px)", "",
+                  "Share of coordinates whose error is within 1 and 2 predicted sigmas (ideal for Gaussian errors: "
+                  "68.3 % and 95.4 %); plot: `plots/sigma_reliability.png`.", "",
+                  "| model | suite | coordinates | within 1 sigma | within 2 sigma | median sigma (px) | rms error (px) |",
+                  "|---|---|---|---|---|---|---|"]
+        for label, m in calibrated:
+            for name, s in m["suites"].items():
+                c = s.get("calibration") or {}
+                if c.get("n_coordinates"):
+                    lines.append(f"| {label} | {name} | {c['n_coordinates']} | {100 * c['within_1sigma']:.1f} % | "
+                                 f"{100 * c['within_2sigma']:.1f} % | {_f(c['median_sigma'], 3)} | {_f(c['rms_error'], 3)} |")
     if "decode_ablation" in report:
         first = next(iter(models))
         lines += ["", f"## Decoding ablation ({first}, main suite)", "", "| refinement | F1@1 | F1@2 | RMSE@2 (px) |", "|---|---|---|---|"]
@@ -185,6 +199,25 @@ def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, grid: bool = True) ->
     plt.close(fig)
 
 
+def plot_reliability(report: dict[str, Any], path: Path) -> Path | None:
+    """Reliability diagram of the predicted sigmas: observed share of ``|error| <= k
+    sigma`` against the Gaussian expectation ``erf(k / sqrt 2)``, one curve per model
+    and suite with calibrated points (none: no plot)."""
+    curves = [(f"{label}: {name}", s["calibration"]) for label, m in report["models"].items()
+              for name, s in m["suites"].items() if (s.get("calibration") or {}).get("n_coordinates")]
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.plot([0, 1], [0, 1], color="gray", lw=1, ls="--", label="ideal")
+    for label, c in curves:
+        expected = [math.erf(k / math.sqrt(2)) for k in c["levels"]]
+        ax.plot(expected, c["observed"], marker=".", lw=1, label=label)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    _finish(fig, ax, path, "expected share within k sigma (Gaussian)", "observed share within k sigma")
+    return path
+
+
 def write_report(report: dict[str, Any], out: Path, suites, main_outputs, locs) -> None:
     (out / "report.json").write_text(json.dumps(_json_safe(report), indent=1))
     (out / "report.md").write_text(markdown(report))
@@ -209,6 +242,7 @@ def write_report(report: dict[str, Any], out: Path, suites, main_outputs, locs) 
         if errs:
             ax.hist(errs, bins=30, range=(0, 3), histtype="step", label=label)
     _finish(fig, ax, plots / "error_histogram.png", "localization error of matched pairs (px)", "count", grid=False)
+    plot_reliability(report, plots / "sigma_reliability.png")
     first = next(iter(models))
     counts = np.array(models[first]["suites"][main.spec.name]["counts"]).reshape(-1, 2)
     top = int(counts.max()) + 1 if len(counts) else 1

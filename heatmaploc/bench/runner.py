@@ -260,6 +260,8 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
     if not locs[first].point_model:
         report["decode_ablation"] = {}
         for mode in cfg.decode_modes:
+            if mode == "offset" and not locs[first].has_regression:
+                continue  # no offset maps to decode
             codec = locs[first].with_codec(refine=mode).codec
             m = evaluate_outputs(main_outputs[first], main_suite.truths, [im.shape[:2] for im in main_suite.images], codec, cfg.radii)
             report["decode_ablation"][mode] = {f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}

@@ -19,7 +19,8 @@ def make_sample(image: np.ndarray, points: np.ndarray, labels: np.ndarray, name:
     """One training/eval sample from a loaded image.
 
     Returns a dict with ``image`` ``(C, H, W)`` float32 (normalized), ``heatmap``
-    ``(K, H, W)`` float32 target, ``points`` ``(N, 2)`` float64 pixels, ``labels``
+    ``(K, H, W)`` float32 target, ``offsets`` ``(3, H, W)`` float32 regression target
+    (:meth:`HeatmapCodec.encode_offsets`), ``points`` ``(N, 2)`` float64 pixels, ``labels``
     ``(N,)`` int64 and ``name``.
     """
     x = to_unit_range(image, in_channels, name)
@@ -31,6 +32,7 @@ def make_sample(image: np.ndarray, points: np.ndarray, labels: np.ndarray, name:
     return {
         "image": torch.from_numpy(np.ascontiguousarray(normalize(x))),
         "heatmap": torch.from_numpy(target),
+        "offsets": torch.from_numpy(codec.encode_offsets(points, x.shape[-2:])),
         "points": torch.as_tensor(np.asarray(points, dtype=np.float64).reshape(-1, 2)),
         "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64).reshape(-1)),
         "name": name,
@@ -108,7 +110,8 @@ class HeatmapDataset(SampleStream):
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack images ``(B, C, H, W)`` and heatmaps ``(B, K, H, W)``; keep ``points`` and
+    """Stack images ``(B, C, H, W)``, heatmaps ``(B, K, H, W)`` and offset targets
+    ``(B, 3, H, W)``; keep ``points`` and
     ``labels`` as lists of ``(N_i, 2)`` / ``(N_i,)`` tensors, ``names`` as a list."""
     shapes = {tuple(s["image"].shape) for s in batch}
     if len(shapes) > 1:
@@ -116,6 +119,7 @@ def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "image": torch.stack([s["image"] for s in batch]),
         "heatmap": torch.stack([s["heatmap"] for s in batch]),
+        "offsets": torch.stack([s["offsets"] for s in batch]),
         "points": [s["points"] for s in batch],
         "labels": [s["labels"] for s in batch],
         "names": [s["name"] for s in batch],

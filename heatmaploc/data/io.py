@@ -7,6 +7,7 @@ order, dtype unchanged (uint8, uint16, float...).  Points are ``(N, 2)`` float64
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import tempfile
@@ -130,21 +131,26 @@ class PointTable:
         points: image name -> ``(N, 2)`` float64 ``(x, y)``.
         labels: image name -> ``(N,)`` int64 (0 when the CSV has no label column).
         scores: image name -> ``(N,)`` float64 (only when the CSV has a score column).
+        sigmas: image name -> ``(N,)`` float64 (only when the CSV has a sigma column;
+            an empty field is NaN, unknown).
     """
 
     points: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
     scores: dict[str, np.ndarray] | None = None
+    sigmas: dict[str, np.ndarray] | None = None
 
 
 def read_points_csv(path: str | Path) -> PointTable:
-    """Parse ``image,x,y[,label][,score]`` rows; every problem names the line."""
+    """Parse ``image,x,y[,label][,score][,sigma]`` rows (any column order, quoted as
+    the csv module does); every problem names the line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: points CSV not found")
     pts: dict[str, list] = {}
     labs: dict[str, list] = {}
     scs: dict[str, list] = {}
+    sig: dict[str, list] = {}
     with open(path, newline="") as fh:
         reader = csv.reader(fh)
         try:
@@ -157,7 +163,7 @@ def read_points_csv(path: str | Path) -> PointTable:
         if missing:
             raise ValueError(f"{path}: header {','.join(header)!r} lacks column(s) {missing}; expected 'image,x,y[,label]'")
         col = {name: header.index(name) for name in header}
-        has_label, has_score = "label" in col, "score" in col
+        has_label, has_score, has_sigma = "label" in col, "score" in col, "sigma" in col
         try:
             for row in reader:
                 line = reader.line_num
@@ -189,33 +195,50 @@ def read_points_csv(path: str | Path) -> PointTable:
                         scs.setdefault(name, []).append(float(row[col["score"]]))
                     except ValueError:
                         raise ValueError(f"{path}: line {line}: score={row[col['score']]!r} is not a number") from None
+                if has_sigma:
+                    text = row[col["sigma"]].strip()
+                    try:
+                        value = float(text) if text else float("nan")
+                    except ValueError:
+                        raise ValueError(f"{path}: line {line}: sigma={text!r} is not a number") from None
+                    if value < 0:
+                        raise ValueError(f"{path}: line {line}: sigma must be >= 0, got {value}")
+                    sig.setdefault(name, []).append(value)
         except csv.Error as err:
             raise ValueError(f"{path}: line {reader.line_num}: {err}") from None
     return PointTable(
         points={k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in pts.items()},
         labels={k: np.asarray(v, dtype=np.int64) for k, v in labs.items()},
         scores={k: np.asarray(v, dtype=np.float64) for k, v in scs.items()} if has_score else None,
+        sigmas={k: np.asarray(v, dtype=np.float64) for k, v in sig.items()} if has_sigma else None,
     )
 
 
-def write_points_csv(path: str | Path, rows: Iterable[tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]]) -> None:
-    """Write ``image,x,y,label[,score]``; ``rows`` yields ``(name, xy, labels, scores)``.
+def write_points_csv(path: str | Path, rows: Iterable[tuple]) -> None:
+    """Write ``image,x,y,label[,score,sigma]``; ``rows`` yields ``(name, xy, labels,
+    scores[, sigma])`` (labels, scores, sigma may be ``None``).
 
-    The score column is written when any row has scores.  Coordinates keep 4 decimals
-    (0.1 milli-pixel).  The file is replaced atomically.
+    The score and sigma columns are written when any row has scores; an unknown sigma
+    (NaN or ``None``) is an empty field.  Coordinates keep 4 decimals (0.1 milli-pixel).
+    Fields are quoted by the csv module where needed, so any image name round-trips
+    through :func:`read_points_csv`.  The file is replaced atomically.
     """
-    rows = list(rows)
+    rows = [tuple(r) + (None,) * (5 - len(r)) for r in rows]
     with_scores = any(r[3] is not None for r in rows)
-    lines = ["image,x,y,label" + (",score" if with_scores else "")]
-    for name, xy, labels, scores in rows:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["image", "x", "y", "label"] + (["score", "sigma"] if with_scores else []))
+    for name, xy, labels, scores, sigma in rows:
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         labels = np.zeros(len(xy), np.int64) if labels is None else np.asarray(labels)
         for i, (x, y) in enumerate(xy):
-            line = f"{name},{x:.4f},{y:.4f},{int(labels[i])}"
+            fields = [name, f"{x:.4f}", f"{y:.4f}", str(int(labels[i]))]
             if with_scores:
-                line += f",{float(scores[i]):.4f}" if scores is not None else ","
-            lines.append(line)
-    _atomic_write_bytes(Path(path), ("\n".join(lines) + "\n").encode())
+                fields.append(f"{float(scores[i]):.4f}" if scores is not None else "")
+                known = sigma is not None and np.isfinite(sigma[i])
+                fields.append(f"{float(sigma[i]):.4f}" if known else "")
+            writer.writerow(fields)
+    _atomic_write_bytes(Path(path), buffer.getvalue().encode())
 
 
 def read_meta(path: str | Path) -> dict:

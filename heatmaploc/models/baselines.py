@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from heatmaploc.models.blocks import crop_to, pad_to_multiple
-from heatmaploc.models.head import prior_bias
+from heatmaploc.models.head import RegressionHead, prior_bias
 from heatmaploc.points import Points
 
 SMP_ARCHS = {"deeplabv3plus": "DeepLabV3Plus", "unet": "Unet"}
@@ -28,6 +28,8 @@ class SmpBaselineConfig:
     in_channels: int = 3
     classes: int = 1
     head_prior: float = 0.01
+    regression: bool = False
+    regression_channels: int = 16
 
 
 class SmpBaseline(nn.Module):
@@ -36,7 +38,9 @@ class SmpBaseline(nn.Module):
 
     Two changes from the stock model, both for a fair comparison: the image-pooling
     branch of DeepLabV3+'s ASPP uses GroupNorm instead of BatchNorm (so batch 1 trains,
-    as in HeatmapNet), and the head bias starts at the same focal-loss prior.
+    as in HeatmapNet), and the head bias starts at the same focal-loss prior.  With
+    ``regression`` the offset/uncertainty head of HeatmapNet reads the smp decoder's
+    output, and the output has ``classes + 3`` channels (logits, ``dx, dy, log sigma``).
     """
 
     def __init__(self, config: SmpBaselineConfig | None = None) -> None:
@@ -53,10 +57,16 @@ class SmpBaseline(nn.Module):
                 module[2] = nn.GroupNorm(min(8, bn.num_features), bn.num_features)
         head = [m for m in self.net.segmentation_head.modules() if isinstance(m, nn.Conv2d)][-1]
         nn.init.constant_(head.bias, prior_bias(cfg.head_prior))
+        first = next(m for m in self.net.segmentation_head.modules() if isinstance(m, nn.Conv2d))
+        self.regression_head = RegressionHead(first.in_channels, cfg.regression_channels) if cfg.regression else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, size = pad_to_multiple(x, 32)
-        return crop_to(self.net(x), size)
+        if self.regression_head is None:
+            return crop_to(self.net(x), size)
+        features = self.net.decoder(self.net.encoder(x))
+        out = torch.cat([self.net.segmentation_head(features), self.regression_head(features, x.shape[-2:])], dim=1)
+        return crop_to(out, size)
 
 
 # ---------------------------------------------------------------- cascade (seed blog)

@@ -43,3 +43,26 @@ class HeatmapHead(nn.Module):
         if self.coordconv:
             y = torch.cat([y, coord_channels(y.shape[0], size[0], size[1], y)], dim=1)
         return self.logits(self.refine(y))
+
+
+class RegressionHead(nn.Module):
+    """``(B, cin, h, w)`` decoder features -> ``(B, 3, H, W)`` maps ``dx, dy, log sigma``
+    (pixels of the input; the codec's regression channels).
+
+    3x3 conv -> 1x1 to the three maps at the features' own resolution, then bilinear
+    upsampling of those three maps alone.  Inside a source's block the target offset
+    ``q - p`` is linear in the pixel position ``p``, which bilinear interpolation
+    reproduces exactly, so the head needs no full-resolution features (the costly part
+    of a head on a CPU).  The last conv starts at zero: a fresh head predicts the peak
+    pixel itself with sigma 1 px and does not disturb a trained heatmap branch.
+    """
+
+    def __init__(self, cin: int, channels: int = 16) -> None:
+        super().__init__()
+        self.refine = ConvBNAct(cin, channels, 3)
+        self.out = nn.Conv2d(channels, 3, 1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return F.interpolate(self.out(self.refine(x)), size=size, mode="bilinear", align_corners=False)

@@ -10,8 +10,9 @@ import torch.nn.functional as F
 
 from heatmaploc.models.aspp import AttentionASPP, ConvASPP
 from heatmaploc.models.blocks import ConvBNAct, DSConv, crop_to, pad_to_multiple
+from heatmaploc.models.encoder_attention import ENCODER_ATTENTIONS, add_coordinate_attention
 from heatmaploc.models.fusion import ShallowFusion
-from heatmaploc.models.head import HeatmapHead
+from heatmaploc.models.head import HeatmapHead, RegressionHead
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,10 @@ class HeatmapNetConfig:
     coordconv: bool = False
     head_channels: int = 8
     head_prior: float = 0.01
+    regression: bool = False
+    regression_channels: int = 16
+    encoder_attention: str = "none"
+    encoder_attention_from: int = 7
 
 
 class HeatmapNet(nn.Module):
@@ -63,6 +68,13 @@ class HeatmapNet(nn.Module):
             output with the full stride-2 shallow features (fusion ``"shallow"``).
         coordconv: append normalized ``x, y`` channels before the head's 3x3 conv.
         head_prior: initial sigmoid output of the head (focal-loss practice).
+        regression: add the offset/uncertainty head (:class:`~heatmaploc.models.head.RegressionHead`, width
+            ``regression_channels``) on the same features as the heatmap head; the
+            output then has ``classes + 3`` channels: logits, ``dx, dy, log sigma``.
+        encoder_attention: ``"ggca"`` inserts grouped coordinate attention after the
+            depthwise conv of the encoder's inverted-residual blocks from index
+            ``encoder_attention_from`` on (7: the stride-16 and stride-32 stages of
+            MobileNetV2; :mod:`heatmaploc.models.encoder_attention`).
     """
 
     def __init__(self, config: HeatmapNetConfig | None = None) -> None:
@@ -76,11 +88,15 @@ class HeatmapNet(nn.Module):
             raise ValueError(f"aspp must be 'attention' or 'conv', got {cfg.aspp!r}")
         if cfg.fusion not in ("shallow", "none"):
             raise ValueError(f"fusion must be 'shallow' or 'none', got {cfg.fusion!r}")
+        if cfg.encoder_attention not in ENCODER_ATTENTIONS:
+            raise ValueError(f"encoder_attention must be one of {ENCODER_ATTENTIONS}, got {cfg.encoder_attention!r}")
         if cfg.encoder_depth != 5:
             raise ValueError(f"encoder_depth must be 5 (stride-2/4 and deep features), got {cfg.encoder_depth}")
         self.config, self.in_channels, self.classes = cfg, cfg.in_channels, cfg.classes
         self.encoder = smp.encoders.get_encoder(cfg.encoder_name, in_channels=cfg.in_channels, depth=cfg.encoder_depth,
                                                 weights=cfg.encoder_weights, output_stride=cfg.encoder_output_stride)
+        if cfg.encoder_attention == "ggca":
+            add_coordinate_attention(self.encoder, cfg.encoder_attention_from)
         chans = self.encoder.out_channels
         self.pad_multiple = 2 ** cfg.encoder_depth
         if cfg.aspp == "attention":
@@ -104,6 +120,7 @@ class HeatmapNet(nn.Module):
             head_in = cfg.decoder_channels
         self.decoder = DSConv(cfg.aspp_channels + low_channels, cfg.decoder_channels)
         self.head = HeatmapHead(head_in, cfg.classes, cfg.head_channels, cfg.coordconv, cfg.head_prior)
+        self.regression_head = RegressionHead(head_in, cfg.regression_channels) if cfg.regression else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, size = pad_to_multiple(x, self.pad_multiple)
@@ -119,4 +136,7 @@ class HeatmapNet(nn.Module):
         if self.refine is not None:
             y = F.interpolate(y, size=shallow.shape[-2:], mode="bilinear", align_corners=False)
             y = self.refine(torch.cat([y, shallow], dim=1))
-        return crop_to(self.head(y, x.shape[-2:]), size)
+        out = self.head(y, x.shape[-2:])
+        if self.regression_head is not None:
+            out = torch.cat([out, self.regression_head(y, x.shape[-2:])], dim=1)
+        return crop_to(out, size)
