@@ -1,6 +1,6 @@
 """heatmaploc: find a variable number of point sources in 2-D field images.
 
-Coordinates everywhere are DESIGN.md pixels: ``(x, y)``, ``x`` along columns, pixel
+Coordinates everywhere are docs/design.md pixels: ``(x, y)``, ``x`` along columns, pixel
 centres at integers (the top-left pixel spans ``[-0.5, 0.5]^2``).
 """
 __version__ = "0.1.0"

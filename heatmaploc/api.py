@@ -24,7 +24,7 @@ from heatmaploc.checkpoint import load_checkpoint
 from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.data.io import check_image, read_image
 from heatmaploc.data.preprocess import normalize, to_unit_range
-from heatmaploc.engine import batches_by_shape, pick_device, predict_samples
+from heatmaploc.inference import batches_by_shape, pick_device, predict_samples
 from heatmaploc.models import build_model, is_point_model
 from heatmaploc.points import PhysicalFrame, Points
 from heatmaploc.tta import averaged_maps, transforms
@@ -143,13 +143,13 @@ class Localizer:
     def raw_outputs(self, images: Sequence[ImageLike], batch_size: int = 16) -> list[Any]:
         """Undecoded outputs, batched by size: per image the ``(K, H, W)`` float32
         probabilities of a heatmap model, or the :class:`Points` of a point model
-        (what :func:`heatmaploc.engine.evaluate_outputs` takes)."""
+        (what :func:`heatmaploc.evaluation.evaluate_outputs` takes)."""
         samples = [{"image": self._tensor(*load_input(im))} for im in images]
         return predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)
 
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
                 origin: tuple[float, float] = (0.0, 0.0)) -> Points:
-        """Points of one image: ``xy (N, 2)`` pixels (DESIGN.md convention), ``scores``,
+        """Points of one image: ``xy (N, 2)`` pixels (docs/design.md section 1), ``scores``,
         ``count``; with ``pixel_size`` also ``xy_physical = origin + pixel_size * xy``."""
         return self.predict_batch([image], threshold=threshold, pixel_size=pixel_size, origin=origin)[0]
 

@@ -1,6 +1,6 @@
 """HeatmapCodec: every conversion between point lists and heatmaps.
 
-Coordinates are DESIGN.md section 1 pixels: ``(x, y)``, pixel centres at integers.
+Coordinates are docs/design.md section 1 pixels: ``(x, y)``, pixel centres at integers.
 Heatmaps are ``(K, H, W)`` (numpy, one channel per source class) or ``(B, K, H, W)``
 (torch, batched) at the input resolution.
 
@@ -64,7 +64,7 @@ class CodecConfig:
         offset_reach: Chebyshev half-size of the block of pixels around each source's
             nearest pixel that carries offset targets (1: the 3x3 block).
         sigma_scale: factor on the regression head's sigmas, calibrated on validation
-            data after training (:func:`heatmaploc.engine.sigma_scale`).
+            data after training (:func:`heatmaploc.evaluation.sigma_scale`).
     """
 
     sigma: float = 2.0
@@ -241,7 +241,7 @@ class HeatmapCodec:
         # The NMS peak pixel of a unimodal blob is within half a pixel of its centre;
         # +-1 px (the offset head: its block's reach) bounds a refinement misled by a
         # flat or non-Gaussian heatmap, and the result always lies in the valid image
-        # area of DESIGN.md section 1.
+        # area of docs/design.md section 1.
         dx, dy = dx.clamp(-limit, limit), dy.clamp(-limit, limit)
         xs = (peak_x.double() + dx).clamp(-0.5, w - 0.5 - 1e-6).reshape(b, k, -1)
         ys = (peak_y.double() + dy).clamp(-0.5, h - 0.5 - 1e-6).reshape(b, k, -1)

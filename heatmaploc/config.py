@@ -21,7 +21,7 @@ class DataConfig:
     """Where training and validation images come from.
 
     Attributes:
-        train, val: dataset folders (DESIGN.md section 2).  When ``train`` is unset the
+        train, val: dataset folders (docs/design.md section 2).  When ``train`` is unset the
             training images are simulated on the fly from ``simulate`` (no disk).
         simulate: simulator preset for streamed training data / a simulated val set.
         simulate_overrides: ``SimConfig`` fields changed for both.

@@ -20,7 +20,7 @@ min-max scaling, as the simulator and most vibrometer software export) is first 
 back to a scalar field (:func:`heatmaploc.simulate.render.invert_colormap`); the unknown
 scaling is affine, so the strengths and the offset absorb it.
 
-Coordinates follow DESIGN.md section 1: ``(x, y)`` pixels, pixel centres at integers.
+Coordinates follow docs/design.md section 1: ``(x, y)`` pixels, pixel centres at integers.
 Unlabelled sources outside the image bias the fit.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Point matching, point metrics and pixel metrics (DESIGN.md section 6).
+"""Point matching, point metrics and pixel metrics (docs/design.md section 6).
 
 Points are ``(N, 2)`` ``(x, y)`` pixels.  Conventions for empty sets (explicit):
 

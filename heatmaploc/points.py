@@ -1,6 +1,6 @@
 """Point lists as returned to users, and the pixel <-> physical-units frame.
 
-Coordinates follow DESIGN.md section 1: ``(x, y)`` in pixels, ``x`` along columns,
+Coordinates follow docs/design.md section 1: ``(x, y)`` in pixels, ``x`` along columns,
 pixel centres at integers, the top-left pixel spanning ``[-0.5, 0.5]^2``.
 """
 from __future__ import annotations

@@ -35,7 +35,7 @@ def tiny_dataset(tmp_path: Path) -> Path:
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A checkpoint from a few steps of configs/tiny.yaml (trained once per session)."""
     from heatmaploc.config import load_config
-    from heatmaploc.engine import train
+    from heatmaploc.training import train
 
     root = Path(__file__).resolve().parents[1]
     run = tmp_path_factory.mktemp("tiny_session")

@@ -244,7 +244,7 @@ def test_api_points_carry_sigma(tiny_checkpoint, tmp_path):
 
 
 def test_sigma_scale_makes_one_sigma_coverage_gaussian():
-    from heatmaploc.engine import sigma_scale
+    from heatmaploc.evaluation import sigma_scale
 
     rng = np.random.default_rng(0)
     truths = [rng.uniform(5, 95, size=(3, 2)) for _ in range(400)]

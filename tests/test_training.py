@@ -8,7 +8,7 @@ import torch
 from heatmaploc.api import Localizer
 from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
 from heatmaploc.config import load_config
-from heatmaploc.engine import TrainingDiverged, _lr_factor, train
+from heatmaploc.training import TrainingDiverged, _lr_factor, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"

@@ -9,7 +9,7 @@ from heatmaploc import Localizer
 from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
 from heatmaploc.cli import main
 from heatmaploc.config import config_from_dict
-from heatmaploc.engine import calibrate_checkpoint
+from heatmaploc.evaluation import calibrate_checkpoint
 from heatmaploc.tta import apply, averaged_maps, invert, transforms
 
 

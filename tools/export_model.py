@@ -14,7 +14,8 @@ from pathlib import Path
 
 from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
 from heatmaploc.config import config_from_dict
-from heatmaploc.engine import calibrate_checkpoint, pick_device
+from heatmaploc.evaluation import calibrate_checkpoint
+from heatmaploc.inference import pick_device
 from heatmaploc.tta import TTA_MODES
 
 

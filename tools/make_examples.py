@@ -1,4 +1,4 @@
-"""Write the example images of examples/ (DESIGN.md dataset layout), deterministically.
+"""Write the example images of examples/ (docs/design.md section 2 layout), deterministically.
 
 Usage: python tools/make_examples.py [--out examples]
 """

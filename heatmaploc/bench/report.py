@@ -261,7 +261,7 @@ def write_report(report: dict[str, Any], out: Path, suites, main_outputs, locs) 
     fig.savefig(plots / "count_confusion.png", dpi=100)
     plt.close(fig)
     n = min(report["config"]["examples"], len(main))
-    from heatmaploc.engine import decode_outputs
+    from heatmaploc.inference import decode_outputs
 
     preds = decode_outputs(main_outputs[first][:n], locs[first].codec)
     plot_points_grid(main.images[:n], main.truths[:n], plots / "examples.png", preds=[p.xy for p in preds],

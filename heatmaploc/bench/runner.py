@@ -22,7 +22,9 @@ from heatmaploc.bench.physics import (JET_SLOPE, WaveModel, efficient_share_with
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
-from heatmaploc.engine import decode_outputs, evaluate_outputs, train
+from heatmaploc.evaluation import evaluate_outputs
+from heatmaploc.inference import decode_outputs
+from heatmaploc.training import train
 from heatmaploc.fieldfit import FieldModel, fit_field
 from heatmaploc.metrics import match_points, point_metrics
 from heatmaploc.models import model_complexity

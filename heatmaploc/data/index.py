@@ -1,4 +1,4 @@
-"""Discovery and validation of a dataset folder (DESIGN.md section 2).
+"""Discovery and validation of a dataset folder (docs/design.md section 2).
 
 ``load_dataset(root)`` checks the layout and the CSV; ``validate=True`` (default) also
 reads every image once to catch corrupt files, NaN/inf pixels, points outside the

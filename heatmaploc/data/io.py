@@ -1,4 +1,4 @@
-"""Reading and writing images, point CSVs and meta.json (DESIGN.md section 2).
+"""Reading and writing images, point CSVs and meta.json (docs/design.md section 2).
 
 Images come back as loaded from disk: ``(H, W)`` or ``(H, W, C)`` channels-last, RGB
 order, dtype unchanged (uint8, uint16, float...).  Points are ``(N, 2)`` float64

@@ -100,7 +100,7 @@ def _write_one(args: tuple[SimConfig, int, int, str]) -> tuple[str, np.ndarray, 
 
 def write_dataset(cfg: SimConfig, n: int, out: str | Path, seed: int = 0, workers: int | None = None,
                   progress: bool = True, start: int = 0) -> Path:
-    """Simulate images ``start .. start + n - 1`` into the DESIGN.md layout at ``out``.
+    """Simulate images ``start .. start + n - 1`` into the docs/design.md layout at ``out``.
 
     Writes ``images/<index>.png|npy``, ``points.csv`` (4 decimals) and ``meta.json``
     (the generator config, seed, version, physical frame when known, and per-image

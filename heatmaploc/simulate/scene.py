@@ -1,6 +1,6 @@
 """Scene sampling and field synthesis.
 
-A :class:`Scene` holds the sources of one image in pixel coordinates (DESIGN.md 1:
+A :class:`Scene` holds the sources of one image in pixel coordinates (docs/design.md section 1:
 ``(x, y)``, pixel centres at integers) and the wave parameters; :func:`synthesize`
 evaluates the observable on the pixel-centre grid.
 """

@@ -1,9 +1,10 @@
-"""Train and evaluate loops (importable, no argument parsing).
+"""The training loop (importable, no argument parsing).
 
-Training data is a deterministic function of the *global sample index* ``g = step *
-batch + i``: streamed simulation (``simulate_image(cfg, train_seed, g)``) or a
-dataset folder walked in per-pass permutations.  Resuming at step ``s`` therefore
-continues with exactly the samples an uninterrupted run would have seen.
+``train(cfg, run_dir)`` reads top to bottom: build the model (optionally from another
+checkpoint's weights) and optimizer, or restore everything from ``last.pt``; then per
+epoch: forward/backward/clip/step/EMA over the streamed samples
+(:mod:`heatmaploc.data.sources`), validate, checkpoint, log; finally calibrate the best
+checkpoint's decode threshold and sigma factor on the validation set.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -23,192 +24,22 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from heatmaploc.checkpoint import adapt_state_dict, load_checkpoint, save_checkpoint
-from heatmaploc.codec import CodecConfig, HeatmapCodec
+from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import RunConfig, TrainConfig, save_config
-from heatmaploc.data.dataset import ImageSource, IndexSource, SampleStream, collate
-from heatmaploc.data.index import load_dataset
+from heatmaploc.data.dataset import collate
+from heatmaploc.data.sources import training_stream, validation_samples
+from heatmaploc.evaluation import calibrate_checkpoint, evaluate_outputs
+from heatmaploc.inference import pick_device, predict_samples
 from heatmaploc.losses import heatmap_loss, offset_losses
-from heatmaploc.metrics import (GAUSSIAN_COVERAGE, pixel_confusion, pixel_metrics, point_metrics, sigma_calibration,
-                                standardized_errors)
 from heatmaploc.models import build_model, is_point_model, model_config_dict
-from heatmaploc.points import Points
-from heatmaploc.simulate import get_preset, simulate_image
-from heatmaploc.tta import averaged_maps
 
 log = logging.getLogger(__name__)
-
-CALIBRATION_RADIUS = 2.0  # pixels; DESIGN.md section 6
 
 
 class TrainingDiverged(ValueError):
     """The loss became NaN/inf; the last good checkpoint was kept."""
 
 
-# ---------------------------------------------------------------- data sources
-class SimulatedSource(ImageSource):
-    """Image ``g`` of the simulated dataset ``(preset + overrides, seed)``."""
-
-    def __init__(self, preset: str, overrides: dict, seed: int, size: int | None = None) -> None:
-        self.cfg = get_preset(preset, **overrides)
-        self.seed, self.size = seed, size
-
-    def __len__(self) -> int:
-        return self.size if self.size is not None else 2**62
-
-    def get(self, g: int):
-        sim = simulate_image(self.cfg, self.seed, g)
-        return sim.image, sim.points, np.zeros(len(sim.points), np.int64), f"sim{g:08d}"
-
-
-def validation_samples(cfg: RunConfig, codec: HeatmapCodec) -> list[dict[str, Any]]:
-    """The fixed validation set as a list of samples (no augmentation)."""
-    data = cfg.data
-    if data.val:
-        source: ImageSource = IndexSource(load_dataset(data.val))
-    elif data.simulate:
-        source = SimulatedSource(data.simulate, data.simulate_overrides, data.val_seed, data.val_size)
-    else:
-        raise ValueError("no validation data: set data.val or data.simulate")
-    stream = SampleStream(source, codec, data.in_channels, None, 0)
-    return [stream[i] for i in range(len(source))]
-
-
-def training_stream(cfg: RunConfig, codec: HeatmapCodec) -> SampleStream:
-    data = cfg.data
-    if data.train:
-        source: ImageSource = IndexSource(load_dataset(data.train), cfg.train.seed, shuffle=True)
-    elif data.simulate:
-        source = SimulatedSource(data.simulate, data.simulate_overrides, data.train_seed)
-    else:
-        raise ValueError("no training data: set data.train or data.simulate")
-    return SampleStream(source, codec, data.in_channels, data.augment, cfg.train.seed)
-
-
-# ---------------------------------------------------------------- inference / evaluation
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def batches_by_shape(shapes: Sequence[tuple], batch_size: int) -> list[list[int]]:
-    """Indices of ``shapes`` grouped into batches of equal shape, in a stable order."""
-    groups: dict[tuple, list[int]] = {}
-    for i, shape in enumerate(shapes):
-        groups.setdefault(tuple(shape), []).append(i)
-    return [idx[j : j + batch_size] for idx in groups.values() for j in range(0, len(idx), batch_size)]
-
-
-@torch.no_grad()
-def predict_samples(model: nn.Module, samples: Sequence[dict], device: torch.device, batch_size: int = 16,
-                    channels_last: bool = False, tta: str = "none") -> list[Any]:
-    """Run the model on prepared samples; per sample the ``(K, H, W)`` probability map
-    (float32 numpy; ``(K + 3, H, W)`` with the regression maps of a model that has
-    them) for heatmap models (averaged over the test-time augmentation ``tta``, see
-    :func:`heatmaploc.tta.averaged_maps`), or a :class:`Points` for point models."""
-    model.eval()
-    out: list[Any] = [None] * len(samples)
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    for idx in batches_by_shape([s["image"].shape for s in samples], batch_size):
-        x = torch.stack([samples[i]["image"] for i in idx]).to(device).to(memory_format=fmt)
-        if is_point_model(model):
-            for i, p in zip(idx, model.to_points(model(x), tuple(x.shape[-2:]))):
-                out[i] = p
-        else:
-            probs = averaged_maps(model, x, tta).cpu().numpy()
-            for i, p in zip(idx, probs):
-                out[i] = p
-    return out
-
-
-def decode_outputs(outputs: Sequence[Any], codec: HeatmapCodec, threshold: float | None = None) -> list[Points]:
-    """Heatmaps -> points (one image at a time); point-model outputs pass through."""
-    return [o if isinstance(o, Points) else codec.decode(torch.from_numpy(o)[None], threshold=threshold)[0] for o in outputs]
-
-
-def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]],
-                     codec: HeatmapCodec, radii: Sequence[float] = (1.0, 2.0, 3.0), threshold: float | None = None) -> dict[str, Any]:
-    """Point metrics at each radius, pixel metrics (disk masks of radius
-    ``codec.config.mask_radius`` vs the heatmap thresholded at the decode threshold;
-    point models: disks around their points) and the calibration of the points'
-    sigmas over pairs matched within ``CALIBRATION_RADIUS`` (``calibration``; its
-    shares are NaN for a model that predicts no sigma)."""
-    thr = codec.config.threshold if threshold is None else threshold
-    preds = decode_outputs(outputs, codec, thr)
-    result: dict[str, Any] = {"threshold": thr, "n_images": len(truths)}
-    for r in radii:
-        result[f"r{r:g}"] = point_metrics([p.xy for p in preds], truths, r).to_dict()
-    conf = np.zeros((2, 2), np.int64)
-    for out, pred, truth, shape in zip(outputs, preds, truths, shapes):
-        true_mask = codec.masks(truth, shape)
-        if isinstance(out, Points):
-            pred_mask = codec.masks(pred.xy, shape)
-        else:
-            pred_mask = out[: codec.config.num_classes].max(axis=0) > thr
-        conf += pixel_confusion(pred_mask, true_mask)
-    result["pixel"] = pixel_metrics(conf).to_dict()
-    result["calibration"] = sigma_calibration([p.xy for p in preds], [p.sigma for p in preds], truths,
-                                              CALIBRATION_RADIUS).to_dict()
-    return result
-
-
-def best_threshold(outputs: Sequence[Any], truths: Sequence[np.ndarray], codec: HeatmapCodec, grid: Sequence[float],
-                   radius: float) -> tuple[float, dict[float, float]]:
-    """The decode threshold of ``grid`` with the best pooled F1 at ``radius`` (ties:
-    the one closest to 0.5)."""
-    scores = {}
-    for t in grid:
-        preds = decode_outputs(outputs, codec, t)
-        scores[float(t)] = point_metrics([p.xy for p in preds], truths, radius).f1
-    best = max(scores, key=lambda t: (round(scores[t], 9), -abs(t - 0.5)))
-    return best, scores
-
-
-def sigma_scale(preds: Sequence[Points], truths: Sequence[np.ndarray], radius: float = CALIBRATION_RADIUS) -> float:
-    """The factor that makes the predicted sigmas of ``preds`` calibrated at one sigma:
-    the 68.27 % quantile of ``|error| / sigma`` over the coordinates of the pairs matched
-    within ``radius`` (1.0 when no matched point has a sigma).  Multiplying every sigma
-    by it puts 68.27 % of those errors within one sigma, as for Gaussian errors."""
-    errors, scales, _ = standardized_errors([p.xy for p in preds], [p.sigma for p in preds], truths, radius)
-    if not len(scales):
-        return 1.0
-    return float(np.quantile(np.abs(errors / scales[:, None]), GAUSSIAN_COVERAGE[1]))
-
-
-def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device,
-                         val: Sequence[dict] | None = None, modes: Sequence[str] | None = None) -> dict[str, Any]:
-    """Calibrate a heatmap checkpoint on the run's validation set, for each test-time
-    augmentation of ``modes`` (default: one pass and ``cfg.train.tta``): the decode
-    threshold with the best F1 at ``train.val_radius`` and, for a model with a
-    regression head, the factor on its sigmas (:func:`sigma_scale`, at that threshold).
-
-    Updates and returns ``ckpt``: ``codec_config.threshold`` (and ``sigma_scale``) and
-    ``threshold_scores`` (F1 per threshold) of ``cfg.train.tta``, and ``inference``:
-    ``{"tta": cfg.train.tta, "thresholds": {mode: t}, "sigma_scales": {mode: f}}`` (the
-    defaults of :class:`heatmaploc.api.Localizer`), merged over the modes calibrated
-    before."""
-    codec = HeatmapCodec(CodecConfig(**{**ckpt["codec_config"], "sigma_scale": 1.0}))
-    val = validation_samples(cfg, codec) if val is None else val
-    model = build_model(ckpt["model_config"]).to(device)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model_state"].items()})
-    truths = [s["points"].numpy() for s in val]
-    inference = ckpt.get("inference") or {}
-    thresholds, scales, scores = dict(inference.get("thresholds", {})), dict(inference.get("sigma_scales", {})), {}
-    for mode in dict.fromkeys(modes or ("none", cfg.train.tta)):
-        outputs = predict_samples(model, val, device, tta=mode)
-        thresholds[mode], scores[mode] = best_threshold(outputs, truths, codec, cfg.train.threshold_grid,
-                                                        cfg.train.val_radius)
-        if getattr(model.config, "regression", False):
-            scales[mode] = sigma_scale(decode_outputs(outputs, codec, thresholds[mode]), truths)
-    tta = cfg.train.tta
-    ckpt["codec_config"]["threshold"] = thresholds[tta]
-    ckpt["codec_config"]["sigma_scale"] = scales.get(tta, 1.0)
-    ckpt["threshold_scores"] = {str(k): v for k, v in scores[tta].items()}
-    ckpt["inference"] = {"tta": tta, "thresholds": thresholds, "sigma_scales": scales}
-    return ckpt
-
-
-# ---------------------------------------------------------------- training
 @dataclass
 class TrainResult:
     run_dir: Path

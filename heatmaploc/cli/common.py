@@ -1,0 +1,99 @@
+"""What several subcommands share: ``--set`` parsing, loading a localizer, input
+expansion, ground truth beside the images, and the point-metrics table."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import yaml
+
+from heatmaploc.codec import REFINE_MODES
+from heatmaploc.tta import TTA_MODES
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` -> dict, values parsed as YAML (``[0, 10]``, ``0.5``, ``jet``)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ValueError(f"--set {item!r}: value does not parse ({err})") from None
+        if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as a string
+            try:
+                parsed = float(parsed)
+            except ValueError:
+                pass
+        out[key.strip()] = parsed
+    return out
+
+
+def expand_inputs(paths: Sequence[str]) -> list[Path]:
+    """Files as given; a folder gives its images (or those of its images/ subfolder)."""
+    from heatmaploc.data.index import list_images
+    from heatmaploc.data.io import IMAGE_EXTENSIONS
+
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            folder = p / "images" if (p / "images").is_dir() else p
+            found = list_images(folder)
+            if not found:
+                raise ValueError(f"{folder}: no {'/'.join(IMAGE_EXTENSIONS)} images")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or folder")
+    return out
+
+
+def ground_truth_for(path: Path, cache: dict) -> np.ndarray | None:
+    """Points of ``path`` from a points.csv beside it (or beside its images/ folder)."""
+    from heatmaploc.data.io import read_points_csv
+
+    for folder in (path.parent, path.parent.parent if path.parent.name == "images" else None):
+        if folder is None:
+            continue
+        csv_path = folder / "points.csv"
+        if csv_path.is_file():
+            if csv_path not in cache:
+                cache[csv_path] = read_points_csv(csv_path)
+            return cache[csv_path].points.get(path.name, np.zeros((0, 2)))
+    return None
+
+
+def load_localizer(checkpoint: str | None, device: str, refine: str | None = None, tta: str | None = None):
+    from heatmaploc.api import Localizer
+
+    if checkpoint in (None, "default"):
+        loc = Localizer.default(device, tta)
+    else:
+        loc = Localizer.from_checkpoint(checkpoint, device, tta)
+    return loc.with_codec(refine=refine) if refine else loc
+
+
+def add_tta_option(p) -> None:
+    p.add_argument("--tta", choices=TTA_MODES,
+                   help="average the heatmap over flips ('flip', 4 passes) or flips and quarter turns ('d4', 8 passes); "
+                        "default: the checkpoint's (the shipped model: d4), else none")
+
+
+def add_refine_option(p) -> None:
+    p.add_argument("--refine", choices=REFINE_MODES,
+                   help="sub-pixel step (default: the checkpoint's: offset for models with a regression head, "
+                        "else softargmax)")
+
+
+def print_point_table(metrics: dict, radii: Sequence[float]) -> None:
+    print("| radius (px) | precision | recall | F1 | RMSE (px) | mean dist (px) | count acc | count MAE |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in radii:
+        m = metrics[f"r{r:g}"]
+        print(f"| {r:g} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['rmse']:.4f} | "
+              f"{m['mean_distance']:.4f} | {m['count_accuracy']:.4f} | {m['count_mae']:.4f} |")

@@ -1,0 +1,96 @@
+"""``heatmaploc predict``: points of image files or folders (table, JSON, CSV, overlays)."""
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from heatmaploc.cli.common import add_refine_option, add_tta_option, expand_inputs, ground_truth_for, load_localizer
+
+
+def field_model_arg(text: str):
+    """``KERNEL:WAVELENGTH[:DAMPING]`` (wavelength in pixels) -> a FieldModel."""
+    from heatmaploc.fieldfit import FieldModel
+
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError("expected KERNEL:WAVELENGTH[:DAMPING]")
+        return FieldModel(parts[0], float(parts[1]), float(parts[2]) if len(parts) == 3 else 0.0)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+
+
+def add(sub) -> None:
+    p = sub.add_parser("predict", help="find sources in images (files or folders)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    p.add_argument("--threshold", type=float, help="decode threshold (default: the one stored in the checkpoint)")
+    add_refine_option(p)
+    add_tta_option(p)
+    p.add_argument("--out", help="write predictions CSV (image,x,y,label,score,sigma)")
+    p.add_argument("--overlay", metavar="DIR", help="write PNG overlays of predictions (and ground truth if known)")
+    p.add_argument("--json", action="store_true", help="print the points as JSON instead of a table")
+    p.add_argument("--pixel-size", type=float, help="also report physical coordinates (units per pixel)")
+    p.add_argument("--field-fit", type=field_model_arg, metavar="KERNEL:WAVELENGTH[:DAMPING]",
+                   help="refine the points by a least-squares fit of the wave field (snapshots, or amplitude maps "
+                        "with --field-amplitude; raw single-channel, or RGB with --field-colormap; kernel free, plate "
+                        "or seed; wavelength in pixels; see heatmaploc.fieldfit)")
+    p.add_argument("--field-colormap", metavar="NAME",
+                   help="with --field-fit: the images are RGB renderings through this matplotlib colormap")
+    p.add_argument("--field-amplitude", action="store_true",
+                   help="with --field-fit: the images are amplitude maps |u| (a vibrometer's), not snapshots")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from heatmaploc.data.io import read_image, write_points_csv
+    from heatmaploc.fieldfit import refine_points
+    from heatmaploc.viz import plot_points_grid
+
+    field_model = args.field_fit
+    if field_model is None and (args.field_colormap is not None or args.field_amplitude):
+        raise ValueError("--field-colormap and --field-amplitude need --field-fit KERNEL:WAVELENGTH")
+    if field_model is not None:
+        field_model = replace(field_model, colormap=args.field_colormap,
+                              observable="amplitude" if args.field_amplitude else "snapshot")
+    files = expand_inputs(args.paths)
+    loc = load_localizer(args.checkpoint, args.device, args.refine, args.tta)
+    results, images = [], {}
+    for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 4):
+        image = read_image(path)  # read once: network, field fit and overlay
+        pts = loc.predict(image, threshold=args.threshold, pixel_size=args.pixel_size)
+        if field_model is not None:
+            pts = refine_points(image, pts, field_model, name=str(path))
+        results.append((path, pts))
+        if args.overlay:
+            images[path] = image
+    if args.json:
+        print(json.dumps({str(p): pts.to_list() for p, pts in results}, indent=1))
+    else:
+        width = max(len(p.name) for p, _ in results)
+        print(f"{'image':<{width}}  count  points (x, y, score[, +-sigma px])")
+        for path, pts in results:
+            shown = ", ".join(f"({r['x']:.2f}, {r['y']:.2f}, {r['score']:.2f}"
+                              + (f", +-{r['sigma']:.2f})" if r["sigma"] == r["sigma"] else ")") for r in pts.to_list()[:4])
+            more = f" ... +{pts.count - 4}" if pts.count > 4 else ""
+            print(f"{path.name:<{width}}  {pts.count:>5}  {shown}{more}")
+        print(f"{len(results)} images, {sum(p.count for _, p in results)} sources "
+              f"(threshold {args.threshold if args.threshold is not None else loc.threshold:g})")
+    if args.out:
+        write_points_csv(args.out, [(p.name, pts.xy, pts.labels, pts.scores, pts.sigma) for p, pts in results])
+        print(f"predictions: {args.out}")
+    if args.overlay:
+        cache: dict = {}
+        out_dir = Path(args.overlay)
+        for path, pts in results:
+            truth = ground_truth_for(path, cache)
+            title = f"{path.name}: {pts.count} found" + (f", {len(truth)} true" if truth is not None else "")
+            plot_points_grid([images[path]], [truth], out_dir / f"{path.stem}.png", preds=[pts.xy], titles=[title], columns=1)
+        print(f"overlays: {out_dir}/ (red x = predicted, white o = ground truth)")
+    return 0

@@ -1,0 +1,158 @@
+"""Scoring outputs against the truth and calibrating a checkpoint on validation data:
+point and pixel metrics, sigma calibration, the decode threshold and the sigma factor
+per test-time augmentation mode."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from heatmaploc.codec import CodecConfig, HeatmapCodec
+from heatmaploc.config import RunConfig
+from heatmaploc.data.sources import validation_samples
+from heatmaploc.inference import decode_outputs, predict_samples
+from heatmaploc.metrics import (GAUSSIAN_COVERAGE, pixel_confusion, pixel_metrics, point_metrics, sigma_calibration,
+                                standardized_errors)
+from heatmaploc.models import build_model
+from heatmaploc.points import Points
+
+CALIBRATION_RADIUS = 2.0  # pixels; docs/design.md section 6
+
+
+def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]],
+                     codec: HeatmapCodec, radii: Sequence[float] = (1.0, 2.0, 3.0), threshold: float | None = None) -> dict[str, Any]:
+    """Point metrics at each radius, pixel metrics (disk masks of radius
+    ``codec.config.mask_radius`` vs the heatmap thresholded at the decode threshold;
+    point models: disks around their points) and the calibration of the points'
+    sigmas over pairs matched within ``CALIBRATION_RADIUS`` (``calibration``; its
+    shares are NaN for a model that predicts no sigma)."""
+    thr = codec.config.threshold if threshold is None else threshold
+    preds = decode_outputs(outputs, codec, thr)
+    result: dict[str, Any] = {"threshold": thr, "n_images": len(truths)}
+    for r in radii:
+        result[f"r{r:g}"] = point_metrics([p.xy for p in preds], truths, r).to_dict()
+    conf = np.zeros((2, 2), np.int64)
+    for out, pred, truth, shape in zip(outputs, preds, truths, shapes):
+        true_mask = codec.masks(truth, shape)
+        if isinstance(out, Points):
+            pred_mask = codec.masks(pred.xy, shape)
+        else:
+            pred_mask = out[: codec.config.num_classes].max(axis=0) > thr
+        conf += pixel_confusion(pred_mask, true_mask)
+    result["pixel"] = pixel_metrics(conf).to_dict()
+    result["calibration"] = sigma_calibration([p.xy for p in preds], [p.sigma for p in preds], truths,
+                                              CALIBRATION_RADIUS).to_dict()
+    return result
+
+
+def best_threshold(outputs: Sequence[Any], truths: Sequence[np.ndarray], codec: HeatmapCodec, grid: Sequence[float],
+                   radius: float) -> tuple[float, dict[float, float]]:
+    """The decode threshold of ``grid`` with the best pooled F1 at ``radius`` (ties:
+    the one closest to 0.5)."""
+    scores = {}
+    for t in grid:
+        preds = decode_outputs(outputs, codec, t)
+        scores[float(t)] = point_metrics([p.xy for p in preds], truths, radius).f1
+    best = max(scores, key=lambda t: (round(scores[t], 9), -abs(t - 0.5)))
+    return best, scores
+
+
+def sigma_scale(preds: Sequence[Points], truths: Sequence[np.ndarray], radius: float = CALIBRATION_RADIUS) -> float:
+    """The factor that makes the predicted sigmas of ``preds`` calibrated at one sigma:
+    the 68.27 % quantile of ``|error| / sigma`` over the coordinates of the pairs matched
+    within ``radius`` (1.0 when no matched point has a sigma).  Multiplying every sigma
+    by it puts 68.27 % of those errors within one sigma, as for Gaussian errors."""
+    errors, scales, _ = standardized_errors([p.xy for p in preds], [p.sigma for p in preds], truths, radius)
+    if not len(scales):
+        return 1.0
+    return float(np.quantile(np.abs(errors / scales[:, None]), GAUSSIAN_COVERAGE[1]))
+
+
+def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.device,
+                         val: Sequence[dict] | None = None, modes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Calibrate a heatmap checkpoint on the run's validation set, for each test-time
+    augmentation of ``modes`` (default: one pass and ``cfg.train.tta``): the decode
+    threshold with the best F1 at ``train.val_radius`` and, for a model with a
+    regression head, the factor on its sigmas (:func:`sigma_scale`, at that threshold).
+
+    Updates and returns ``ckpt``: ``codec_config.threshold`` (and ``sigma_scale``) and
+    ``threshold_scores`` (F1 per threshold) of ``cfg.train.tta``, and ``inference``:
+    ``{"tta": cfg.train.tta, "thresholds": {mode: t}, "sigma_scales": {mode: f}}`` (the
+    defaults of :class:`heatmaploc.api.Localizer`), merged over the modes calibrated
+    before."""
+    codec = HeatmapCodec(CodecConfig(**{**ckpt["codec_config"], "sigma_scale": 1.0}))
+    val = validation_samples(cfg, codec) if val is None else val
+    model = build_model(ckpt["model_config"]).to(device)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model_state"].items()})
+    truths = [s["points"].numpy() for s in val]
+    inference = ckpt.get("inference") or {}
+    thresholds, scales, scores = dict(inference.get("thresholds", {})), dict(inference.get("sigma_scales", {})), {}
+    for mode in dict.fromkeys(modes or ("none", cfg.train.tta)):
+        outputs = predict_samples(model, val, device, tta=mode)
+        thresholds[mode], scores[mode] = best_threshold(outputs, truths, codec, cfg.train.threshold_grid,
+                                                        cfg.train.val_radius)
+        if getattr(model.config, "regression", False):
+            scales[mode] = sigma_scale(decode_outputs(outputs, codec, thresholds[mode]), truths)
+    tta = cfg.train.tta
+    ckpt["codec_config"]["threshold"] = thresholds[tta]
+    ckpt["codec_config"]["sigma_scale"] = scales.get(tta, 1.0)
+    ckpt["threshold_scores"] = {str(k): v for k, v in scores[tta].items()}
+    ckpt["inference"] = {"tta": tta, "thresholds": thresholds, "sigma_scales": scales}
+    return ckpt
+
+
+def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = (1.0, 2.0, 3.0),
+                     threshold: float | None = None, group_by: Sequence[str] = (), field_fit_from_meta: bool = False,
+                     progress: bool = False) -> dict[str, Any]:
+    """Metrics of a :class:`~heatmaploc.api.Localizer` on a labelled dataset folder.
+
+    Each image is read once.  Returns :func:`evaluate_outputs`'s dict (``r<radius>``,
+    ``pixel``, ``calibration``, ``threshold``, ``n_images``) plus ``n_sources``,
+    ``tta``; with ``field_fit_from_meta`` a ``field_fit`` entry (``images_fitted`` and
+    ``r<radius>`` point metrics of the points refined by the field fit with the physics
+    each image's ``meta.json`` record states; the count stays the model's); for each
+    ``group_by`` key (a per-image field of ``meta.json``) ``by_<key>``: per value the
+    point metrics at 2 px, with ``after_field_fit`` when the fit ran.
+    """
+    from heatmaploc.data.index import load_dataset
+    from heatmaploc.data.io import read_image
+    from heatmaploc.fieldfit import model_from_meta, refine_points
+
+    index = load_dataset(dataset, progress=progress)
+    images = [read_image(rec.path) for rec in tqdm(index.records, desc="read", unit="img", disable=not progress)]
+    outputs = loc.raw_outputs(images)
+    truths = [rec.points for rec in index.records]
+    shapes = [image.shape[:2] for image in images]
+    radii = sorted({float(r) for r in radii})
+    metrics = evaluate_outputs(outputs, truths, shapes, loc.codec, radii, threshold=threshold)
+    metrics.update(n_sources=int(index.counts().sum()), tta=loc.tta)
+    per_image = index.meta.get("images", {})
+    refined = None
+    if field_fit_from_meta:
+        preds = decode_outputs(outputs, loc.codec, metrics["threshold"])
+        refined, fitted = [], 0
+        for rec, image, pts in tqdm(list(zip(index.records, images, preds)), desc="field fit", unit="img",
+                                    disable=not progress):
+            model = model_from_meta(per_image.get(rec.name, {}))
+            if model is not None and pts.count:
+                pts = refine_points(image, pts, model, name=str(rec.path))
+                fitted += 1
+            refined.append(pts.xy)
+        metrics["field_fit"] = {"images_fitted": fitted,
+                                **{f"r{r:g}": point_metrics(refined, truths, r).to_dict() for r in radii}}
+    for key in group_by:
+        groups: dict[str, list[int]] = {}
+        for i, rec in enumerate(index.records):
+            groups.setdefault(str(per_image.get(rec.name, {}).get(key, "(none)")), []).append(i)
+        metrics[f"by_{key}"] = {}
+        for value, idx in sorted(groups.items()):
+            sub = evaluate_outputs([outputs[i] for i in idx], [truths[i] for i in idx], [shapes[i] for i in idx],
+                                   loc.codec, (2.0,), threshold=threshold)["r2"]
+            sub.update(n_images=len(idx), n_sources=sum(len(truths[i]) for i in idx))
+            if refined is not None:
+                sub["after_field_fit"] = point_metrics([refined[i] for i in idx], [truths[i] for i in idx], 2.0).to_dict()
+            metrics[f"by_{key}"][value] = sub
+    return metrics
