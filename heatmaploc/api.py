@@ -24,10 +24,10 @@ from heatmaploc.checkpoint import load_checkpoint
 from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.data.io import check_image, read_image
 from heatmaploc.data.preprocess import normalize, to_unit_range
-from heatmaploc.inference import batches_by_shape, pick_device, predict_samples
-from heatmaploc.models import build_model, is_point_model
+from heatmaploc.inference import pick_device, predict_samples
+from heatmaploc.models import build_model
 from heatmaploc.points import PhysicalFrame, Points
-from heatmaploc.tta import averaged_maps, transforms
+from heatmaploc.tta import transforms
 
 DEFAULT_CHECKPOINT = "default.pt"
 
@@ -85,7 +85,6 @@ class Localizer:
         self.model = model.to(self.device).eval()
         self.codec = codec
         self.in_channels = int(getattr(model, "in_channels", 3))
-        self.point_model = is_point_model(model)
         self.tta = tta
         self.inference = dict(inference or {})
 
@@ -129,48 +128,31 @@ class Localizer:
         x = normalize(to_unit_range(image, self.in_channels, name))
         return torch.from_numpy(np.ascontiguousarray(x))
 
-    @torch.no_grad()
-    def _probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        return averaged_maps(self.model, batch.to(self.device), self.tta)
-
     def heatmap(self, image: ImageLike) -> np.ndarray:
-        """``(K, H, W)`` float32 source probability map of one image."""
-        if self.point_model:
-            raise ValueError("this model predicts points directly and has no heatmap")
-        array, name = load_input(image)
-        return self._probabilities(self._tensor(array, name)[None])[0, : self.codec.config.num_classes].cpu().numpy()
+        """``(K, H, W)`` float32 source probability map of one image (heatmap models)."""
+        return self.raw_outputs([image])[0].heatmap(self.codec)
 
     def raw_outputs(self, images: Sequence[ImageLike], batch_size: int = 16) -> list[Any]:
-        """Undecoded outputs, batched by size: per image the ``(K, H, W)`` float32
-        probabilities of a heatmap model, or the :class:`Points` of a point model
-        (what :func:`heatmaploc.evaluation.evaluate_outputs` takes)."""
+        """Undecoded outputs, batched by size (:mod:`heatmaploc.models.outputs`: per
+        image the maps of a heatmap model, averaged over this localizer's test-time
+        augmentation, or the points of a point model; what
+        :func:`heatmaploc.evaluation.evaluate_outputs` takes)."""
         samples = [{"image": self._tensor(*load_input(im))} for im in images]
         return predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)
 
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
                 origin: tuple[float, float] = (0.0, 0.0)) -> Points:
         """Points of one image: ``xy (N, 2)`` pixels (docs/design.md section 1), ``scores``,
-        ``count``; with ``pixel_size`` also ``xy_physical = origin + pixel_size * xy``."""
+        ``sigma``, ``count``; with ``pixel_size`` also ``xy_physical = origin +
+        pixel_size * xy`` and ``sigma_physical``."""
         return self.predict_batch([image], threshold=threshold, pixel_size=pixel_size, origin=origin)[0]
 
     def predict_batch(self, images: Sequence[ImageLike] | Iterable[ImageLike], threshold: float | None = None,
                       batch_size: int = 8, pixel_size: float | None = None,
                       origin: tuple[float, float] = (0.0, 0.0)) -> list[Points]:
         """Points of several images (of any sizes: equal sizes are batched together)."""
-        loaded = [load_input(im) for im in images]
-        tensors = [self._tensor(a, n) for a, n in loaded]
         frame = PhysicalFrame(pixel_size, tuple(origin)) if pixel_size is not None else None
-        out: list[Points | None] = [None] * len(tensors)
-        for chunk in batches_by_shape([t.shape for t in tensors], batch_size):
-            batch = torch.stack([tensors[i] for i in chunk])
-            if self.point_model:
-                with torch.no_grad():
-                    pts = self.model.to_points(self.model(batch.to(self.device)), tuple(batch.shape[-2:]))
-            else:
-                pts = self.codec.decode(self._probabilities(batch), logits=False, threshold=threshold)
-            for i, p in zip(chunk, pts):
-                out[i] = p.with_frame(frame)
-        return out  # type: ignore[return-value]
+        return [o.decode(self.codec, threshold).with_frame(frame) for o in self.raw_outputs(list(images), batch_size)]
 
     def with_threshold(self, threshold: float) -> "Localizer":
         """A copy that decodes with another threshold."""

@@ -35,13 +35,8 @@ def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shape
     for r in radii:
         result[f"r{r:g}"] = point_metrics([p.xy for p in preds], truths, r).to_dict()
     conf = np.zeros((2, 2), np.int64)
-    for out, pred, truth, shape in zip(outputs, preds, truths, shapes):
-        true_mask = codec.masks(truth, shape)
-        if isinstance(out, Points):
-            pred_mask = codec.masks(pred.xy, shape)
-        else:
-            pred_mask = out[: codec.config.num_classes].max(axis=0) > thr
-        conf += pixel_confusion(pred_mask, true_mask)
+    for out, truth, shape in zip(outputs, truths, shapes):
+        conf += pixel_confusion(out.source_mask(codec, thr, shape), codec.masks(truth, shape))
     result["pixel"] = pixel_metrics(conf).to_dict()
     result["calibration"] = sigma_calibration([p.xy for p in preds], [p.sigma for p in preds], truths,
                                               CALIBRATION_RADIUS).to_dict()
@@ -75,8 +70,9 @@ def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.dev
                          val: Sequence[dict] | None = None, modes: Sequence[str] | None = None) -> dict[str, Any]:
     """Calibrate a heatmap checkpoint on the run's validation set, for each test-time
     augmentation of ``modes`` (default: one pass and ``cfg.train.tta``): the decode
-    threshold with the best F1 at ``train.val_radius`` and, for a model with a
-    regression head, the factor on its sigmas (:func:`sigma_scale`, at that threshold).
+    threshold with the best F1 at ``train.val_radius`` and the factor on the points'
+    sigmas (:func:`sigma_scale` at that threshold; 1 for models without sigmas).  For
+    a point model the threshold is recorded but does not change its points.
 
     Updates and returns ``ckpt``: ``codec_config.threshold`` (and ``sigma_scale``) and
     ``threshold_scores`` (F1 per threshold) of ``cfg.train.tta``, and ``inference``:
@@ -94,8 +90,7 @@ def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.dev
         outputs = predict_samples(model, val, device, tta=mode)
         thresholds[mode], scores[mode] = best_threshold(outputs, truths, codec, cfg.train.threshold_grid,
                                                         cfg.train.val_radius)
-        if getattr(model.config, "regression", False):
-            scales[mode] = sigma_scale(decode_outputs(outputs, codec, thresholds[mode]), truths)
+        scales[mode] = sigma_scale(decode_outputs(outputs, codec, thresholds[mode]), truths)
     tta = cfg.train.tta
     ckpt["codec_config"]["threshold"] = thresholds[tta]
     ckpt["codec_config"]["sigma_scale"] = scales.get(tta, 1.0)

@@ -30,8 +30,7 @@ from heatmaploc.data.dataset import collate
 from heatmaploc.data.sources import training_stream, validation_samples
 from heatmaploc.evaluation import calibrate_checkpoint, evaluate_outputs
 from heatmaploc.inference import pick_device, predict_samples
-from heatmaploc.losses import heatmap_loss, offset_losses
-from heatmaploc.models import build_model, is_point_model, model_config_dict
+from heatmaploc.models import build_model, model_config_dict
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +94,7 @@ def _write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
     plot_training_curves(history, run_dir / "curves.png")
 
 
-def _checkpoint_payload(model, ema, opt, sched, cfg, codec_cfg, step, epoch, best, history, stage) -> dict[str, Any]:
+def _checkpoint_payload(model, ema, opt, sched, cfg, codec_cfg, step, epoch, best, history) -> dict[str, Any]:
     return {
         "model_config": model_config_dict(model),
         "codec_config": asdict(codec_cfg),
@@ -110,7 +109,7 @@ def _checkpoint_payload(model, ema, opt, sched, cfg, codec_cfg, step, epoch, bes
             "epoch": epoch,
             "best_metric": best,
             "history": history,
-            "stage": stage,
+            "model_train_state": model.train_state(),
             "torch_rng": torch.get_rng_state(),
         },
     }
@@ -126,24 +125,13 @@ def autocast(tc: TrainConfig, device: torch.device):
 
 def batch_loss(model: nn.Module, batch: dict[str, Any], codec: HeatmapCodec, tc: TrainConfig,
                device: torch.device) -> torch.Tensor:
-    """Forward one collated batch and return its training loss: the model's own loss for
-    point models; else the heatmap loss on the ``K`` heatmap channels plus, for a model
-    with a regression head, ``offset_weight`` x offset L1 + ``sigma_weight`` x sigma NLL
-    (:func:`heatmaploc.losses.offset_losses`) on the codec's offset targets."""
+    """Forward one collated batch under :func:`autocast` and return the model's own
+    training loss (:meth:`~heatmaploc.models.outputs.HeatmapModel.compute_loss`)."""
     x = batch["image"].to(device)
     if tc.channels_last:
         x = x.to(memory_format=torch.channels_last)
     with autocast(tc, device):
-        out = model(x)
-        if is_point_model(model):
-            return model.loss(out, [p.to(device) for p in batch["points"]], tuple(x.shape[-2:]))
-        k = codec.config.num_classes
-        loss = heatmap_loss(tc.loss, out[:, :k].float(), batch["heatmap"].to(device), pos_weight=tc.bce_pos_weight,
-                            alpha=tc.focal_alpha, beta=tc.focal_beta)
-        if codec.split_regression(out) is not None:
-            offset, sigma = offset_losses(out[:, k:].float(), batch["offsets"].to(device))
-            loss = loss + tc.offset_weight * offset + tc.sigma_weight * sigma
-    return loss
+        return model.compute_loss(model(x), batch, codec, tc)
 
 
 def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | Path | None = None,
@@ -173,7 +161,6 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
     model = build_model({**cfg.model, "in_channels": data.in_channels}).to(device)
     if tc.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    point_model = is_point_model(model)
     if cfg.codec.refine == "offset" and not getattr(model.config, "regression", False):
         raise ValueError("codec.refine 'offset' decodes the offsets of a regression head: set model.regression: true, "
                          "or another codec.refine")
@@ -202,8 +189,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
         sched.load_state_dict(ts["scheduler"])
         step, epoch, best, history = ts["step"], ts["epoch"], ts["best_metric"], ts["history"]
         torch.set_rng_state(ts["torch_rng"])
-        if point_model:
-            model.set_stage(ts.get("stage") or 1)
+        model.load_train_state(ts.get("model_train_state", {"stage": ts.get("stage")}))  # "stage": before 0.1.0's restructure
         log.info("resumed at step %d", step)
     save_config(cfg, run_dir / "config.yaml")
     stream = training_stream(cfg, codec)
@@ -212,8 +198,7 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
     val_shapes = [tuple(s["image"].shape[-2:]) for s in val]
 
     def checkpoint(path: Path) -> None:
-        save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best, history,
-                                                  getattr(model, "stage", None)))
+        save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best, history))
 
     clock["start"] = time.time() - 60 * (history[-1]["minutes"] if history else 0.0)
     finished = True
@@ -261,8 +246,9 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
                     board.add_scalar(key, row[key], step)
             bar.write(f"epoch {epoch} step {step}: loss {row['train_loss']:.4f}  val F1@{tc.val_radius:g} {m['f1']:.4f}  "
                       f"count acc {m['count_accuracy']:.3f}  rmse {m['rmse']:.3f}")
-            if point_model and model.update_stage(m["count_accuracy"]):
-                bar.write("cascade: count accuracy above threshold, stage 2 (coordinates) starts")
+            message = model.on_validation(m)
+            if message:
+                bar.write(message)
             if m["f1"] > best:
                 best = m["f1"]
                 checkpoint(best_path)
@@ -280,11 +266,9 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
         if board is not None:
             board.close()
     bar.close()
-    threshold = codec.config.threshold
-    if not point_model:
-        best_ckpt = calibrate_checkpoint(load_checkpoint(best_path, map_location=device), cfg, device, val)
-        threshold = best_ckpt["codec_config"]["threshold"]
-        for key in ("format", "format_version", "package_version"):
-            best_ckpt.pop(key, None)
-        save_checkpoint(best_path, best_ckpt)
+    best_ckpt = calibrate_checkpoint(load_checkpoint(best_path, map_location=device), cfg, device, val)
+    threshold = best_ckpt["codec_config"]["threshold"]
+    for key in ("format", "format_version", "package_version"):
+        best_ckpt.pop(key, None)
+    save_checkpoint(best_path, best_ckpt)
     return TrainResult(run_dir, best_path, last_path, history, threshold, best, finished)

@@ -24,6 +24,7 @@ from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
 from heatmaploc.evaluation import evaluate_outputs
 from heatmaploc.inference import decode_outputs
+from heatmaploc.models.outputs import PointOutput
 from heatmaploc.training import train
 from heatmaploc.fieldfit import FieldModel, fit_field
 from heatmaploc.metrics import match_points, point_metrics
@@ -253,23 +254,21 @@ def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> d
                                                               cfg.physical_radius)
             if suite is main_suite:
                 main_outputs[spec.label] = outputs
-                if not loc.point_model:
-                    metrics["pr_curve"] = pr_curve(outputs, suite.truths, loc.codec, cfg.thresholds, 2.0)
+                metrics["pr_curve"] = pr_curve(outputs, suite.truths, loc.codec, cfg.thresholds, 2.0)
                 metrics["errors"] = _matched_errors(preds, suite.truths, 3.0)
             entry["suites"][name] = metrics
         report["models"][spec.label] = entry
     first = cfg.models[0].label
-    if not locs[first].point_model:
-        report["decode_ablation"] = {}
-        for mode in cfg.decode_modes:
-            if mode == "offset" and not locs[first].has_regression:
-                continue  # no offset maps to decode
-            codec = locs[first].with_codec(refine=mode).codec
-            m = evaluate_outputs(main_outputs[first], main_suite.truths, [im.shape[:2] for im in main_suite.images], codec, cfg.radii)
-            report["decode_ablation"][mode] = {f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}
-        report["tta_ablation"] = tta_ablation(locs[first], main_suite, cfg)
-        report["field_fit"] = {name: field_fit_metrics(preds, suites[name], bounds[name])
-                               for name, preds in tqdm(first_crlb_preds.items(), desc="field fit", disable=not progress)}
+    report["decode_ablation"] = {}
+    for mode in cfg.decode_modes:
+        if mode == "offset" and not locs[first].has_regression:
+            continue  # no offset maps to decode
+        codec = locs[first].with_codec(refine=mode).codec
+        m = evaluate_outputs(main_outputs[first], main_suite.truths, [im.shape[:2] for im in main_suite.images], codec, cfg.radii)
+        report["decode_ablation"][mode] = {f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}
+    report["tta_ablation"] = tta_ablation(locs[first], main_suite, cfg)
+    report["field_fit"] = {name: field_fit_metrics(preds, suites[name], bounds[name])
+                           for name, preds in tqdm(first_crlb_preds.items(), desc="field fit", disable=not progress)}
     report["baselines"] = _baselines(cfg, suites, bounds, progress)
     report["seed_ceiling"] = {name: seed_protocol_ceiling(s, cfg.seed_eps, cfg.seed_crlb_images,
                                                           locs[first].codec.config.nms_kernel)
@@ -296,7 +295,8 @@ def _detector_on_suites(det, cfg: BenchConfig, suites: dict[str, Suite], label: 
     results = {}
     for name, suite in tqdm(suites.items(), desc=label, disable=not progress):
         preds = [det.detect(im) for im in suite.images]
-        metrics = evaluate_outputs(preds, suite.truths, [im.shape[:2] for im in suite.images], codec, cfg.radii)
+        metrics = evaluate_outputs([PointOutput(p) for p in preds], suite.truths, [im.shape[:2] for im in suite.images],
+                                   codec, cfg.radii)
         if suite.spec.group == "pairs":
             metrics["both_found"] = both_found([p.xy for p in preds], suite.truths)
         results[name] = metrics

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from heatmaploc.models.blocks import crop_to, pad_to_multiple
 from heatmaploc.models.head import RegressionHead, prior_bias
+from heatmaploc.models.outputs import HeatmapModel, PointOutput
 from heatmaploc.points import Points
 
 SMP_ARCHS = {"deeplabv3plus": "DeepLabV3Plus", "unet": "Unet"}
@@ -32,7 +33,7 @@ class SmpBaselineConfig:
     regression_channels: int = 16
 
 
-class SmpBaseline(nn.Module):
+class SmpBaseline(HeatmapModel, nn.Module):
     """``smp.DeepLabV3Plus`` / ``smp.Unet`` mapping ``(B, C, H, W)`` of any size to
     ``(B, classes, H, W)`` logits (padded to 32, cropped back).
 
@@ -121,10 +122,11 @@ class CascadeCNN(nn.Module):
     ``forward`` maps ``(B, C, H, W)`` to ``{"count": (B,), "coords": (B, max_points, 2)}``,
     coordinates as fractions of the image extent: ``x_px = u * W - 0.5`` (so ``u`` in
     [0, 1] spans the image area).  :meth:`to_points` gives the same :class:`Points` lists
-    as the heatmap models; :meth:`loss` implements the blog's two-stage schedule.
+    as the heatmap models; :meth:`loss` implements the blog's two-stage schedule.  The
+    output interface of :mod:`heatmaploc.models.outputs`: :meth:`outputs` gives
+    :class:`PointOutput` (test-time augmentation does not apply), :meth:`compute_loss`
+    the loss, and the stage survives validation (:meth:`on_validation`) and resume.
     """
-
-    output_kind = "points"
 
     def __init__(self, config: CascadeConfig | None = None) -> None:
         super().__init__()
@@ -152,6 +154,26 @@ class CascadeCNN(nn.Module):
             x = F.pad(x, (0, pw, 0, ph))
         z = self.embed(self.features(x).mean(dim=(2, 3)))
         return {"count": self.count_head(z).squeeze(1), "coords": self.coord_head(z).view(-1, self.config.max_points, 2)}
+
+    # -- the output interface
+    @torch.no_grad()
+    def outputs(self, x: torch.Tensor, tta: str = "none") -> list[PointOutput]:
+        return [PointOutput(p) for p in self.to_points(self(x), tuple(x.shape[-2:]))]
+
+    def compute_loss(self, out: dict[str, torch.Tensor], batch: dict, codec, tc) -> torch.Tensor:
+        device = out["count"].device
+        return self.loss(out, [p.to(device) for p in batch["points"]], tuple(batch["image"].shape[-2:]))
+
+    def on_validation(self, metrics: dict) -> str | None:
+        if self.update_stage(metrics["count_accuracy"]):
+            return "cascade: count accuracy above threshold, stage 2 (coordinates) starts"
+        return None
+
+    def train_state(self) -> dict:
+        return {"stage": self.stage}
+
+    def load_train_state(self, state: dict) -> None:
+        self.set_stage(state.get("stage") or 1)
 
     # -- training schedule
     def set_stage(self, stage: int) -> None:

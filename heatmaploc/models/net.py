@@ -13,6 +13,7 @@ from heatmaploc.models.blocks import ConvBNAct, DSConv, crop_to, pad_to_multiple
 from heatmaploc.models.encoder_attention import ENCODER_ATTENTIONS, add_coordinate_attention
 from heatmaploc.models.fusion import ShallowFusion
 from heatmaploc.models.head import HeatmapHead, RegressionHead
+from heatmaploc.models.outputs import HeatmapModel
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ class HeatmapNetConfig:
     encoder_attention_from: int = 7
 
 
-class HeatmapNet(nn.Module):
+class HeatmapNet(HeatmapModel, nn.Module):
     """DeepLabV3+-like heatmap localizer.
 
     ``(B, in_channels, H, W)`` images of any ``H, W`` -> ``(B, classes, H, W)`` logits

@@ -63,11 +63,6 @@ def build_model(name_or_config: str | dict | Any, **overrides: Any) -> nn.Module
     return model
 
 
-def is_point_model(model: nn.Module) -> bool:
-    """True for models that output points directly (the cascade), not heatmaps."""
-    return getattr(model, "output_kind", "heatmap") == "points"
-
-
 def model_config_dict(model: nn.Module) -> dict[str, Any]:
     """``{"name": ..., **config}``: what :func:`build_model` needs to rebuild ``model``."""
     return {"name": model.registry_name, **asdict(model.config)}
