@@ -114,7 +114,7 @@ def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = (1.
     """
     from heatmaploc.data.index import load_dataset
     from heatmaploc.data.io import read_image
-    from heatmaploc.fieldfit import model_from_meta, refine_points
+    from heatmaploc.physics.fieldfit import model_from_meta, refine_points
 
     index = load_dataset(dataset, progress=progress)
     images = [read_image(rec.path) for rec in tqdm(index.records, desc="read", unit="img", disable=not progress)]

@@ -1,8 +1,8 @@
-"""Physics refinement (heatmaploc.fieldfit) on fields rendered by the simulator."""
+"""Physics refinement (heatmaploc.physics.fieldfit) on fields rendered by the simulator."""
 import numpy as np
 import pytest
 
-from heatmaploc.fieldfit import FieldModel, fit_field, model_from_meta, refine_points, retrieve_strengths
+from heatmaploc.physics.fieldfit import FieldModel, fit_field, model_from_meta, refine_points, retrieve_strengths
 from heatmaploc.points import Points
 from heatmaploc.simulate.scene import Scene, synthesize
 
@@ -64,7 +64,7 @@ def test_from_scene_reads_the_physics_and_without_offset_the_model_is_exact():
 
 @pytest.mark.parametrize("colormap", ["jet", "turbo", "gray", "hot", "coolwarm", "seismic"])
 def test_colormap_inversion_recovers_the_min_max_scaled_field(colormap):
-    from heatmaploc.simulate.render import apply_colormap, get_colormap, invert_colormap, minmax
+    from heatmaploc.physics.colormap import apply_colormap, get_colormap, invert_colormap, minmax
 
     field = render("plate", 9.0)
     back = invert_colormap(apply_colormap(field, colormap), colormap)
@@ -74,7 +74,8 @@ def test_colormap_inversion_recovers_the_min_max_scaled_field(colormap):
 
 def test_fit_of_an_8_bit_colormap_rendering_recovers_the_positions(tmp_path):
     from heatmaploc.data.io import read_image, write_image
-    from heatmaploc.simulate.render import apply_colormap, get_colormap, minmax, to_uint8
+    from heatmaploc.physics.colormap import apply_colormap, get_colormap, minmax
+    from heatmaploc.simulate.render import to_uint8
 
     path = tmp_path / "jet.png"
     write_image(path, to_uint8(apply_colormap(render("free", 11.0), "jet")))
@@ -118,7 +119,8 @@ def test_amplitude_map_fit_recovers_positions_and_relative_strengths(kernel):
 
 
 def test_amplitude_fit_of_a_noisy_colormap_rendering_beats_its_start(tmp_path):
-    from heatmaploc.simulate.render import apply_colormap, to_uint8
+    from heatmaploc.physics.colormap import apply_colormap
+    from heatmaploc.simulate.render import to_uint8
 
     rng = np.random.default_rng(4)
     rgb = apply_colormap(render("free", 11.0, observable="amplitude"), "hot")
@@ -129,7 +131,7 @@ def test_amplitude_fit_of_a_noisy_colormap_rendering_beats_its_start(tmp_path):
 
 
 def test_retrieve_strengths_finds_magnitudes_and_relative_phase_from_amplitudes():
-    from heatmaploc.simulate.kernels import unit_fields
+    from heatmaploc.physics.forward import unit_fields
 
     fields = unit_fields("free", TRUTH, np.arange(36), np.arange(32), complex(2 * np.pi / 11.0, 0.0), 0.8)
     fields = fields.reshape(2, -1).T

@@ -3,9 +3,10 @@ import math
 import numpy as np
 import pytest
 
-from heatmaploc.bench.physics import (WaveModel, crlb, efficient_share_within, fewer_source_distance, initial_guesses,
-                                      render_sources, scene_position_bounds)
-from heatmaploc.fieldfit import FieldModel, fit_field
+from heatmaploc.bench.least_squares import initial_guesses
+from heatmaploc.physics.crlb import (WaveModel, crlb, efficient_share_within, fewer_source_distance, render_sources,
+                                     scene_position_bounds)
+from heatmaploc.physics.fieldfit import FieldModel, fit_field
 from heatmaploc.simulate.scene import Scene, synthesize
 
 MODEL = WaveModel(kernel="free", wavenumber=complex(2 * math.pi / 10.0, 0.0), time_phase=0.7, source_size=1.0, height=32, width=32)

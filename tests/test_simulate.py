@@ -7,7 +7,7 @@ import pytest
 from matplotlib import colormaps
 
 from heatmaploc.simulate import SimConfig, get_preset, simulate_image, write_dataset
-from heatmaploc.simulate.kernels import evaluate, free_field, thin_plate
+from heatmaploc.physics.kernels import evaluate, free_field, thin_plate
 from heatmaploc.simulate.render import to_uint8
 from heatmaploc.simulate.scene import Scene, sample_scene, synthesize
 

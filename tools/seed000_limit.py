@@ -2,7 +2,7 @@
 
 The rendering maps the min-max normalized field v in [0, 1] through jet to RGB and adds
 noise of std 0.1 per channel; the bound uses the equivalent noise 0.1 / JET_SLOPE = 0.025
-on v (see heatmaploc.bench.physics.JET_SLOPE), with amplitudes and phases as nuisance
+on v (see heatmaploc.physics.crlb.JET_SLOPE), with amplitudes and phases as nuisance
 parameters (or known, as the protocol fixes them), in pixels and in the blog's units.
 The benchmark's seed table carries the same bound as a Coord(eps) ceiling.
 
@@ -32,7 +32,7 @@ import numpy as np
 from scipy.spatial.distance import pdist
 from scipy.stats import norm
 
-from heatmaploc.bench.physics import fewer_source_distance, scene_position_bounds
+from heatmaploc.physics.crlb import fewer_source_distance, scene_position_bounds
 from heatmaploc.bench.runner import merged_peak_share
 from heatmaploc.codec import CodecConfig
 from heatmaploc.simulate import get_preset

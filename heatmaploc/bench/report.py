@@ -107,7 +107,7 @@ def markdown(report: dict[str, Any]) -> str:
             secs = np.mean([f["seconds_per_image"] for f in fits.values()])
             lines += ["", "The field-fit row starts from the first model's points (its count, no known count) and "
                       "fits the positions and the source size by least squares with the scenes' kernel, wavelength "
-                      "and damping (`heatmaploc.fieldfit`); F1@2 "
+                      "and damping (`heatmaploc.physics.fieldfit`); F1@2 "
                       + " / ".join(_f(fits[n]["r2"]["f1"]) for n in crlbs if n in fits)
                       + f", {secs:.2f} s per image."]
     seeds = _suites_of(report, "seed")
@@ -122,7 +122,7 @@ def markdown(report: dict[str, Any]) -> str:
                   "(a model trained on another preset saw none of this protocol's images). "
                   "The ceiling row is what an efficient unbiased estimator would reach: per-source Cramér-Rao bound "
                   "with the protocol's fixed strengths known and the colormap noise taken as noise on the field "
-                  "(`heatmaploc.bench.physics.JET_SLOPE`). The peak row's Num Acc is the share of test images in "
+                  "(`heatmaploc.physics.crlb.JET_SLOPE`). The peak row's Num Acc is the share of test images in "
                   "which no two sources fall in one pixel or in pixels the peak test merges: the most that "
                   "counting the peaks of a heatmap shaped like its training targets can reach.", "",
                   "| model | trained on | Num Acc | " + " | ".join(f"Coord({e})" for e in eps) + phys_head + " |",

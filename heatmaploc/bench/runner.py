@@ -17,8 +17,7 @@ from tqdm import tqdm
 from heatmaploc.api import Localizer, default_checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec, main_suite_name
-from heatmaploc.bench.physics import (JET_SLOPE, WaveModel, efficient_share_within, initial_guesses,
-                                      scene_position_bounds)
+from heatmaploc.bench.least_squares import initial_guesses
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
@@ -26,7 +25,8 @@ from heatmaploc.evaluation import evaluate_outputs
 from heatmaploc.inference import decode_outputs
 from heatmaploc.models.outputs import PointOutput
 from heatmaploc.training import train
-from heatmaploc.fieldfit import FieldModel, fit_field
+from heatmaploc.physics.crlb import JET_SLOPE, WaveModel, efficient_share_within, scene_position_bounds
+from heatmaploc.physics.fieldfit import FieldModel, fit_field
 from heatmaploc.metrics import match_points, point_metrics
 from heatmaploc.models import model_complexity
 from heatmaploc.points import Points
@@ -154,7 +154,7 @@ def lsq_points(suite: Suite, n_images: int, grid: int = 16) -> list[np.ndarray]:
 
 
 def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray) -> dict[str, Any]:
-    """A model's points ``preds`` on ``suite`` refined by :func:`heatmaploc.fieldfit.fit_field`
+    """A model's points ``preds`` on ``suite`` refined by :func:`heatmaploc.physics.fieldfit.fit_field`
     with the scene's kernel, wavelength and damping (the source size is fitted; the count
     stays the model's): point metrics within 2 px, RMSE / CRLB and seconds per image of the fit."""
     refined, seconds = [], 0.0

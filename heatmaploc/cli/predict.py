@@ -10,7 +10,7 @@ from heatmaploc.cli.common import add_refine_option, add_tta_option, expand_inpu
 
 def field_model_arg(text: str):
     """``KERNEL:WAVELENGTH[:DAMPING]`` (wavelength in pixels) -> a FieldModel."""
-    from heatmaploc.fieldfit import FieldModel
+    from heatmaploc.physics.fieldfit import FieldModel
 
     parts = text.split(":")
     try:
@@ -35,7 +35,7 @@ def add(sub) -> None:
     p.add_argument("--field-fit", type=field_model_arg, metavar="KERNEL:WAVELENGTH[:DAMPING]",
                    help="refine the points by a least-squares fit of the wave field (snapshots, or amplitude maps "
                         "with --field-amplitude; raw single-channel, or RGB with --field-colormap; kernel free, plate "
-                        "or seed; wavelength in pixels; see heatmaploc.fieldfit)")
+                        "or seed; wavelength in pixels; see heatmaploc.physics.fieldfit)")
     p.add_argument("--field-colormap", metavar="NAME",
                    help="with --field-fit: the images are RGB renderings through this matplotlib colormap")
     p.add_argument("--field-amplitude", action="store_true",
@@ -50,7 +50,7 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from heatmaploc.data.io import read_image, write_points_csv
-    from heatmaploc.fieldfit import refine_points
+    from heatmaploc.physics.fieldfit import refine_points
     from heatmaploc.viz import plot_points_grid
 
     field_model = args.field_fit

@@ -10,9 +10,9 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from heatmaploc.simulate.kernels import KERNELS
+from heatmaploc.physics.forward import OBSERVABLES
+from heatmaploc.physics.kernels import KERNELS
 
-OBSERVABLES = ("snapshot", "amplitude")
 RENDERINGS = ("raw", "colormap")
 
 

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from heatmaploc import __version__
 from heatmaploc.data.io import write_image, write_json, write_points_csv
+from heatmaploc.physics.colormap import apply_colormap
 from heatmaploc.simulate import render
 from heatmaploc.simulate.config import SimConfig
 from heatmaploc.simulate.scene import Scene, sample_scene, synthesize
@@ -54,7 +55,7 @@ def render_scene(cfg: SimConfig, scene: Scene, rng: np.random.Generator) -> tupl
     info: dict[str, Any] = {"rendering": rendering}
     if rendering == "colormap":
         name = str(rng.choice(cfg.colormaps))
-        clean = render.apply_colormap(field, name)
+        clean = apply_colormap(field, name)
         info["colormap"] = name
     else:
         clean = field

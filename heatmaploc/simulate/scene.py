@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from heatmaploc.simulate import kernels
+from heatmaploc.physics.forward import TABLE_STEP, observe, wave_field
 from heatmaploc.simulate.config import SimConfig
 
 
@@ -46,45 +46,25 @@ class Scene:
         return 2.0 * math.pi / float(np.real(self.wavenumber))
 
 
-TABLE_STEP = 0.02  # pixels; linear interpolation error ~ (k * step)^2 / 8 < 1e-4
-
-
 def complex_field(scene: Scene, height: int, width: int, exact: bool = False) -> np.ndarray:
-    """Complex field ``u = sum_j q_j G(k r_j)`` on the ``(height, width)`` pixel grid.
+    """Complex field ``u = sum_j q_j G(k r_j)`` of the scene's sources, hidden ones
+    included, on the ``(height, width)`` pixel grid (:func:`heatmaploc.physics.forward.wave_field`).
 
     The kernel is radial and the same for all sources of a scene, so (unless
     ``exact``) the Bessel kernels are evaluated once on a table of ``r`` with step
     ``TABLE_STEP`` and linearly interpolated for each source: a 3-6x speed-up with a
     relative error below 1e-4 (far under any noise level we simulate).
     """
-    ys = np.arange(height, dtype=np.float64)[:, None]
-    xs = np.arange(width, dtype=np.float64)[None, :]
-    u = np.zeros((height, width), dtype=np.complex128)
-    a2 = scene.source_size**2
     points = np.vstack([scene.points.reshape(-1, 2), scene.hidden_points.reshape(-1, 2)])
     strengths = np.concatenate([scene.strengths, scene.hidden_strengths])
-    radii = [np.sqrt((xs - x) ** 2 + (ys - y) ** 2 + a2) for x, y in points]
-    if exact or scene.kernel == "seed" or not radii:
-        for r, q in zip(radii, strengths):
-            u += q * kernels.evaluate(scene.kernel, r, scene.wavenumber)
-        return u
-    r_lo = min(float(r.min()) for r in radii)
-    r_hi = max(float(r.max()) for r in radii)
-    grid = np.arange(r_lo, r_hi + 2 * TABLE_STEP, TABLE_STEP)
-    table = kernels.evaluate(scene.kernel, grid, scene.wavenumber)
-    for r, q in zip(radii, strengths):
-        u += q * (np.interp(r, grid, table.real) + 1j * np.interp(r, grid, table.imag))
-    return u
+    step = None if exact or scene.kernel == "seed" else TABLE_STEP
+    return wave_field(scene.kernel, points, strengths, np.arange(width, dtype=np.float64),
+                      np.arange(height, dtype=np.float64), scene.wavenumber, scene.source_size, step)
 
 
 def synthesize(scene: Scene, height: int, width: int) -> np.ndarray:
     """The observable of ``scene`` as a float64 ``(height, width)`` array."""
-    u = complex_field(scene, height, width)
-    if scene.observable == "amplitude":
-        return np.abs(u)
-    if scene.observable == "snapshot":
-        return np.real(u * np.exp(-1j * scene.time_phase))
-    raise ValueError(f"unknown observable {scene.observable!r}")
+    return observe(complex_field(scene, height, width), scene.observable, scene.time_phase)
 
 
 def _draw_count(cfg: SimConfig, index: int, rng: np.random.Generator) -> int:

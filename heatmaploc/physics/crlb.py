@@ -1,6 +1,4 @@
-"""Physical limit of localization (Cramér-Rao bound), the matched-filter start of the
-least-squares baseline (its fit is :func:`heatmaploc.fieldfit.fit_field`) and the seed
-protocol's limits.
+"""Physical limit of localization (Cramér-Rao bound) and the seed protocol's limits.
 
 The forward model is the simulator's raw snapshot rendering (no colormap):
 
@@ -19,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import least_squares
 
-from heatmaploc.simulate import kernels
+from heatmaploc.physics.colormap import apply_colormap
+from heatmaploc.physics.forward import observe, wave_field
 
 
 @dataclass(frozen=True)
@@ -42,10 +41,9 @@ def render_sources(model: WaveModel, params: np.ndarray, stride: int = 1) -> np.
     """``params`` ``(n, 4)`` rows ``(x, y, A, phi)`` -> ``(H, W)`` float64 snapshot
     (with ``stride > 1``: at every ``stride``-th pixel centre of each axis only)."""
     rows = np.asarray(params, dtype=np.float64).reshape(-1, 4)
-    fields = kernels.unit_fields(model.kernel, rows[:, :2], np.arange(0, model.width, stride),
-                                 np.arange(0, model.height, stride), model.wavenumber, model.source_size)
-    u = np.tensordot(rows[:, 2] * np.exp(1j * rows[:, 3]), fields, axes=1)
-    return np.real(u * np.exp(-1j * model.time_phase))
+    u = wave_field(model.kernel, rows[:, :2], rows[:, 2] * np.exp(1j * rows[:, 3]), np.arange(0, model.width, stride),
+                   np.arange(0, model.height, stride), model.wavenumber, model.source_size)
+    return observe(u, "snapshot", model.time_phase)
 
 
 def jacobian(model: WaveModel, params: np.ndarray) -> np.ndarray:
@@ -78,33 +76,6 @@ def crlb(model: WaveModel, params: np.ndarray, noise_std: float, known_strengths
     per_source = 2 if known_strengths else 4
     diag = np.sqrt(np.clip(np.diag(cov), 0.0, None)).reshape(-1, per_source)
     return diag[:, :2]
-
-
-def initial_guesses(image: np.ndarray, model: WaveModel, n: int, grid: int = 16, rng: np.random.Generator | None = None) -> np.ndarray:
-    """Greedy matched-filter start ``(n, 4)`` rows ``(x, y, A, phi)`` for a least-squares
-    fit with known count (:func:`heatmaploc.fieldfit.fit_field`): place sources one at a
-    time at the ``grid x grid`` position (plus linear amplitude/phase) that best explains
-    the residual."""
-    residual = np.asarray(image, dtype=np.float64).copy()
-    ys = np.linspace(0, model.height - 1, grid)
-    xs = np.linspace(0, model.width - 1, grid)
-    chosen = []
-    for _ in range(n):
-        best, best_err = None, np.inf
-        for y in ys:
-            for x in xs:
-                basis_c = render_sources(model, np.array([[x, y, 1.0, 0.0]])).ravel()
-                basis_s = render_sources(model, np.array([[x, y, 1.0, np.pi / 2]])).ravel()
-                design = np.stack([basis_c, basis_s], 1)
-                coef, *_ = np.linalg.lstsq(design, residual.ravel(), rcond=None)
-                err = np.sum((residual.ravel() - design @ coef) ** 2)
-                if err < best_err:
-                    amp = float(np.hypot(*coef))
-                    phi = float(np.arctan2(coef[1], coef[0]))  # q = c0 + i c1
-                    best, best_err = np.array([x, y, amp, phi]), err
-        chosen.append(best)
-        residual = residual - render_sources(model, best[None])
-    return np.array(chosen).reshape(-1, 4)
 
 
 # ---------------------------------------------------------------- seed blog protocol
@@ -163,8 +134,6 @@ def fewer_source_distance(scene, height: int, width: int, noise_std: float, colo
     errs with probability ``Phi(-d / 2)`` on each, so a small ``d`` means the count
     is not identifiable at this noise level.
     """
-    from heatmaploc.simulate.render import apply_colormap
-
     points = np.asarray(scene.points, dtype=np.float64).reshape(-1, 2)
     n = len(points)
     if n < 1:

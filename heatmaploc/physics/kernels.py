@@ -37,21 +37,6 @@ def seed_sine(r: np.ndarray, k: complex) -> np.ndarray:
     return -1j * np.exp(1j * np.real(k) * r)
 
 
-def unit_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex,
-                source_size: float) -> np.ndarray:
-    """``(n, len(ys), len(xs))`` complex fields of unit sources at ``points`` ``(n, 2)``
-    ``(x, y)`` pixels, sampled at the pixel centres ``xs`` (columns) x ``ys`` (rows),
-    with the regularized distance ``r = sqrt(|p - s|^2 + source_size^2)`` (exact
-    kernel values, no interpolation table)."""
-    xs = np.asarray(xs, dtype=np.float64)[None, :]
-    ys = np.asarray(ys, dtype=np.float64)[:, None]
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    out = np.empty((len(pts), ys.shape[0], xs.shape[1]), dtype=np.complex128)
-    for i, (x, y) in enumerate(pts):
-        out[i] = evaluate(kernel, np.sqrt((xs - x) ** 2 + (ys - y) ** 2 + source_size**2), k)
-    return out
-
-
 def evaluate(kernel: str, r: np.ndarray, k: complex) -> np.ndarray:
     """Dispatch on the kernel name (one of :data:`KERNELS`)."""
     if kernel == "free":

@@ -17,7 +17,7 @@ The count is the detector's: the fit moves points, it never adds or removes them
 
 A colormap rendering of a snapshot (RGB through a known matplotlib colormap after
 min-max scaling, as the simulator and most vibrometer software export) is first mapped
-back to a scalar field (:func:`heatmaploc.simulate.render.invert_colormap`); the unknown
+back to a scalar field (:func:`heatmaploc.physics.colormap.invert_colormap`); the unknown
 scaling is affine, so the strengths and the offset absorb it.
 
 Coordinates follow docs/design.md section 1: ``(x, y)`` pixels, pixel centres at integers.
@@ -35,9 +35,9 @@ from scipy.optimize import least_squares
 from heatmaploc.data.io import channels_of, check_image
 from heatmaploc.data.preprocess import to_unit_range
 from heatmaploc.points import Points
-from heatmaploc.simulate.config import OBSERVABLES
-from heatmaploc.simulate.kernels import KERNELS, unit_fields
-from heatmaploc.simulate.render import get_colormap, invert_colormap
+from heatmaploc.physics.colormap import get_colormap, invert_colormap
+from heatmaploc.physics.forward import OBSERVABLES, unit_fields
+from heatmaploc.physics.kernels import KERNELS
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class FieldModel:
     """What is known of the physics of an image.
 
     Attributes:
-        kernel: Green's function, one of ``heatmaploc.simulate.kernels.KERNELS``
+        kernel: Green's function, one of ``heatmaploc.physics.kernels.KERNELS``
             (``free``: membrane / 2-D acoustics; ``plate``: Kirchhoff plate; ``seed``).
         wavelength_px: wavelength ``2 pi / Re(k)`` in pixels.
         damping: ``Im(k) / Re(k)`` (0: undamped).
