@@ -14,7 +14,7 @@ from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.config import RunConfig
 from heatmaploc.data.sources import validation_samples
 from heatmaploc.inference import decode_outputs, predict_samples
-from heatmaploc.metrics import (GAUSSIAN_COVERAGE, pixel_confusion, pixel_metrics, point_metrics, sigma_calibration,
+from heatmaploc.metrics import (RADII, GAUSSIAN_COVERAGE, pixel_confusion, pixel_metrics, point_metrics, sigma_calibration,
                                 standardized_errors)
 from heatmaploc.models import build_model
 from heatmaploc.points import Points
@@ -23,7 +23,7 @@ CALIBRATION_RADIUS = 2.0  # pixels; docs/design.md section 6
 
 
 def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]],
-                     codec: HeatmapCodec, radii: Sequence[float] = (1.0, 2.0, 3.0), threshold: float | None = None) -> dict[str, Any]:
+                     codec: HeatmapCodec, radii: Sequence[float] = RADII, threshold: float | None = None) -> dict[str, Any]:
     """Point metrics at each radius, pixel metrics (disk masks of radius
     ``codec.config.mask_radius`` vs the heatmap thresholded at the decode threshold;
     point models: disks around their points) and the calibration of the points'
@@ -99,7 +99,7 @@ def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.dev
     return ckpt
 
 
-def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = (1.0, 2.0, 3.0),
+def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RADII,
                      threshold: float | None = None, group_by: Sequence[str] = (), field_fit_from_meta: bool = False,
                      progress: bool = False) -> dict[str, Any]:
     """Metrics of a :class:`~heatmaploc.api.Localizer` on a labelled dataset folder.

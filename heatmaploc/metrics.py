@@ -16,6 +16,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.spatial.distance import cdist
 
+RADII = (1.0, 2.0, 3.0)  # the matching radii (pixels) every report gives; docs/design.md section 6
+
 
 @dataclass(frozen=True)
 class Matching:

@@ -31,6 +31,7 @@ from heatmaploc.data.sources import training_stream, validation_samples
 from heatmaploc.evaluation import calibrate_checkpoint, evaluate_outputs
 from heatmaploc.inference import pick_device, predict_samples
 from heatmaploc.models import build_model, model_config_dict
+from heatmaploc.runtime import torch_session
 
 log = logging.getLogger(__name__)
 
@@ -148,13 +149,17 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
 
     Ctrl-C saves ``last.pt`` at the current step before re-raising, so ``resume``
     loses nothing; a NaN loss raises :class:`TrainingDiverged` and keeps the last good
-    checkpoint.
+    checkpoint.  The thread count and torch's global random state are the run's own
+    inside and restored on return (:func:`heatmaploc.runtime.torch_session`).
     """
-    run_dir = Path(run_dir)
+    with torch_session(cfg.train.threads):
+        return _train(cfg, Path(run_dir), resume, init_from, progress, on_step)
+
+
+def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | None, progress: bool,
+           on_step: Callable[[int, nn.Module], None] | None) -> TrainResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     tc, data = cfg.train, cfg.data
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
     device = pick_device(tc.device)
     torch.manual_seed(tc.seed)
     codec = HeatmapCodec(cfg.codec)
@@ -244,11 +249,11 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
             if board is not None:
                 for key in ("train_loss", "val_f1", "val_count_acc", "val_rmse", "lr"):
                     board.add_scalar(key, row[key], step)
-            bar.write(f"epoch {epoch} step {step}: loss {row['train_loss']:.4f}  val F1@{tc.val_radius:g} {m['f1']:.4f}  "
-                      f"count acc {m['count_accuracy']:.3f}  rmse {m['rmse']:.3f}")
+            log.info("epoch %d step %d: loss %.4f  val F1@%g %.4f  count acc %.3f  rmse %.3f", epoch, step,
+                     row["train_loss"], tc.val_radius, m["f1"], m["count_accuracy"], m["rmse"])
             message = model.on_validation(m)
             if message:
-                bar.write(message)
+                log.info(message)
             if m["f1"] > best:
                 best = m["f1"]
                 checkpoint(best_path)

@@ -1,15 +1,23 @@
-"""Plots people would rather see than read (matplotlib, Agg backend, PNG out)."""
+"""Plots people would rather see than read (PNG out).
+
+Figures are made with matplotlib's object API (:class:`matplotlib.figure.Figure`, which
+saves through the Agg canvas), never through pyplot: no backend is chosen and no global
+figure state is touched, so the package can be imported beside any GUI.
+"""
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+
+def subplots(*args: Any, figsize: tuple[float, float] | None = None, **kwargs: Any):
+    """``(figure, axes)`` like ``pyplot.subplots``, without pyplot."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def _show(ax, image: np.ndarray) -> None:
@@ -34,7 +42,7 @@ def plot_points_grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray |
     n = len(images)
     cols = min(columns, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if i >= n:
@@ -52,14 +60,13 @@ def plot_points_grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray |
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
 def plot_training_curves(history: Sequence[dict], path: str | Path) -> Path:
     """Training loss and validation F1 / count accuracy against the step."""
     steps = [h["step"] for h in history]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (a, b) = subplots(1, 2, figsize=(10, 3.6))
     a.plot(steps, [h["train_loss"] for h in history], marker="o")
     a.set_xlabel("step")
     a.set_ylabel("train loss")
@@ -74,5 +81,4 @@ def plot_training_curves(history: Sequence[dict], path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path

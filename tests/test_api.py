@@ -57,13 +57,14 @@ def test_predict_batch_mixed_sizes_matches_single(loc):
 
 def test_points_to_list_and_physical_units(loc):
     image = np.random.default_rng(4).random((40, 40))
-    pts = loc.predict(image, pixel_size=0.5, origin=(10.0, -2.0))
+    pts = loc.with_threshold(0.0).predict(image, pixel_size=0.5, origin=(10.0, -2.0))  # threshold 0: every peak
     rows = pts.to_list()
-    assert len(rows) == pts.count
-    if rows:
-        assert {"x", "y", "score", "x_phys", "y_phys"} <= set(rows[0])
-        assert rows[0]["x_phys"] == pytest.approx(10.0 + 0.5 * rows[0]["x"])
-        assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+    assert len(rows) == pts.count > 1
+    assert {"x", "y", "score", "sigma", "x_phys", "y_phys", "sigma_phys"} <= set(rows[0])
+    for r in rows:
+        assert r["x_phys"] == pytest.approx(10.0 + 0.5 * r["x"]) and r["y_phys"] == pytest.approx(-2.0 + 0.5 * r["y"])
+        assert r["sigma_phys"] == pytest.approx(0.5 * r["sigma"])
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
     with pytest.raises(ValueError, match="physical frame"):
         loc.predict(image).xy_physical
 

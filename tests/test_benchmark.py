@@ -7,10 +7,34 @@ import numpy as np
 import pytest
 import yaml
 
-from heatmaploc.bench.config import bench_from_dict, default_benchmark, load_bench_config, quick_benchmark
+from heatmaploc.bench.config import bench_from_dict, builtin_config_path, load_bench_config
 from heatmaploc.cli import main
 
 SMALL = {"height": 40, "width": 40, "count_range": [0, 2]}
+
+
+def md_tables(md: str) -> dict[str, list[list[str]]]:
+    """The Markdown tables of a report by section heading (text after ``## ``): rows of
+    cells, the header row first, the ``|---|`` rule dropped.  Every row of a table must
+    have the header's number of cells."""
+    tables: dict[str, list[list[str]]] = {}
+    heading = None
+    for line in md.splitlines():
+        if line.startswith("## "):
+            heading = line[3:].strip()
+        elif line.startswith("|") and heading is not None and not set(line) <= set("|-"):
+            row = [c.strip() for c in line.strip().strip("|").split("|")]
+            rows = tables.setdefault(heading, [])
+            assert not rows or len(row) == len(rows[0]), (heading, line)
+            rows.append(row)
+    return tables
+
+
+def table(md: str, prefix: str) -> list[list[str]]:
+    """The one table whose section heading starts with ``prefix``."""
+    found = [rows for heading, rows in md_tables(md).items() if heading.startswith(prefix)]
+    assert len(found) == 1, (prefix, list(md_tables(md)))
+    return found[0]
 
 
 def tiny_bench(checkpoint) -> dict:
@@ -87,16 +111,21 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     assert set(fit) >= {"r2", "crlb_rms", "rmse_over_crlb", "seconds_per_image"} and fit["seconds_per_image"] > 0
     assert fit["r2"]["fp"] + fit["r2"]["tp"] == sum(c[1] for c in report["models"]["tiny checkpoint"]["suites"]["isolated 20 dB"]["counts"])
     assert set(report["baselines"]["trackpy"]["suites"]) == set(report["baselines"]["classical"]["suites"])
-    assert "| trackpy.locate |" in (out / "report.md").read_text()
     ceiling = report["seed_ceiling"]["seed000 test"]
     assert ceiling["n_images"] == 1 and all(0.0 <= v <= 1.0 for v in ceiling["coord_eps"].values())
     assert ceiling["nms_kernel"] == 3 and 0.0 <= ceiling["merged_peak_share"] <= 1.0
     md = (out / "report.md").read_text()
-    for heading in ("## Main suite", "## Stress suites", "## SNR sweep", "## Close pairs", "## Physical limit",
-                    "## Seed blog protocol", "## Decoding ablation", "## Test-time augmentation", "## Speed (CPU)"):
-        assert heading in md, heading
-    assert "| tiny checkpoint + field fit (known kernel and wavelength) |" in md
-    assert "| ceiling: efficient estimator" in md and "| ceiling: one peak per source pixel, 3x3 peak test" in md and "F1 within 0.2 units" in md
+    for heading in ("Main suite", "Stress suites", "SNR sweep", "Close pairs", "Physical limit", "Seed blog protocol",
+                    "Decoding ablation", "Test-time augmentation", "Speed (CPU)"):
+        table(md, heading)  # present, once, well-formed
+    main_rows = [r[0] for r in table(md, "Main suite")[1:]]
+    assert main_rows == labels + ["classical (filter + peak_local_max)", "trackpy.locate"]
+    assert "tiny checkpoint + field fit (known kernel and wavelength)" in [r[0] for r in table(md, "Physical limit")]
+    seed = table(md, "Seed blog protocol")
+    assert seed[0][-1] == "F1 within 0.2 units (3.99 px)"
+    assert [r[0] for r in seed[1:4]] == ["seed blog, 7 blocks / 256", "ceiling: efficient estimator (CRLB, 1 evenly spaced images)",
+                                         "ceiling: one peak per source pixel, 3x3 peak test (all test images)"]
+    assert [r[0] for r in table(md, "Decoding ablation")[1:]] == ["softargmax", "argmax", "parabola", "offset"]
     assert "Test-time augmentation (heatmaps averaged over flips/quarter turns, also in the speed tables): tiny checkpoint: flip" in md
     for plot in ("f1_vs_radius.png", "precision_recall_vs_threshold.png", "error_histogram.png", "count_confusion.png",
                  "examples.png", "training_heatmapnet_small.png"):
@@ -109,9 +138,9 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     known = sigma_calibration([np.array([[10.5, 9.0], [20.0, 5.0]])], [np.array([1.0, 0.25])],
                               [np.array([[10.0, 10.0], [20.0, 5.5]])]).to_dict()
     report["models"]["heatmapnet small"]["suites"]["default"]["calibration"] = known
-    md = markdown(report)
-    assert "## Calibration of the per-point sigma (pairs matched within 2 px)" in md
-    assert "| heatmapnet small | default | 4 | 75.0 % | 100.0 % | 0.625 | 0.612 |" in md
+    rows = table(markdown(report), "Calibration of the per-point sigma")
+    assert rows[0][:5] == ["model", "suite", "coordinates", "within 1 sigma", "within 2 sigma"]
+    assert ["heatmapnet small", "default", "4", "75.0 %", "100.0 %", "0.625", "0.612"] in rows
     assert plot_reliability(report, out / "reliability.png").stat().st_size > 1000
 
 
@@ -139,17 +168,23 @@ def test_benchmark_without_main_suite_trains_with_model_data_overrides(tmp_path,
     assert report["models"]["tiny checkpoint"]["train_data"] is None
     assert list(report["tta_ablation"]) == ["none"]
     md = (out / "report.md").read_text()
-    assert "## Main suite: `seed000 test`" in md and "## Stress suites" not in md
-    assert "| heatmapnet on seed000 | `seed000`, 1 point crops |" in md
-    assert "| tiny checkpoint | its checkpoint's data |" in md
+    assert "Main suite: `seed000 test` (1 images, 1 sources)" in md_tables(md) and "Stress suites" not in md_tables(md)
+    trained_on = {r[0]: r[1] for r in table(md, "Seed blog protocol")[1:]}
+    assert trained_on["heatmapnet on seed000"] == "`seed000`, 1 point crops"
+    assert trained_on["tiny checkpoint"] == "its checkpoint's data"
 
 
 def test_builtin_configs_parse():
-    full, quick = bench_from_dict(default_benchmark()), load_bench_config(None, quick=True)
+    full, quick = load_bench_config(None), load_bench_config(None, quick=True)
+    assert full == load_bench_config(builtin_config_path()) and quick == load_bench_config(builtin_config_path(True))
     assert len(full.models) > len(quick.models) and any(m.reference for m in full.models)
     groups = {s.group for s in full.suites}
     assert groups == {"main", "stress", "snr", "pairs", "crlb", "seed"}
-    assert bench_from_dict(quick_benchmark()).train_minutes < full.train_minutes
+    assert quick.train_minutes < full.train_minutes
+    assert full.decode_modes == ("softargmax", "argmax", "parabola", "offset") and full.radii == (1.0, 2.0, 3.0)
+    crlb_seeds = [s.seed for s in full.suites if s.group == "crlb"]
+    heads = load_bench_config(Path(__file__).resolve().parents[1] / "configs" / "bench" / "heads.yaml")
+    assert [s.seed for s in heads.suites if s.group == "crlb"] == crlb_seeds  # the same isolated-source suites
 
 
 def test_seed_protocol_bench_config_trains_both_learned_models_on_seed000():
@@ -167,13 +202,6 @@ def test_bad_bench_config_entries_are_named():
     with pytest.raises(ValueError, match=r"models\[1\]: unknown test-time augmentation 'spin'"):
         bench_from_dict({"suites": [suite], "models": [{"label": "x", "checkpoint": "default"},
                                                       {"label": "y", "checkpoint": "default", "tta": "spin"}]})
-
-
-@pytest.mark.parametrize("name", ["default", "quick"])
-def test_shipped_bench_config_files_match_builtins(name):
-    builtin = default_benchmark() if name == "default" else quick_benchmark()
-    path = Path(__file__).resolve().parents[1] / "configs" / "bench" / f"{name}.yaml"
-    assert load_bench_config(path) == bench_from_dict(builtin)
 
 
 def test_coord_eps_on_a_hand_computed_case():
@@ -200,3 +228,17 @@ def test_merged_peak_share_on_a_hand_computed_case():
     assert merged_peak_share(truths, nms_kernel=5) == pytest.approx(3 / 4)  # reach 2 merges image 1 too
     assert merged_peak_share(truths, nms_kernel=1) == pytest.approx(1 / 4)  # only a shared pixel merges
     assert math.isnan(merged_peak_share([], nms_kernel=3))
+
+
+@pytest.mark.slow
+def test_quick_builtin_benchmark_end_to_end(tmp_path, capsys):
+    """``heatmaploc benchmark --quick`` as a user runs it (a few minutes: kept out of CI)."""
+    out = tmp_path / "quick"
+    assert main(["benchmark", "--quick", "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    quick = load_bench_config(None, quick=True)
+    assert list(report["models"]) == [m.label for m in quick.models]
+    assert set(report["suites"]) == {s.name for s in quick.suites}
+    shipped = report["models"][quick.models[0].label]["suites"]
+    assert all(0.0 <= s["r2"]["f1"] <= 1.0 for s in shipped.values())
+    assert (out / "report.md").stat().st_size > 1000 and "benchmark done" in capsys.readouterr().out

@@ -9,7 +9,9 @@ from typing import Any
 import yaml
 
 from heatmaploc.bench.suites import SuiteSpec
-from heatmaploc.tta import transforms
+from heatmaploc.codec import REFINE_MODES
+from heatmaploc.metrics import RADII
+from heatmaploc.tta import TTA_MODES, transforms
 
 
 @dataclass(frozen=True)
@@ -53,15 +55,15 @@ class BenchConfig:
     train_data: dict = field(default_factory=lambda: {"simulate": "default", "val_size": 64})
     train_defaults: dict = field(default_factory=lambda: {"steps": 100000, "steps_per_epoch": 100, "batch_size": 16,
                                                           "loss": "focal"})
-    radii: tuple[float, ...] = (1.0, 2.0, 3.0)
+    radii: tuple[float, ...] = RADII
     physical_radius: float | None = None
     thresholds: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
     classical_train: dict = field(default_factory=lambda: {"seed": 9100, "n": 80})
     lsq_images: int = 10
     seed_eps: tuple[float, ...] = (0.5, 0.4, 0.3, 0.2, 0.1)
     seed_crlb_images: int = 60
-    decode_modes: tuple[str, ...] = ("softargmax", "argmax", "parabola", "offset")
-    tta_modes: tuple[str, ...] = ("none", "flip", "d4")
+    decode_modes: tuple[str, ...] = REFINE_MODES
+    tta_modes: tuple[str, ...] = TTA_MODES
     speed_sizes: tuple[int, ...] = (128, 256)
     speed_batch: int = 8
     speed_rounds: int = 5
@@ -97,11 +99,18 @@ def bench_from_dict(data: dict[str, Any], source: str = "benchmark config") -> B
     return _spec(BenchConfig, {**data, "suites": suites, "models": models}, source)
 
 
+BUILTIN = Path(__file__).resolve().parent / "builtin"  # default.yaml, quick.yaml: the built-in benchmarks
+
+
+def builtin_config_path(quick: bool = False) -> Path:
+    """The YAML file of the built-in benchmark (``quick``: the few-minute version)."""
+    return BUILTIN / ("quick.yaml" if quick else "default.yaml")
+
+
 def load_bench_config(path: str | Path | None, quick: bool = False) -> BenchConfig:
-    """A YAML benchmark config, or the built-in one (``quick`` shrinks everything)."""
-    if path is None:
-        return bench_from_dict(quick_benchmark() if quick else default_benchmark(), "built-in benchmark")
-    path = Path(path)
+    """A YAML benchmark config, or (``path`` None) the built-in one of
+    :func:`builtin_config_path` (``quick`` shrinks everything)."""
+    path = Path(path) if path is not None else builtin_config_path(quick)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: benchmark config not found")
     try:
@@ -109,77 +118,3 @@ def load_bench_config(path: str | Path | None, quick: bool = False) -> BenchConf
     except yaml.YAMLError as err:
         raise ValueError(f"{path}: invalid YAML ({err})") from None
     return bench_from_dict(data, str(path))
-
-
-def _suites(scale: float, seed_n: int) -> list[dict]:
-    n = lambda k: max(2, int(round(k * scale)))  # noqa: E731
-    suites: list[dict] = [
-        {"name": "default", "group": "main", "seed": 7001, "n": n(300)},
-        {"name": "counts 0-10", "group": "stress", "seed": 7002, "n": n(150), "overrides": {"count_range": [0, 10]}},
-        {"name": "unseen colormap (viridis)", "group": "stress", "seed": 7003, "n": n(150),
-         "overrides": {"renderings": ["colormap"], "colormaps": ["viridis"]}},
-        {"name": "unseen wavelengths 4-8 px", "group": "stress", "seed": 7004, "n": n(100), "overrides": {"wavelength_range": [4, 8]}},
-        {"name": "unseen wavelengths 24-40 px", "group": "stress", "seed": 7005, "n": n(100), "overrides": {"wavelength_range": [24, 40]}},
-        {"name": "near the border", "group": "stress", "seed": 7006, "n": n(150), "generator": "border"},
-    ]
-    for snr in (-5, 0, 5, 10, 20, 30):
-        suites.append({"name": f"SNR {snr} dB", "group": "snr", "seed": 7100 + snr, "n": n(60),
-                       "overrides": {"snr_db_range": [snr, snr]}})
-    for sep in (0.25, 0.5, 0.75, 1.0, 1.5, 2.0):
-        suites.append({"name": f"pair {sep:g} wavelengths", "group": "pairs", "seed": 7200 + int(sep * 100), "n": n(40),
-                       "generator": "close_pairs", "separation": sep})
-    for snr in (0, 10, 20, 30):
-        suites.append({"name": f"isolated {snr} dB", "group": "crlb", "seed": 7300 + snr, "n": n(40), "generator": "isolated",
-                       "overrides": {"kernels": ["free"], "observables": ["snapshot"], "renderings": ["raw"],
-                                     "snr_db_range": [snr, snr], "border_margin_px": 16}})
-    suites.append({"name": "seed000 test", "group": "seed", "preset": "seed000", "seed": 424242, "n": seed_n})
-    return suites
-
-
-def default_benchmark() -> dict[str, Any]:
-    """The benchmark a plain ``heatmaploc benchmark`` runs (about an hour on 2 cores)."""
-    net = {"name": "heatmapnet", "regression": True}  # the shipped recipe: heatmap + offset/sigma head
-    offset = {"refine": "offset"}
-    learned = [
-        {"label": "heatmapnet", "model": net, "codec": offset},
-        {"label": "deeplabv3plus", "model": {"name": "deeplabv3plus"}, "reference": True},
-        {"label": "unet", "model": {"name": "unet"}},
-        {"label": "cascade (seed CNN)", "model": {"name": "cascade"}},
-        {"label": "ablation: no regression head (soft-argmax)", "model": {"name": "heatmapnet"}},
-        {"label": "ablation: GGCA encoder attention", "model": {**net, "encoder_attention": "ggca"}, "codec": offset},
-        {"label": "ablation: dilated ASPP", "model": {**net, "aspp": "conv"}, "codec": offset},
-        {"label": "ablation: no shallow fusion", "model": {**net, "fusion": "none"}, "codec": offset},
-        {"label": "ablation: CoordConv", "model": {**net, "coordconv": True}, "codec": offset},
-        {"label": "ablation: sigma 1.5", "model": net, "codec": {"sigma": 1.5, **offset}},
-    ]
-    return {
-        "suites": _suites(1.0, 300),
-        "models": [{"label": "heatmapnet (shipped)", "checkpoint": "default", "tta": "none"}] + learned,
-        "train_minutes": 4.0,
-        "train_data": {"simulate": "default", "val_size": 64},
-        "train_defaults": {"steps": 100000, "steps_per_epoch": 100, "batch_size": 16, "loss": "focal"},
-        "physical_radius": 0.2,
-    }
-
-
-def quick_benchmark() -> dict[str, Any]:
-    """A few minutes: tiny suites, two short trainings."""
-    suites = [s for s in _suites(0.1, 4) if s["group"] != "snr" or s["name"] in ("SNR 0 dB", "SNR 20 dB")]
-    suites = [s for s in suites if s["group"] != "pairs" or s["name"] in ("pair 0.5 wavelengths", "pair 2 wavelengths")]
-    suites = [s for s in suites if s["group"] != "crlb" or s["name"] == "isolated 20 dB"]
-    return {
-        "suites": suites,
-        "models": [
-            {"label": "heatmapnet (shipped)", "checkpoint": "default", "tta": "none"},
-            {"label": "deeplabv3plus", "model": {"name": "deeplabv3plus"}, "reference": True},
-            {"label": "cascade (seed CNN)", "model": {"name": "cascade", "blocks": 4, "hidden": 64}},
-        ],
-        "train_minutes": 0.3,
-        "train_defaults": {"steps": 30, "steps_per_epoch": 15, "batch_size": 8, "loss": "focal"},
-        "train_data": {"simulate": "default", "val_size": 8},
-        "classical_train": {"seed": 9100, "n": 12},
-        "lsq_images": 2,
-        "speed_sizes": [128],
-        "speed_rounds": 2,
-        "examples": 4,
-    }

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from heatmaploc.bench.config import main_suite_name
-from heatmaploc.viz import plt, plot_points_grid, plot_training_curves
+from heatmaploc.viz import plot_points_grid, plot_training_curves, subplots
 
 SEED_BLOG = {"num_acc": 0.9933, "coord": {"0.5": 1.0, "0.4": 0.9966, "0.3": 0.9581, "0.2": 0.7776, "0.1": 0.3629}}
 
@@ -196,7 +196,6 @@ def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, grid: bool = True) ->
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def plot_reliability(report: dict[str, Any], path: Path) -> Path | None:
@@ -207,7 +206,7 @@ def plot_reliability(report: dict[str, Any], path: Path) -> Path | None:
               for name, s in m["suites"].items() if (s.get("calibration") or {}).get("n_coordinates")]
     if not curves:
         return None
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = subplots(figsize=(6, 5))
     ax.plot([0, 1], [0, 1], color="gray", lw=1, ls="--", label="ideal")
     for label, c in curves:
         expected = [math.erf(k / math.sqrt(2)) for k in c["levels"]]
@@ -225,18 +224,18 @@ def write_report(report: dict[str, Any], out: Path, suites, main_outputs, locs) 
     plots.mkdir(exist_ok=True)
     main = suites[main_suite_name({name: s.spec.group for name, s in suites.items()})]
     models = report["models"]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     radii = [float(k[1:]) for k in next(iter(models.values()))["suites"][main.spec.name] if k.startswith("r") and k[1:].replace(".", "").isdigit()]
     for label, m in models.items():
         ax.plot(radii, [m["suites"][main.spec.name][f"r{r:g}"]["f1"] for r in radii], marker="o", label=label)
     _finish(fig, ax, plots / "f1_vs_radius.png", "matching radius (px)", "F1")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for label, m in models.items():
         curve = m["suites"][main.spec.name].get("pr_curve")
         if curve:
             ax.plot([c["recall"] for c in curve], [c["precision"] for c in curve], marker=".", label=label)
     _finish(fig, ax, plots / "precision_recall_vs_threshold.png", "recall (2 px)", "precision (2 px)")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = subplots(figsize=(6, 4))
     for label, m in models.items():
         errs = m["suites"][main.spec.name]["errors"]
         if errs:
@@ -249,7 +248,7 @@ def write_report(report: dict[str, Any], out: Path, suites, main_outputs, locs) 
     mat = np.zeros((top, top), int)
     for t, p in counts:
         mat[t, p] += 1
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig, ax = subplots(figsize=(5, 4.5))
     ax.imshow(mat, cmap="Blues")
     for (i, j), v in np.ndenumerate(mat):
         if v:
@@ -259,7 +258,6 @@ def write_report(report: dict[str, Any], out: Path, suites, main_outputs, locs) 
     ax.set_title(f"count confusion: {first}", fontsize=9)
     fig.tight_layout()
     fig.savefig(plots / "count_confusion.png", dpi=100)
-    plt.close(fig)
     n = min(report["config"]["examples"], len(main))
     from heatmaploc.inference import decode_outputs
 

@@ -24,6 +24,7 @@ from heatmaploc.config import config_from_dict, to_plain
 from heatmaploc.evaluation import evaluate_outputs
 from heatmaploc.inference import decode_outputs
 from heatmaploc.models.outputs import PointOutput
+from heatmaploc.runtime import torch_session
 from heatmaploc.training import train
 from heatmaploc.physics.crlb import JET_SLOPE, WaveModel, efficient_share_within, scene_position_bounds
 from heatmaploc.physics.fieldfit import FieldModel, fit_field
@@ -212,12 +213,17 @@ def tta_ablation(loc: Localizer, suite: Suite, cfg: BenchConfig) -> dict[str, An
 
 # ---------------------------------------------------------------- main entry
 def run_benchmark(cfg: BenchConfig, out: str | Path, progress: bool = True) -> dict[str, Any]:
-    """Run everything in ``cfg``; write ``out/report.json``, ``out/report.md`` and plots."""
+    """Run everything in ``cfg``; write ``out/report.json``, ``out/report.md`` and plots
+    (with ``cfg.threads`` CPU threads; the caller's thread count and random state are
+    restored on return)."""
+    with torch_session(cfg.threads):
+        return _run_benchmark(cfg, Path(out), progress)
+
+
+def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any]:
     from heatmaploc.bench.report import write_report
 
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(cfg.threads)
     started = time.time()
     suites = {s.name: build_suite(s) for s in tqdm(cfg.suites, desc="suites", disable=not progress)}
     report: dict[str, Any] = {"config": to_plain(asdict(cfg)), "suites": {}, "models": {}, "baselines": {}}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from heatmaploc.metrics import RADII
+
 from heatmaploc.cli.common import add_refine_option, add_tta_option, load_localizer, print_point_table
 
 
@@ -30,7 +32,7 @@ def run(args) -> int:
     from heatmaploc.evaluation import evaluate_dataset
 
     loc = load_localizer(args.checkpoint, args.device, args.refine, args.tta)
-    radii = sorted({1.0, 2.0, 3.0, *args.radius})
+    radii = sorted({*RADII, *args.radius})
     metrics = evaluate_dataset(loc, args.dataset, radii, args.threshold, args.group_by, args.field_fit_from_meta,
                                progress=True)
     print(f"{args.dataset}: {metrics['n_images']} images, {metrics['n_sources']} sources, threshold "

@@ -1,8 +1,11 @@
 """``heatmaploc train``: train a model from a YAML config."""
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
+
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from heatmaploc.cli.common import parse_overrides
 
@@ -28,8 +31,11 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path("runs") / (Path(args.config).stem if args.config else "default")
     init = args.init_from or cfg.train.init_from
     init = str(default_checkpoint_path()) if init == "default" else init
+    training_log = logging.getLogger("heatmaploc.training")
+    training_log.setLevel(min(training_log.getEffectiveLevel(), logging.INFO))  # the per-epoch validation lines
     try:
-        result = train(cfg, out, resume=args.resume, init_from=init, progress=not args.quiet)
+        with logging_redirect_tqdm():
+            result = train(cfg, out, resume=args.resume, init_from=init, progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"heatmaploc train: interrupted; continue with: heatmaploc train --out {out} --resume"
               + (f" --config {args.config}" if args.config else ""), file=sys.stderr)

@@ -89,10 +89,10 @@ def load_dataset(
         raise FileNotFoundError(f"{root}: dataset folder not found")
     images_dir = root / "images"
     if not images_dir.is_dir():
-        raise FileNotFoundError(f"{images_dir}: missing 'images' folder (expected <root>/images/<name>.png|tif|npy)")
+        raise FileNotFoundError(f"{images_dir}: missing 'images' folder (expected <root>/images/<name>{'|'.join(IMAGE_EXTENSIONS)})")
     files = list_images(images_dir)
     if not files:
-        raise ValueError(f"{images_dir}: empty dataset, no .png/.tif/.tiff/.npy images")
+        raise ValueError(f"{images_dir}: empty dataset, no {'/'.join(IMAGE_EXTENSIONS)} images")
     csv_path = root / "points.csv"
     labelled = csv_path.is_file()
     if not labelled and require_labels:
