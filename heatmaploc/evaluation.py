@@ -3,6 +3,7 @@ point and pixel metrics, sigma calibration, the decode threshold and the sigma f
 per test-time augmentation mode."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -38,8 +39,8 @@ def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shape
     for out, truth, shape in zip(outputs, truths, shapes):
         conf += pixel_confusion(out.source_mask(codec, thr, shape), codec.masks(truth, shape))
     result["pixel"] = pixel_metrics(conf).to_dict()
-    result["calibration"] = sigma_calibration([p.xy for p in preds], [p.sigma for p in preds], truths,
-                                              CALIBRATION_RADIUS).to_dict()
+    result["calibration"] = asdict(sigma_calibration([p.xy for p in preds], [p.sigma for p in preds], truths,
+                                                     CALIBRATION_RADIUS))
     return result
 
 

@@ -150,9 +150,6 @@ class Calibration:
     levels: list
     observed: list
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def standardized_errors(preds: Sequence[np.ndarray], sigmas: Sequence[np.ndarray], trues: Sequence[np.ndarray],
                         radius: float) -> tuple[np.ndarray, np.ndarray, int]:

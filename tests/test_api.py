@@ -93,3 +93,17 @@ def test_to_device_returns_an_equivalent_localizer(loc):
         moved = loc.to("cuda")
         assert moved.device.type == "cuda" and loc.device.type == "cpu"
         assert np.allclose(moved.predict(image).xy, loc.predict(image).xy, atol=1e-3)
+
+
+def test_the_api_imports_no_training_code():
+    """The public API depends on inference, not on training (the import graph, in a
+    fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, heatmaploc.api; "
+            "print(sorted(m for m in sys.modules if m.startswith('heatmaploc.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "heatmaploc.api" in loaded and "heatmaploc.inference" in loaded
+    for module in ("heatmaploc.training", "heatmaploc.evaluation", "heatmaploc.data.sources", "heatmaploc.bench"):
+        assert f"'{module}'" not in loaded, module

@@ -1,4 +1,5 @@
 """Benchmark smoke test on tiny data: the report is complete and well-formed."""
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -136,7 +137,8 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     from heatmaploc.metrics import sigma_calibration
 
     known = sigma_calibration([np.array([[10.5, 9.0], [20.0, 5.0]])], [np.array([1.0, 0.25])],
-                              [np.array([[10.0, 10.0], [20.0, 5.5]])]).to_dict()
+                              [np.array([[10.0, 10.0], [20.0, 5.5]])])
+    known = dataclasses.asdict(known)
     report["models"]["heatmapnet small"]["suites"]["default"]["calibration"] = known
     rows = table(markdown(report), "Calibration of the per-point sigma")
     assert rows[0][:5] == ["model", "suite", "coordinates", "within 1 sigma", "within 2 sigma"]
@@ -205,7 +207,7 @@ def test_bad_bench_config_entries_are_named():
 
 
 def test_coord_eps_on_a_hand_computed_case():
-    from heatmaploc.bench.runner import coord_eps
+    from heatmaploc.bench.measures import coord_eps
 
     truths = [np.array([[0.0, 0.0], [10.0, 0.0]]), np.zeros((0, 2)), np.array([[5.0, 5.0]])]
     preds = [np.array([[10.0, 3.0], [0.5, 0.0]]), np.array([[1.0, 1.0]]), np.array([[5.0, 25.0], [5.0, 9.0]])]
@@ -216,7 +218,7 @@ def test_coord_eps_on_a_hand_computed_case():
 
 
 def test_merged_peak_share_on_a_hand_computed_case():
-    from heatmaploc.bench.runner import merged_peak_share
+    from heatmaploc.bench.measures import merged_peak_share
 
     truths = [
         np.array([[10.2, 10.0], [11.4, 11.3]]),  # pixels (10, 10) and (11, 11): adjacent -> merged

@@ -33,7 +33,7 @@ from scipy.spatial.distance import pdist
 from scipy.stats import norm
 
 from heatmaploc.physics.crlb import fewer_source_distance, scene_position_bounds
-from heatmaploc.bench.runner import merged_peak_share
+from heatmaploc.bench.measures import merged_peak_share
 from heatmaploc.codec import CodecConfig
 from heatmaploc.simulate import get_preset
 from heatmaploc.simulate.generate import image_rng
