@@ -3,6 +3,9 @@ import pytest
 
 from heatmaploc.cli import main, parse_overrides
 from heatmaploc.data import load_dataset
+from heatmaploc.physics.fieldfit import FieldModel, refine_points
+
+from fields import TRUTH, render
 
 
 def test_simulate_writes_a_loadable_dataset_and_preview(tmp_path, capsys):
@@ -106,3 +109,90 @@ def test_predict_bad_inputs_one_line_exit_2(tmp_path, tiny_checkpoint, capsys, s
     assert main(["predict", str(target), "--checkpoint", ckpt]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and pattern in err[0] and err[0].startswith("heatmaploc predict: error:")
+
+
+# ---------------------------------------------------------------- predict / evaluate with the field fit
+def test_predict_field_fit_refines_the_models_points(tmp_path, capsys):
+    import json
+
+    from heatmaploc import Localizer
+    from heatmaploc.cli import main
+
+    image = render("free", 11.0, shape=(48, 48))
+    path = tmp_path / "field.npy"
+    np.save(path, image.astype(np.float32))
+    assert main(["predict", str(path), "--field-fit", "free:11", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)[str(path)]
+    found = Localizer.default().predict(path)
+    assert len(printed) == found.count > 0
+    expected = refine_points(image.astype(np.float32), found, FieldModel("free", 11.0)).to_list()
+    got = np.array([(r["x"], r["y"]) for r in printed])
+    assert np.allclose(got, [(r["x"], r["y"]) for r in expected], atol=1e-6)
+    assert np.abs(got[np.lexsort(got.T[::-1])] - TRUTH).max() < 1e-3  # both sources, on the true positions
+
+
+def test_field_fit_errors(tmp_path, capsys):
+    from heatmaploc.cli import main
+    from heatmaploc.data.io import write_image
+
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(tmp_path), "--field-fit", "drum:10"])
+    assert exc.value.code == 2 and "unknown kernel 'drum'" in capsys.readouterr().err
+    rgb = tmp_path / "rgb.png"
+    write_image(rgb, np.zeros((16, 16, 3), np.uint8))
+    assert main(["predict", str(rgb), "--field-fit", "free:10"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{rgb}: the field fit needs a single-channel raw field" in err[0]
+
+
+def test_field_colormap_and_amplitude_need_field_fit_and_a_known_colormap(tmp_path, capsys):
+    from heatmaploc.cli import main
+
+    path = tmp_path / "field.npy"
+    np.save(path, render("free", 11.0).astype(np.float32))
+    assert main(["predict", str(path), "--field-colormap", "jet"]) == 2
+    assert "--field-colormap and --field-amplitude need --field-fit" in capsys.readouterr().err
+    assert main(["predict", str(path), "--field-amplitude"]) == 2
+    assert "need --field-fit" in capsys.readouterr().err
+    assert main(["predict", str(path), "--field-fit", "free:11", "--field-colormap", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown matplotlib colormap 'nope'" in err[0]
+
+
+def test_evaluate_field_fit_from_meta_refines_the_snapshots(tmp_path, capsys):
+    import json
+
+    from heatmaploc.cli import main
+
+    data = tmp_path / "sim"
+    assert main(["simulate", "--n", "4", "--out", str(data), "--seed", "3", "--workers", "1", "--set", "height=64",
+                 "--set", "width=64", "--set", "count_range=[1, 2]", "--set", "kernels=[free]",
+                 "--set", "observables=[snapshot]", "--set", "outside_count_range=[0, 0]",
+                 "--set", "snr_db_range=[40, 40]"]) == 0
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(data), "--tta", "none", "--field-fit-from-meta", "--group-by", "kernel",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "refined by the field fit" in printed and "| F1@2 after fit | RMSE@2 after fit (px) |" in printed
+    metrics = json.loads(out.read_text())
+    fitted, network = metrics["field_fit"], metrics["r2"]
+    assert metrics["by_kernel"]["free"]["after_field_fit"] == fitted["r2"]  # one kernel: the group is everything
+    assert 1 <= fitted["images_fitted"] <= 4  # the images in which the model found a source
+    assert fitted["r2"]["count_accuracy"] == network["count_accuracy"]  # the fit moves points, never adds any
+    assert fitted["r2"]["tp"] >= network["tp"] and fitted["r2"]["rmse"] < network["rmse"]
+
+
+def test_predict_field_amplitude_fits_an_amplitude_map(tmp_path, capsys):
+    import json
+
+    from heatmaploc import Localizer
+    from heatmaploc.cli import main
+
+    image = render("free", 11.0, shape=(48, 48), observable="amplitude").astype(np.float32)
+    path = tmp_path / "amplitude.npy"
+    np.save(path, image)
+    assert main(["predict", str(path), "--field-fit", "free:11", "--field-amplitude", "--json"]) == 0
+    got = np.array([(r["x"], r["y"]) for r in json.loads(capsys.readouterr().out)[str(path)]])
+    model = FieldModel("free", 11.0, observable="amplitude")
+    expected = refine_points(image, Localizer.default().predict(path), model).xy
+    assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-6)

@@ -6,15 +6,7 @@ from heatmaploc.physics.fieldfit import FieldModel, fit_field, model_from_meta, 
 from heatmaploc.points import Points
 from heatmaploc.simulate.scene import Scene, synthesize
 
-TRUTH = np.array([[9.3, 12.6], [22.8, 19.1]])
-STRENGTHS = np.array([0.9 * np.exp(0.4j), 0.6 * np.exp(-2.0j)])
-
-
-def render(kernel: str, wavelength: float, damping: float = 0.0, size: float = 0.8, shape=(32, 36),
-           observable: str = "snapshot") -> np.ndarray:
-    k = 2 * np.pi / wavelength
-    scene = Scene(TRUTH, STRENGTHS, complex(k, k * damping), kernel, observable, time_phase=1.1, source_size=size)
-    return synthesize(scene, *shape)
+from fields import STRENGTHS, TRUTH, render
 
 
 def test_fit_recovers_positions_strengths_and_size_from_a_start_off_by_a_pixel():
@@ -166,89 +158,3 @@ def test_bad_inputs_are_named():
         FieldModel("free", 0.0)
     with pytest.raises(ValueError, match="unknown observable 'phase'"):
         FieldModel("free", 10.0, observable="phase")
-
-
-def test_cli_predict_field_fit_refines_the_models_points(tmp_path, capsys):
-    import json
-
-    from heatmaploc import Localizer
-    from heatmaploc.cli import main
-
-    image = render("free", 11.0, shape=(48, 48))
-    path = tmp_path / "field.npy"
-    np.save(path, image.astype(np.float32))
-    assert main(["predict", str(path), "--field-fit", "free:11", "--json"]) == 0
-    printed = json.loads(capsys.readouterr().out)[str(path)]
-    found = Localizer.default().predict(path)
-    assert len(printed) == found.count > 0
-    expected = refine_points(image.astype(np.float32), found, FieldModel("free", 11.0)).to_list()
-    got = np.array([(r["x"], r["y"]) for r in printed])
-    assert np.allclose(got, [(r["x"], r["y"]) for r in expected], atol=1e-6)
-    assert np.abs(got[np.lexsort(got.T[::-1])] - TRUTH).max() < 1e-3  # both sources, on the true positions
-
-
-def test_cli_field_fit_errors(tmp_path, capsys):
-    from heatmaploc.cli import main
-    from heatmaploc.data.io import write_image
-
-    with pytest.raises(SystemExit) as exc:
-        main(["predict", str(tmp_path), "--field-fit", "drum:10"])
-    assert exc.value.code == 2 and "unknown kernel 'drum'" in capsys.readouterr().err
-    rgb = tmp_path / "rgb.png"
-    write_image(rgb, np.zeros((16, 16, 3), np.uint8))
-    assert main(["predict", str(rgb), "--field-fit", "free:10"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"{rgb}: the field fit needs a single-channel raw field" in err[0]
-
-
-def test_cli_field_colormap_and_amplitude_need_field_fit_and_a_known_colormap(tmp_path, capsys):
-    from heatmaploc.cli import main
-
-    path = tmp_path / "field.npy"
-    np.save(path, render("free", 11.0).astype(np.float32))
-    assert main(["predict", str(path), "--field-colormap", "jet"]) == 2
-    assert "--field-colormap and --field-amplitude need --field-fit" in capsys.readouterr().err
-    assert main(["predict", str(path), "--field-amplitude"]) == 2
-    assert "need --field-fit" in capsys.readouterr().err
-    assert main(["predict", str(path), "--field-fit", "free:11", "--field-colormap", "nope"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "unknown matplotlib colormap 'nope'" in err[0]
-
-
-def test_cli_evaluate_field_fit_from_meta_refines_the_snapshots(tmp_path, capsys):
-    import json
-
-    from heatmaploc.cli import main
-
-    data = tmp_path / "sim"
-    assert main(["simulate", "--n", "4", "--out", str(data), "--seed", "3", "--workers", "1", "--set", "height=64",
-                 "--set", "width=64", "--set", "count_range=[1, 2]", "--set", "kernels=[free]",
-                 "--set", "observables=[snapshot]", "--set", "outside_count_range=[0, 0]",
-                 "--set", "snr_db_range=[40, 40]"]) == 0
-    out = tmp_path / "m.json"
-    assert main(["evaluate", str(data), "--tta", "none", "--field-fit-from-meta", "--group-by", "kernel",
-                 "--json", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "refined by the field fit" in printed and "| F1@2 after fit | RMSE@2 after fit (px) |" in printed
-    metrics = json.loads(out.read_text())
-    fitted, network = metrics["field_fit"], metrics["r2"]
-    assert metrics["by_kernel"]["free"]["after_field_fit"] == fitted["r2"]  # one kernel: the group is everything
-    assert 1 <= fitted["images_fitted"] <= 4  # the images in which the model found a source
-    assert fitted["r2"]["count_accuracy"] == network["count_accuracy"]  # the fit moves points, never adds any
-    assert fitted["r2"]["tp"] >= network["tp"] and fitted["r2"]["rmse"] < network["rmse"]
-
-
-def test_cli_predict_field_amplitude_fits_an_amplitude_map(tmp_path, capsys):
-    import json
-
-    from heatmaploc import Localizer
-    from heatmaploc.cli import main
-
-    image = render("free", 11.0, shape=(48, 48), observable="amplitude").astype(np.float32)
-    path = tmp_path / "amplitude.npy"
-    np.save(path, image)
-    assert main(["predict", str(path), "--field-fit", "free:11", "--field-amplitude", "--json"]) == 0
-    got = np.array([(r["x"], r["y"]) for r in json.loads(capsys.readouterr().out)[str(path)]])
-    model = FieldModel("free", 11.0, observable="amplitude")
-    expected = refine_points(image, Localizer.default().predict(path), model).xy
-    assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-6)
