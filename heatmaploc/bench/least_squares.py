@@ -9,7 +9,7 @@ from heatmaploc.physics.crlb import WaveModel, render_sources
 
 def initial_guesses(image: np.ndarray, model: WaveModel, n: int, grid: int = 16, rng: np.random.Generator | None = None) -> np.ndarray:
     """Greedy matched-filter start ``(n, 4)`` rows ``(x, y, A, phi)`` for a least-squares
-    fit with known count (:func:`heatmaploc.fieldfit.fit_field`): place sources one at a
+    fit with known count (:func:`heatmaploc.physics.fieldfit.fit_field`): place sources one at a
     time at the ``grid x grid`` position (plus linear amplitude/phase) that best explains
     the residual."""
     residual = np.asarray(image, dtype=np.float64).copy()
