@@ -135,6 +135,23 @@ def batch_loss(model: nn.Module, batch: dict[str, Any], codec: HeatmapCodec, tc:
         return model.compute_loss(model(x), batch, codec, tc)
 
 
+def training_model(cfg: RunConfig, device: torch.device) -> tuple[HeatmapCodec, nn.Module]:
+    """The run's codec and freshly initialized model on ``device`` (channels_last when
+    ``train.channels_last``), checked against each other."""
+    codec = HeatmapCodec(cfg.codec)
+    model = build_model({**cfg.model, "in_channels": cfg.data.in_channels}).to(device)
+    if cfg.train.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if cfg.codec.refine == "offset" and not getattr(model.config, "regression", False):
+        raise ValueError("codec.refine 'offset' decodes the offsets of a regression head: set model.regression: true, "
+                         "or another codec.refine")
+    return codec, model
+
+
+def make_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+
+
 def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_from: str | Path | None = None,
           progress: bool = True, on_step: Callable[[int, nn.Module], None] | None = None) -> TrainResult:
     """Train ``cfg`` into ``run_dir`` (``config.yaml``, ``last.pt``, ``best.pt``,
@@ -162,19 +179,13 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
     tc, data = cfg.train, cfg.data
     device = pick_device(tc.device)
     torch.manual_seed(tc.seed)
-    codec = HeatmapCodec(cfg.codec)
-    model = build_model({**cfg.model, "in_channels": data.in_channels}).to(device)
-    if tc.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    if cfg.codec.refine == "offset" and not getattr(model.config, "regression", False):
-        raise ValueError("codec.refine 'offset' decodes the offsets of a regression head: set model.regression: true, "
-                         "or another codec.refine")
+    codec, model = training_model(cfg, device)
     init_from = init_from if init_from is not None else tc.init_from
     if init_from is not None and not resume:
         ckpt = load_checkpoint(init_from)
         model.load_state_dict(adapt_state_dict(ckpt["model_state"], model, str(init_from)))
         log.info("initialized from %s", init_from)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    opt = make_optimizer(model, tc)
     clock = {"start": time.time()}  # minus the minutes of earlier runs when resuming
 
     def time_fraction() -> float:

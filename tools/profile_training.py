@@ -28,13 +28,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from heatmaploc.codec import HeatmapCodec
 from heatmaploc.cli import parse_overrides
 from heatmaploc.config import load_config
 from heatmaploc.data.dataset import collate, make_sample
 from heatmaploc.data.sources import training_stream
-from heatmaploc.training import batch_loss, make_ema
-from heatmaploc.models import build_model
+from heatmaploc.training import batch_loss, make_ema, make_optimizer, training_model
 
 PHASES = ("simulation", "samples + targets", "forward + loss", "backward", "optimizer")
 
@@ -50,11 +48,8 @@ def setup(cfg):
     torch.manual_seed(cfg.train.seed)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    codec = HeatmapCodec(cfg.codec)
-    model = build_model({**cfg.model, "in_channels": cfg.data.in_channels})
-    if cfg.train.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    codec, model = training_model(cfg, torch.device("cpu"))
+    opt = make_optimizer(model, cfg.train)
     ema = make_ema(model, cfg.train.ema_decay) if cfg.train.ema_decay else None
     return codec, model, opt, ema
 

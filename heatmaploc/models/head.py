@@ -8,6 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from heatmaploc.models.blocks import ConvBNAct
+from heatmaploc.subpixel import REGRESSION_CHANNELS
 
 
 def coord_channels(b: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
@@ -60,7 +61,7 @@ class RegressionHead(nn.Module):
     def __init__(self, cin: int, channels: int = 16) -> None:
         super().__init__()
         self.refine = ConvBNAct(cin, channels, 3)
-        self.out = nn.Conv2d(channels, 3, 1)
+        self.out = nn.Conv2d(channels, REGRESSION_CHANNELS, 1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
