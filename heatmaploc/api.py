@@ -15,13 +15,13 @@ import copy
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from heatmaploc.checkpoint import load_checkpoint
-from heatmaploc.codec import CodecConfig, HeatmapCodec
+from heatmaploc.codec import REFINE_MODES, CodecConfig, HeatmapCodec
 from heatmaploc.data.io import check_image, read_image
 from heatmaploc.data.preprocess import normalize, to_unit_range
 from heatmaploc.inference import pick_device, predict_samples
@@ -30,6 +30,7 @@ from heatmaploc.points import PhysicalFrame, Points
 from heatmaploc.tta import transforms
 
 DEFAULT_CHECKPOINT = "default.pt"
+PHYSICS_REFINE = "physics"  # the refine mode that runs the blind physics fit after decoding
 
 ImageLike = Any  # str | Path | numpy.ndarray | PIL.Image.Image
 
@@ -141,18 +142,41 @@ class Localizer:
         return predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)
 
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
-                origin: tuple[float, float] = (0.0, 0.0)) -> Points:
+                origin: tuple[float, float] = (0.0, 0.0), refine: str | None = None,
+                physics: Mapping[str, Any] | None = None) -> Points:
         """Points of one image: ``xy (N, 2)`` pixels (docs/design.md section 1), ``scores``,
         ``sigma``, ``count``; with ``pixel_size`` also ``xy_physical = origin +
-        pixel_size * xy`` and ``sigma_physical``."""
-        return self.predict_batch([image], threshold=threshold, pixel_size=pixel_size, origin=origin)[0]
+        pixel_size * xy`` and ``sigma_physical``.
+
+        ``refine``: a sub-pixel mode of the codec (``REFINE_MODES``) for this call, or
+        ``"physics"``: the network's points refined by the blind physics fit
+        (:func:`heatmaploc.physics.blind.refine_physics`: wave model estimated from
+        the image, count corrected, sigma from the fit; ``physics`` gives what is
+        known, e.g. ``{"kernel": "plate"}``); ``Points.refined`` says whether the fit
+        was used and ``Points.physics`` what it estimated."""
+        return self.predict_batch([image], threshold=threshold, pixel_size=pixel_size, origin=origin, refine=refine,
+                                  physics=physics, workers=1)[0]
 
     def predict_batch(self, images: Sequence[ImageLike] | Iterable[ImageLike], threshold: float | None = None,
                       batch_size: int = 8, pixel_size: float | None = None,
-                      origin: tuple[float, float] = (0.0, 0.0)) -> list[Points]:
-        """Points of several images (of any sizes: equal sizes are batched together)."""
+                      origin: tuple[float, float] = (0.0, 0.0), refine: str | None = None,
+                      physics: Mapping[str, Any] | None = None, workers: int | None = 1) -> list[Points]:
+        """Points of several images (of any sizes: equal sizes are batched together);
+        ``refine``, ``physics`` as :meth:`predict`; ``workers`` processes share the
+        physics refinement (``None``: one per CPU)."""
         frame = PhysicalFrame(pixel_size, tuple(origin)) if pixel_size is not None else None
-        return [o.decode(self.codec, threshold).with_frame(frame) for o in self.raw_outputs(list(images), batch_size)]
+        if refine is not None and refine != PHYSICS_REFINE and refine not in REFINE_MODES:
+            raise ValueError(f"refine must be one of {REFINE_MODES + (PHYSICS_REFINE,)}, got {refine!r}")
+        if physics is not None and refine != PHYSICS_REFINE:
+            raise ValueError("physics (what is known of the wave model) needs refine='physics'")
+        loc = self.with_codec(refine=refine) if refine in REFINE_MODES else self
+        loaded = [load_input(im) for im in images]
+        points = [o.decode(loc.codec, threshold) for o in loc.raw_outputs([im for im, _ in loaded], batch_size)]
+        if refine == PHYSICS_REFINE:
+            from heatmaploc.physics.parallel import refine_many
+
+            points = refine_many([im for im, _ in loaded], points, physics, [nm for _, nm in loaded], workers)
+        return [p.with_frame(frame) for p in points]
 
     def with_threshold(self, threshold: float) -> "Localizer":
         """A copy that decodes with another threshold."""

@@ -3,9 +3,10 @@ point and pixel metrics, sigma calibration, the decode threshold and the sigma f
 per test-time augmentation mode."""
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -102,7 +103,8 @@ def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.dev
 
 def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RADII,
                      threshold: float | None = None, group_by: Sequence[str] = (), field_fit_from_meta: bool = False,
-                     progress: bool = False) -> dict[str, Any]:
+                     progress: bool = False, physics: Mapping[str, Any] | None = None,
+                     workers: int | None = None) -> dict[str, Any]:
     """Metrics of a :class:`~heatmaploc.api.Localizer` on a labelled dataset folder.
 
     Each image is read once.  Returns :func:`evaluate_outputs`'s dict (``r<radius>``,
@@ -112,6 +114,17 @@ def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RAD
     each image's ``meta.json`` record states; the count stays the model's); for each
     ``group_by`` key (a per-image field of ``meta.json``) ``by_<key>``: per value the
     point metrics at 2 px, with ``after_field_fit`` when the fit ran.
+
+    With ``physics`` (a mapping of what is known, ``{}`` for nothing) the decoded points
+    are also refined by the blind physics fit on ``workers`` processes
+    (:func:`heatmaploc.physics.parallel.refine_many`): a ``physics`` entry holds its
+    ``r<radius>`` point metrics, ``calibration`` of the fit's sigmas, the share of
+    images whose fit was ``accepted``, ``estimates`` (per image: what was estimated,
+    with the truth from ``meta.json`` where it states it), ``wavelength`` (median and
+    90th percentile of the relative error, images with a wave in view whose
+    ``meta.json`` states the wavelength), and ``seconds`` (per-image refinement time:
+    median, p90, max; and the wall time per image over all workers); the groups gain
+    ``after_physics``.
     """
     from heatmaploc.data.index import load_dataset
     from heatmaploc.data.io import read_image
@@ -139,6 +152,11 @@ def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RAD
             refined.append(pts.xy)
         metrics["field_fit"] = {"images_fitted": fitted,
                                 **{f"r{r:g}": point_metrics(refined, truths, r).to_dict() for r in radii}}
+    after_physics = None
+    if physics is not None:
+        metrics["physics"], after_physics = _physics_metrics(index, images, decode_outputs(outputs, loc.codec,
+                                                                                          metrics["threshold"]),
+                                                             truths, radii, physics, workers, progress)
     for key in group_by:
         groups: dict[str, list[int]] = {}
         for i, rec in enumerate(index.records):
@@ -150,5 +168,55 @@ def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RAD
             sub.update(n_images=len(idx), n_sources=sum(len(truths[i]) for i in idx))
             if refined is not None:
                 sub["after_field_fit"] = point_metrics([refined[i] for i in idx], [truths[i] for i in idx], 2.0).to_dict()
+            if after_physics is not None:
+                sub["after_physics"] = point_metrics([after_physics[i].xy for i in idx], [truths[i] for i in idx],
+                                                     2.0).to_dict()
             metrics[f"by_{key}"][value] = sub
     return metrics
+
+
+def _physics_metrics(index: Any, images: Sequence[np.ndarray], preds: Sequence[Points], truths: Sequence[np.ndarray],
+                     radii: Sequence[float], known: Mapping[str, Any], workers: int | None,
+                     progress: bool) -> tuple[dict[str, Any], list[Points]]:
+    """:func:`evaluate_dataset`'s ``physics`` entry and the refined points."""
+    from heatmaploc.physics.parallel import refine_many
+
+    started = time.perf_counter()
+    refined = refine_many(images, preds, known, [str(rec.path) for rec in index.records], workers, progress)
+    wall = time.perf_counter() - started
+    per_image = index.meta.get("images", {})
+    estimates, errors, errors_used = [], [], []
+    for rec, pts in zip(index.records, refined):
+        est = dict(pts.physics or {})
+        truth = per_image.get(rec.name, {})
+        est["image"] = rec.name
+        est["truth"] = {k: truth.get(k) for k in ("kernel", "observable", "colormap", "wavelength_px", "damping")
+                        if k in truth}
+        if "rendering" in truth:
+            est["truth"]["colormap"] = truth.get("colormap") if truth["rendering"] == "colormap" else None
+        if est.get("wavelength_px") and truth.get("wavelength_px"):
+            errors.append(abs(est["wavelength_px"] / float(truth["wavelength_px"]) - 1.0))
+            if est.get("accepted"):
+                errors_used.append(errors[-1])
+        estimates.append(est)
+    seconds = np.array([e.get("seconds", 0.0) for e in estimates]) if estimates else np.zeros(1)
+    errors_arr = np.asarray(errors)
+    out = {f"r{r:g}": point_metrics([p.xy for p in refined], truths, r).to_dict() for r in radii}
+    out.update(
+        calibration=asdict(sigma_calibration([p.xy for p in refined], [p.sigma for p in refined], truths,
+                                             CALIBRATION_RADIUS)),
+        accepted=float(np.mean([bool(p.refined) for p in refined])) if refined else float("nan"),
+        wavelength={"n_images": int(len(errors_arr)),
+                    "median_relative_error": float(np.median(errors_arr)) if len(errors_arr) else float("nan"),
+                    "p90_relative_error": float(np.percentile(errors_arr, 90)) if len(errors_arr) else float("nan"),
+                    "n_images_fit_used": len(errors_used),
+                    "median_relative_error_fit_used": float(np.median(errors_used)) if errors_used else float("nan")},
+        seconds={"median": float(np.median(seconds)), "p90": float(np.percentile(seconds, 90)),
+                 "max": float(seconds.max()), "wall_per_image": wall / max(len(refined), 1)},
+        known=dict(known), estimates=estimates,
+    )
+    for key in ("kernel", "observable", "colormap"):
+        pairs = [(e.get(key), e["truth"].get(key)) for e in estimates if e.get("accepted") and key in e["truth"]
+                 and e.get("kernel") is not None]
+        out[f"{key}_accuracy"] = float(np.mean([a == b for a, b in pairs])) if pairs else float("nan")
+    return out, refined

@@ -6,7 +6,7 @@ pixel centres at integers, the top-left pixel spanning ``[-0.5, 0.5]^2``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,11 @@ class Points:
         sigma: ``(N,)`` float64 predicted standard deviation of the error of each
             coordinate (pixels, the same on ``x`` and ``y``); NaN where the model gives
             none (no regression head, or a refinement that does not estimate it).
+        refined: the points come from the blind physics refinement
+            (:func:`heatmaploc.physics.blind.refine_physics`), not the network alone.
+        physics: what that refinement estimated for the image (kernel, observable,
+            colormap, wavelength, ...; ``accepted`` and ``reason`` say whether its fit
+            was used), or ``None`` when it did not run.
     """
 
     xy: np.ndarray
@@ -84,6 +89,8 @@ class Points:
     labels: np.ndarray = field(default=None)  # type: ignore[assignment]
     frame: PhysicalFrame | None = None
     sigma: np.ndarray = field(default=None)  # type: ignore[assignment]
+    refined: bool = False
+    physics: dict[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         xy = np.asarray(self.xy, dtype=np.float64).reshape(-1, 2)
@@ -118,7 +125,7 @@ class Points:
         return self.sigma * self.frame.pixel_size
 
     def with_frame(self, frame: PhysicalFrame | None) -> "Points":
-        return Points(self.xy, self.scores, self.labels, frame, self.sigma)
+        return replace(self, frame=frame)
 
     def to_list(self) -> list[dict[str, float]]:
         """``[{"x", "y", "score", "sigma"[, "label"][, "x_phys", "y_phys", "sigma_phys"]}]``

@@ -12,17 +12,18 @@ from heatmaploc.codec import REFINE_MODES
 from heatmaploc.tta import TTA_MODES
 
 
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["key=value", ...]`` -> dict, values parsed as YAML (``[0, 10]``, ``0.5``, ``jet``)."""
+def parse_overrides(items: Sequence[str], option: str = "--set") -> dict[str, Any]:
+    """``["key=value", ...]`` -> dict, values parsed as YAML (``[0, 10]``, ``0.5``, ``jet``);
+    errors name ``option``."""
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise ValueError(f"{option} expects KEY=VALUE, got {item!r}")
         try:
             parsed = yaml.safe_load(value)
         except yaml.YAMLError as err:
-            raise ValueError(f"--set {item!r}: value does not parse ({err})") from None
+            raise ValueError(f"{option} {item!r}: value does not parse ({err})") from None
         if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as a string
             try:
                 parsed = float(parsed)
@@ -75,7 +76,7 @@ def load_localizer(checkpoint: str | None, device: str, refine: str | None = Non
         loc = Localizer.default(device, tta)
     else:
         loc = Localizer.from_checkpoint(checkpoint, device, tta)
-    return loc.with_codec(refine=refine) if refine else loc
+    return loc.with_codec(refine=refine) if refine in REFINE_MODES else loc
 
 
 def add_tta_option(p) -> None:
@@ -84,10 +85,35 @@ def add_tta_option(p) -> None:
                         "default: the checkpoint's (the shipped model: d4), else none")
 
 
-def add_refine_option(p) -> None:
-    p.add_argument("--refine", choices=REFINE_MODES,
+def add_refine_option(p, physics: bool = False) -> None:
+    """``--refine``; with ``physics`` also the blind physics refinement and its options."""
+    p.add_argument("--refine", choices=REFINE_MODES + (("physics",) if physics else ()),
                    help="sub-pixel step (default: the checkpoint's: offset for models with a regression head, "
-                        "else softargmax)")
+                        "else softargmax)" + ("; physics: then fit the wave model estimated from each image, "
+                                              "correcting the count (heatmaploc.physics.blind)" if physics else ""))
+    if physics:
+        p.add_argument("--known", metavar="KEY=VALUE", action="append", default=[],
+                       help="with --refine physics: what is known of the physics (kernel=plate, observable=amplitude, "
+                            "wavelength_px=14.2, damping=0.01, colormap=jet or colormap=none for raw fields)")
+        p.add_argument("--workers", type=int, default=None,
+                       help="with --refine physics: processes for the refinement (default: one per CPU)")
+
+
+def physics_options(args) -> dict[str, Any] | None:
+    """The ``--known`` values as the ``physics`` mapping of the API (``None`` without
+    ``--refine physics``); every problem names the option."""
+    if getattr(args, "refine", None) != "physics":
+        if getattr(args, "known", None):
+            raise ValueError("--known needs --refine physics")
+        return None
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    from heatmaploc.physics.blind import validate_known
+
+    known = parse_overrides(args.known, "--known")
+    if "colormap" in known and str(known["colormap"]).lower() == "none":
+        known["colormap"] = None
+    return validate_known(known, "--known")
 
 
 def print_point_table(metrics: dict, radii: Sequence[float]) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from heatmaploc.metrics import RADII
 
-from heatmaploc.cli.common import add_refine_option, add_tta_option, load_localizer, print_point_table
+from heatmaploc.cli.common import add_refine_option, add_tta_option, load_localizer, physics_options, print_point_table
 
 
 def add(sub) -> None:
@@ -13,7 +13,7 @@ def add(sub) -> None:
     p.add_argument("dataset", help="dataset folder (images/ + points.csv)")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     p.add_argument("--threshold", type=float, help="decode threshold (default: the checkpoint's)")
-    add_refine_option(p)
+    add_refine_option(p, physics=True)
     add_tta_option(p)
     p.add_argument("--radius", type=float, action="append", default=[], help="extra matching radius in pixels")
     p.add_argument("--group-by", metavar="KEY", action="append", default=[],
@@ -26,15 +26,40 @@ def add(sub) -> None:
     p.set_defaults(func=run)
 
 
+def print_physics(phys: dict, radii, n_images: int) -> None:
+    known = ", ".join(f"{k}={v}" for k, v in phys["known"].items()) or "nothing"
+    print(f"\nrefined by the blind physics fit (known: {known}; fit used on {100 * phys['accepted']:.1f} % of "
+          f"{n_images} images, the network's points kept on the rest):")
+    print_point_table(phys, radii)
+    cal = phys["calibration"]
+    if cal["n_coordinates"]:
+        print(f"sigma calibration after the fit: |error| <= 1 sigma {100 * cal['within_1sigma']:.1f} % (ideal 68.3), "
+              f"<= 2 sigma {100 * cal['within_2sigma']:.1f} % (ideal 95.4); median sigma {cal['median_sigma']:.4f} px")
+    wl = phys["wavelength"]
+    if wl["n_images"]:
+        print(f"wavelength vs meta.json ({wl['n_images']} images with a wave in view): median relative error "
+              f"{100 * wl['median_relative_error']:.3f} %, 90th percentile {100 * wl['p90_relative_error']:.3f} %; "
+              f"{wl['n_images_fit_used']} images whose fit was used: median "
+              f"{100 * wl['median_relative_error_fit_used']:.3f} %")
+    accs = [f"{k} {100 * phys[f'{k}_accuracy']:.1f} %" for k in ("kernel", "observable", "colormap")
+            if phys[f"{k}_accuracy"] == phys[f"{k}_accuracy"]]
+    if accs:
+        print("model identified right (images whose fit was used): " + ", ".join(accs))
+    sec = phys["seconds"]
+    print(f"time per image: median {sec['median']:.2f} s, p90 {sec['p90']:.2f} s, max {sec['max']:.2f} s "
+          f"(one process each); wall time per image over all workers {sec['wall_per_image']:.2f} s")
+
+
 def run(args) -> int:
     import json
 
     from heatmaploc.evaluation import evaluate_dataset
 
+    known = physics_options(args)
     loc = load_localizer(args.checkpoint, args.device, args.refine, args.tta)
     radii = sorted({*RADII, *args.radius})
     metrics = evaluate_dataset(loc, args.dataset, radii, args.threshold, args.group_by, args.field_fit_from_meta,
-                               progress=True)
+                               progress=True, physics=known, workers=args.workers if known is not None else None)
     print(f"{args.dataset}: {metrics['n_images']} images, {metrics['n_sources']} sources, threshold "
           f"{metrics['threshold']:g}, tta {metrics['tta']}")
     print_point_table(metrics, radii)
@@ -53,8 +78,14 @@ def run(args) -> int:
         print(f"\nrefined by the field fit with each image's meta.json physics ({fit['images_fitted']} of "
               f"{metrics['n_images']} images fitted; the count stays the model's):")
         print_point_table(fit, radii)
+    phys = metrics.get("physics")
+    if phys is not None:
+        print_physics(phys, radii, metrics["n_images"])
     for key in args.group_by:
         fit_cols = (" F1@2 after fit | RMSE@2 after fit (px) |", "---|---|") if fit is not None else ("", "")
+        if phys is not None:
+            fit_cols = (fit_cols[0] + " F1@2 physics | RMSE@2 physics (px) | count acc physics |",
+                        fit_cols[1] + "---|---|---|")
         print(f"\nby {key}:\n| {key} | images | sources | F1@2 | RMSE@2 (px) | count acc |{fit_cols[0]}\n"
               f"|---|---|---|---|---|---|{fit_cols[1]}")
         for value, sub in metrics[f"by_{key}"].items():
@@ -62,6 +93,9 @@ def run(args) -> int:
                    f"{sub['count_accuracy']:.4f} |")
             if fit is not None:
                 row += f" {sub['after_field_fit']['f1']:.4f} | {sub['after_field_fit']['rmse']:.4f} |"
+            if phys is not None:
+                after = sub["after_physics"]
+                row += f" {after['f1']:.4f} | {after['rmse']:.4f} | {after['count_accuracy']:.4f} |"
             print(row)
     if args.json:
         Path(args.json).write_text(json.dumps(metrics, indent=2))

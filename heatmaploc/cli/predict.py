@@ -5,7 +5,8 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from heatmaploc.cli.common import add_refine_option, add_tta_option, expand_inputs, ground_truth_for, load_localizer
+from heatmaploc.cli.common import (add_refine_option, add_tta_option, expand_inputs, ground_truth_for, load_localizer,
+                                   physics_options)
 
 
 def field_model_arg(text: str):
@@ -21,16 +22,32 @@ def field_model_arg(text: str):
         raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
 
 
+def physics_summary(physics: dict) -> str:
+    """One line: what the blind refinement estimated, or why its fit was not used."""
+    if physics["kernel"] is None and physics["accepted"]:
+        return f"physics: no wave in view (noise {physics['noise_std']:.3g})"
+    parts = [f"{physics['kernel']} {physics['observable']}", f"colormap {physics['colormap'] or 'none (raw)'}"]
+    if physics["wavelength_px"] is not None:
+        parts.append(f"wavelength {physics['wavelength_px']:.3f} px")
+    if physics["damping"] is not None:
+        parts.append(f"damping {physics['damping']:.4f}")
+    parts.append(f"count {physics['count_network']} -> {physics['count']}")
+    head = "physics fit used" if physics["accepted"] else f"physics fit NOT used ({physics['reason']})"
+    return f"{head}: " + ", ".join(parts)
+
+
 def add(sub) -> None:
     p = sub.add_parser("predict", help="find sources in images (files or folders)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     p.add_argument("--threshold", type=float, help="decode threshold (default: the one stored in the checkpoint)")
-    add_refine_option(p)
+    add_refine_option(p, physics=True)
     add_tta_option(p)
-    p.add_argument("--out", help="write predictions CSV (image,x,y,label,score,sigma)")
+    p.add_argument("--out", help="write predictions CSV (image,x,y,label,score,sigma[,refined])")
     p.add_argument("--overlay", metavar="DIR", help="write PNG overlays of predictions (and ground truth if known)")
-    p.add_argument("--json", action="store_true", help="print the points as JSON instead of a table")
+    p.add_argument("--json", action="store_true",
+                   help="print the points as JSON instead of a table (with --refine physics: per image the points, "
+                        "whether the fit was used and the estimated physics)")
     p.add_argument("--pixel-size", type=float, help="also report physical coordinates (units per pixel)")
     p.add_argument("--field-fit", type=field_model_arg, metavar="KERNEL:WAVELENGTH[:DAMPING]",
                    help="refine the points by a least-squares fit of the wave field (snapshots, or amplitude maps "
@@ -51,11 +68,16 @@ def run(args) -> int:
 
     from heatmaploc.data.io import read_image, write_points_csv
     from heatmaploc.physics.fieldfit import refine_points
+    from heatmaploc.physics.parallel import refine_many
     from heatmaploc.viz import plot_points_grid
 
     field_model = args.field_fit
     if field_model is None and (args.field_colormap is not None or args.field_amplitude):
         raise ValueError("--field-colormap and --field-amplitude need --field-fit KERNEL:WAVELENGTH")
+    known = physics_options(args)
+    if field_model is not None and known is not None:
+        raise ValueError("--field-fit (known physics) and --refine physics (estimated physics) exclude each other; "
+                         "give what you know with --known")
     if field_model is not None:
         field_model = replace(field_model, colormap=args.field_colormap,
                               observable="amplitude" if args.field_amplitude else "snapshot")
@@ -68,10 +90,18 @@ def run(args) -> int:
         if field_model is not None:
             pts = refine_points(image, pts, field_model, name=str(path))
         results.append((path, pts))
-        if args.overlay:
+        if args.overlay or known is not None:
             images[path] = image
+    if known is not None:
+        refined = refine_many([images[p] for p, _ in results], [pts for _, pts in results], known,
+                              [str(p) for p, _ in results], args.workers, progress=len(results) >= 4)
+        results = [(path, pts) for (path, _), pts in zip(results, refined)]
     if args.json:
-        print(json.dumps({str(p): pts.to_list() for p, pts in results}, indent=1))
+        if known is None:
+            print(json.dumps({str(p): pts.to_list() for p, pts in results}, indent=1))
+        else:
+            print(json.dumps({str(p): {"points": pts.to_list(), "refined": pts.refined, "physics": pts.physics}
+                              for p, pts in results}, indent=1))
     else:
         width = max(len(p.name) for p, _ in results)
         print(f"{'image':<{width}}  count  points (x, y, score[, +-sigma px])")
@@ -80,10 +110,13 @@ def run(args) -> int:
                               + (f", +-{r['sigma']:.2f})" if r["sigma"] == r["sigma"] else ")") for r in pts.to_list()[:4])
             more = f" ... +{pts.count - 4}" if pts.count > 4 else ""
             print(f"{path.name:<{width}}  {pts.count:>5}  {shown}{more}")
+            if known is not None:
+                print(f"{'':<{width}}         {physics_summary(pts.physics)}")
         print(f"{len(results)} images, {sum(p.count for _, p in results)} sources "
               f"(threshold {args.threshold if args.threshold is not None else loc.threshold:g})")
     if args.out:
-        write_points_csv(args.out, [(p.name, pts.xy, pts.labels, pts.scores, pts.sigma) for p, pts in results])
+        write_points_csv(args.out, [(p.name, pts.xy, pts.labels, pts.scores, pts.sigma,
+                                     pts.refined if known is not None else None) for p, pts in results])
         print(f"predictions: {args.out}")
     if args.overlay:
         cache: dict = {}

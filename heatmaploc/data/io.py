@@ -215,20 +215,24 @@ def read_points_csv(path: str | Path) -> PointTable:
 
 
 def write_points_csv(path: str | Path, rows: Iterable[tuple]) -> None:
-    """Write ``image,x,y,label[,score,sigma]``; ``rows`` yields ``(name, xy, labels,
-    scores[, sigma])`` (labels, scores, sigma may be ``None``).
+    """Write ``image,x,y,label[,score,sigma][,refined]``; ``rows`` yields ``(name, xy,
+    labels, scores[, sigma[, refined]])`` (labels, scores, sigma, refined may be ``None``).
 
     The score and sigma columns are written when any row has scores; an unknown sigma
-    (NaN or ``None``) is an empty field.  Coordinates keep 4 decimals (0.1 milli-pixel).
+    (NaN or ``None``) is an empty field.  The ``refined`` column (1: the image's points
+    come from the blind physics refinement, 0: the network's) is written when any row
+    gives it.  Coordinates keep 4 decimals (0.1 milli-pixel).
     Fields are quoted by the csv module where needed, so any image name round-trips
     through :func:`read_points_csv`.  The file is replaced atomically.
     """
-    rows = [tuple(r) + (None,) * (5 - len(r)) for r in rows]
+    rows = [tuple(r) + (None,) * (6 - len(r)) for r in rows]
     with_scores = any(r[3] is not None for r in rows)
+    with_refined = any(r[5] is not None for r in rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["image", "x", "y", "label"] + (["score", "sigma"] if with_scores else []))
-    for name, xy, labels, scores, sigma in rows:
+    writer.writerow(["image", "x", "y", "label"] + (["score", "sigma"] if with_scores else [])
+                    + (["refined"] if with_refined else []))
+    for name, xy, labels, scores, sigma, refined in rows:
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         labels = np.zeros(len(xy), np.int64) if labels is None else np.asarray(labels)
         for i, (x, y) in enumerate(xy):
@@ -237,6 +241,8 @@ def write_points_csv(path: str | Path, rows: Iterable[tuple]) -> None:
                 fields.append(f"{float(scores[i]):.4f}" if scores is not None else "")
                 known = sigma is not None and np.isfinite(sigma[i])
                 fields.append(f"{float(sigma[i]):.4f}" if known else "")
+            if with_refined:
+                fields.append("" if refined is None else str(int(bool(refined))))
             writer.writerow(fields)
     _atomic_write_bytes(Path(path), buffer.getvalue().encode())
 

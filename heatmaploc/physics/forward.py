@@ -64,6 +64,37 @@ def wave_field(kernel: str, points: np.ndarray, strengths: np.ndarray, xs: np.nd
     return u
 
 
+def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex, source_size: float,
+                  exact_within: float = 1.0, table_step: float = TABLE_STEP) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-source fields and what their derivatives need, at the pixel centres
+    ``xs`` (columns) x ``ys`` (rows), flattened row-major to ``P = len(ys) * len(xs)``:
+
+    ``G (n, P)`` complex, ``dG/dr (n, P)`` complex, ``r (n, P)`` and the offsets
+    ``(dx, dy) (2, n, P)`` (pixel minus source).  The kernel and its derivative are
+    tabulated once (step ``table_step``) and interpolated, except within
+    ``exact_within`` px of ``r = 0`` where the free field's logarithm is too curved."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    gx, gy = np.meshgrid(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
+    dx = gx.ravel()[None, :] - pts[:, :1]
+    dy = gy.ravel()[None, :] - pts[:, 1:]
+    r = np.sqrt(dx**2 + dy**2 + source_size**2)
+    if r.size == 0:
+        empty = np.zeros(r.shape, np.complex128)
+        return empty, empty.copy(), r, np.stack([dx, dy])
+    lo = max(float(r.min()), exact_within)
+    grid = np.arange(lo, max(float(r.max()), lo) + 2 * table_step, table_step)
+    tables = kernels.evaluate(kernel, grid, k), kernels.radial_derivative(kernel, grid, k)
+    pos = np.clip((r - lo) / table_step, 0.0, len(grid) - 1.000001)
+    i = pos.astype(np.int64)
+    frac = pos - i
+    g, dg = ((t[i] * (1.0 - frac) + t[i + 1] * frac) for t in tables)
+    near = r < exact_within
+    if near.any():
+        g[near] = kernels.evaluate(kernel, r[near], k)
+        dg[near] = kernels.radial_derivative(kernel, r[near], k)
+    return g, dg, r, np.stack([dx, dy])
+
+
 def observe(u: np.ndarray, observable: str, time_phase: float = 0.0) -> np.ndarray:
     """What is measured of the complex field ``u``: the snapshot ``Re(u exp(-i wt))``
     or the amplitude ``|u|`` (float64, same shape)."""

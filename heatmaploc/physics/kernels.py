@@ -37,6 +37,25 @@ def seed_sine(r: np.ndarray, k: complex) -> np.ndarray:
     return -1j * np.exp(1j * np.real(k) * r)
 
 
+def radial_derivative(kernel: str, r: np.ndarray, k: complex) -> np.ndarray:
+    """``dG/dr`` of :func:`evaluate` at ``r > 0`` (complex, same shape as ``r``).  Every
+    kernel is a function of ``k r`` (the seed kernel of ``Re(k) r``), so the derivatives
+    in the wavenumber follow from this one: ``dG/dk = (r / k) dG/dr``."""
+    r = np.asarray(r, dtype=np.float64)
+    if kernel == "free":
+        return -0.25j * k * special.hankel1(1, k * r)
+    if kernel == "plate":
+        kr = k * r
+        small = np.abs(kr) < 1e-12
+        safe = np.where(small, 1.0, kr)
+        out = -k * (special.hankel1(1, safe) + (2j / np.pi) * special.kv(1, safe))
+        return np.where(small, 0.0j, out)
+    if kernel == "seed":
+        kr = np.real(k)
+        return kr * np.exp(1j * kr * r)
+    raise ValueError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
+
+
 def evaluate(kernel: str, r: np.ndarray, k: complex) -> np.ndarray:
     """Dispatch on the kernel name (one of :data:`KERNELS`)."""
     if kernel == "free":

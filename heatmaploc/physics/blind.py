@@ -1,0 +1,355 @@
+"""Blind physics refinement: estimate the wave model of an image, correct the count,
+and refine the points to the physical limit, with no metadata.
+
+For one image and the network's points (docs/design.md section 1 coordinates):
+
+1. **Field.** A single-channel image is the field.  An RGB image is mapped back
+   through the colormap its pixels lie nearest to (:func:`~heatmaploc.physics.colormap.identify_colormap`).
+2. **Noise level** per pixel, independent of any model: the wavelet noise estimate
+   (``skimage.restoration.estimate_sigma``) of a raw field, or of the RGB channels
+   carried through the colormap's local slope; every fit weighs the residual by it.
+3. **Wavelength.** Snapshot: the peaks of the radial power spectrum
+   (:mod:`~heatmaploc.physics.spectrum`), each refined by a scan of the profile RSS
+   (strengths solved linearly at the network's points); wavelengths longer than the
+   image are scanned on a coarse grid.  Amplitude map: twice the spectral peak
+   (``|u|`` beats at ``2k``) and a coarse grid, each tried by a quick fit.
+4. **Model.** Every kernel x observable hypothesis is fitted (positions, strengths,
+   offset, source size, wavelength, damping: :func:`~heatmaploc.physics.wavefit.fit_wave`)
+   on every second pixel; the lowest BIC wins.
+5. **Count** (:mod:`~heatmaploc.physics.model_order`): sources are added at the most
+   structured residual (inside the image: reported; outside: modelled, not reported)
+   and removed while the BIC improves.
+6. **Final fit** on all pixels; each point's ``sigma`` is the fit's Cramér-Rao-style
+   standard deviation.
+7. **Fallback.** The result is accepted only if its positions are finite and its
+   residual is down to the noise level (weighted rms ``<= ACCEPT_RATIO``);
+   otherwise the network's points and sigmas are kept and the reason is recorded.
+
+Known physics (``known``: any of ``kernel``, ``observable``, ``wavelength_px``,
+``damping``, ``colormap``; ``colormap: None`` for a raw field) is used as given.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+from skimage.restoration import estimate_sigma
+
+from heatmaploc.data.io import channels_of, check_image
+from heatmaploc.data.preprocess import to_unit_range
+from heatmaploc.physics.colormap import (get_colormap, identify_colormap, invert_colormap, noisy_inversion,
+                                         rgb_noise_std)
+from heatmaploc.physics.forward import OBSERVABLES
+from heatmaploc.physics.kernels import KERNELS
+from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidate, select_count
+from heatmaploc.physics.spectrum import wavelength_candidates
+from heatmaploc.physics.wavefit import WaveFit, fit_wave, linear_rss
+from heatmaploc.points import Points
+
+log = logging.getLogger(__name__)
+
+ACCEPT_RATIO = 1.15  # residual std over the model-free noise estimate that counts as "down to the noise"
+MIN_SIZE = 8  # pixels per side; smaller images carry no wave to estimate
+KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap")
+
+
+@dataclass(frozen=True)
+class PhysicsEstimate:
+    """What the blind refinement estimated for one image (JSON-friendly via :meth:`to_dict`).
+
+    Attributes:
+        accepted: the fit replaced the network's points (else they were kept).
+        reason: why the fit was rejected (empty when accepted).
+        kernel, observable, colormap: the chosen model (``colormap`` None: raw field).
+        wavelength_px, damping, source_size_px: fitted globals (None when not estimated).
+        noise_std: model-free noise estimate of the field (median over pixels; field
+            units: the colormap's value in [0, 1] for an RGB rendering).
+        residual_ratio: rms of the fit's residual in units of the per-pixel noise
+            (1: down to the noise).
+        count_network, count: points before and after; added, removed: count changes.
+        hidden_sources: sources the fit placed outside the image (not reported).
+        seconds: wall time of the refinement.
+    """
+
+    accepted: bool
+    reason: str
+    kernel: str | None = None
+    observable: str | None = None
+    colormap: str | None = None
+    wavelength_px: float | None = None
+    damping: float | None = None
+    source_size_px: float | None = None
+    noise_std: float | None = None
+    residual_ratio: float | None = None
+    count_network: int = 0
+    count: int = 0
+    added: int = 0
+    removed: int = 0
+    hidden_sources: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v) for k, v in asdict(self).items()}
+
+
+def _field_of(image: np.ndarray, name: str, known: Mapping) -> tuple[np.ndarray, str | None, np.ndarray]:
+    """``(H, W)`` float64 field of a checked image, its colormap (None: raw) and the
+    ``(H, W)`` noise std of each pixel of the field, estimated without a model: the
+    wavelet noise level of a raw field, or that of the RGB channels carried through the
+    colormap's inverse, whose noise bias is undone (:func:`~heatmaploc.physics.colormap.noisy_inversion`)."""
+    arr = check_image(np.asarray(image), name)
+    if channels_of(arr) == 1:
+        if known.get("colormap") is not None:
+            raise ValueError(f"{name}: colormap {known['colormap']!r} given, but the image has one channel")
+        field = arr.reshape(arr.shape[:2]).astype(np.float64)
+        return field, None, np.full(field.shape, float(estimate_sigma(field)))
+    if arr.dtype.kind == "f" and (arr.min() < 0 or arr.max() > 1):
+        raise ValueError(f"{name}: float RGB values must lie in [0, 1], got [{arr.min():g}, {arr.max():g}]")
+    rgb = arr[..., :3].astype(np.float64) if arr.dtype.kind == "f" else to_unit_range(arr, 3, name).transpose(1, 2, 0)
+    colormap = known.get("colormap")
+    if colormap is None:
+        colormap, _ = identify_colormap(rgb)
+    rgb_noise = rgb_noise_std(rgb)
+    if not np.isfinite(rgb_noise):  # every block clipped somewhere: the unmasked estimate
+        rgb_noise = float(estimate_sigma(rgb, channel_axis=-1, average_sigmas=True))
+    field, noise = noisy_inversion(invert_colormap(rgb, colormap), colormap, rgb_noise)
+    return field, colormap, noise
+
+
+def _snapshot_wavelength(field: np.ndarray, xy: np.ndarray, spectral: list[float], stride: int) -> float | None:
+    """Best snapshot wavelength: each spectral candidate refined by a +-12 % scan of the
+    profile RSS, and a coarse grid of wavelengths longer than the image."""
+    size = max(field.shape)
+    grid = [c * f for c in spectral for f in np.arange(0.88, 1.1201, 0.02)]
+    grid += list(np.geomspace(0.5 * size, 8 * size, 12))
+    if len(xy) == 0:
+        return spectral[0] if spectral else None
+    rss = [linear_rss(field, xy, "free", lam, 0.0, 1.0, stride) for lam in grid]
+    return float(grid[int(np.argmin(rss))])
+
+
+def _amplitude_starts(spectral: list[float], size: int) -> list[float]:
+    starts = [2.0 * c for c in spectral[:2]] + [6.0, 10.0, 16.0, 26.0]
+    return [s for s in starts if s <= 4 * size]
+
+
+class _Fitter:
+    """Fits of one image under one hypothesis, with bounds that keep reported sources
+    in the image and let added outside sources stay outside (in a margin)."""
+
+    def __init__(self, field: np.ndarray, weights: np.ndarray, margin: int, max_shift: float) -> None:
+        self.field, self.weights, self.margin, self.max_shift = field, weights, margin, max_shift
+        h, w = field.shape
+        self.inside = (np.array([-0.5, -0.5]), np.array([w - 0.5, h - 0.5]))
+        self.outer = (self.inside[0] - margin, self.inside[1] + margin)
+
+    def bounds(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Inside sources move ``max_shift`` px and stay in the image, except that one
+        on the edge may also leave it (it may stand for a source outside the view);
+        outside sources move 4 px within the margin."""
+        inside = np.all((xy >= self.inside[0]) & (xy <= self.inside[1]), axis=1, keepdims=True)
+        lo = np.where(inside, np.maximum(xy - self.max_shift, self.inside[0]), np.maximum(xy - 4.0, self.outer[0]))
+        hi = np.where(inside, np.minimum(xy + self.max_shift, self.inside[1]), np.minimum(xy + 4.0, self.outer[1]))
+        on_edge_lo, on_edge_hi = xy <= self.inside[0] + 1.0, xy >= self.inside[1] - 1.0
+        lo = np.where(on_edge_lo, self.outer[0], lo)
+        hi = np.where(on_edge_hi, self.outer[1], hi)
+        return lo, hi
+
+    def fit(self, xy: np.ndarray, kernel: str, observable: str, wavelength: float, damping: float, size: float,
+            stride: int, fixed: Mapping, max_nfev: int = 40) -> WaveFit:
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        return fit_wave(self.field, xy, kernel, observable, wavelength, damping, size,
+                        fit_wavelength="wavelength_px" not in fixed, fit_damping="damping" not in fixed,
+                        bounds=self.bounds(xy), stride=stride, weights=self.weights, robust=True,
+                        max_nfev=max_nfev)
+
+
+def _with_first_source(field: np.ndarray, fit: WaveFit, fitter: _Fitter, known: Mapping, stride: int,
+                       margin: int) -> WaveFit:
+    """``fit`` (of no source) or, when its BIC is lower, the fit of one source at the
+    most structured residual."""
+    candidate = residual_candidate(field - model_image(fit, field.shape), fit, margin, fitter.weights)
+    if candidate is None:
+        return fit
+    trial = fitter.fit(candidate[None], fit.kernel, fit.observable, fit.wavelength_px, fit.damping,
+                       fit.source_size_px, stride, known, max_nfev=12)
+    return trial if trial.bic() < fit.bic() else fit
+
+
+def _changes(start: np.ndarray, fitted: np.ndarray, max_shift: float) -> dict[str, int]:
+    """``added`` / ``removed``: fitted sources with no network point within the fit's
+    reach (``max_shift`` per axis), and network points with no fitted source."""
+    if len(start) == 0 or len(fitted) == 0:
+        return {"added": len(fitted), "removed": len(start)}
+    dist = np.linalg.norm(fitted[:, None, :] - start[None, :, :], axis=2)
+    reach = max_shift * math.sqrt(2) + 1e-9
+    return {"added": int(np.sum(dist.min(axis=1) > reach)), "removed": int(np.sum(dist.min(axis=0) > reach))}
+
+
+def _final_fit(fitter: _Fitter, fit: WaveFit, known: Mapping) -> WaveFit:
+    """``fit`` polished on all pixels."""
+    return fitter.fit(fit.xy, fit.kernel, fit.observable, fit.wavelength_px, fit.damping, fit.source_size_px, 1, known,
+                      max_nfev=20)
+
+
+def _hypotheses(known: Mapping, signed: bool) -> list[tuple[str, str]]:
+    """Kernel x observable pairs to try; ``signed``: the raw field is clearly negative
+    somewhere, which an amplitude ``|u|`` never is."""
+    kernels = [known["kernel"]] if known.get("kernel") else list(KERNELS)
+    observables = [known["observable"]] if known.get("observable") else list(OBSERVABLES)
+    if signed and "observable" not in known:
+        observables = ["snapshot"]
+    return [(k, o) for k in kernels for o in observables if not (k == "seed" and o == "amplitude")]
+
+
+def validate_known(known: Mapping | None, name: str = "physics") -> dict[str, Any]:
+    """``known`` as a dict after checking its keys and values (``ValueError`` naming
+    ``name`` and the problem)."""
+    known = dict(known or {})
+    unknown = set(known) - set(KNOWN_KEYS)
+    if unknown:
+        raise ValueError(f"{name}: unknown physics key(s) {sorted(unknown)}; expected some of {KNOWN_KEYS}")
+    if known.get("kernel") is not None and known["kernel"] not in KERNELS:
+        raise ValueError(f"{name}: unknown kernel {known['kernel']!r}; expected one of {KERNELS}")
+    if known.get("observable") is not None and known["observable"] not in OBSERVABLES:
+        raise ValueError(f"{name}: unknown observable {known['observable']!r}; expected one of {OBSERVABLES}")
+    if known.get("colormap") is not None:
+        get_colormap(str(known["colormap"]))
+    for key in ("wavelength_px", "damping"):
+        value = known.get(key)
+        if key in known and not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+                                 and (value >= 0 if key == "damping" else value > 0)):
+            raise ValueError(f"{name}: {key} must be a {'non-negative' if key == 'damping' else 'positive'} number, "
+                             f"got {value!r}")
+    return known
+
+
+def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, name: str = "image",
+             max_shift: float = 3.0, search_stride: int = 2) -> tuple[PhysicsEstimate, WaveFit | None]:
+    """Estimate the physics of ``image`` and fit it from the ``(n, 2)`` start points ``xy``.
+
+    Returns the estimate and the final fit of all pixels (``None`` when no fit ran);
+    ``estimate.accepted`` says whether the fit should replace the start points.
+    Raises ``ValueError`` (naming ``name``) for an unreadable image or bad ``known``.
+    """
+    started = time.perf_counter()
+    known = validate_known(known, name)
+    start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+
+    def reject(reason: str, **values) -> tuple[PhysicsEstimate, None]:
+        log.info("%s: physics refinement kept the network's points (%s)", name, reason)
+        return PhysicsEstimate(False, reason, count_network=len(start), count=len(start),
+                               seconds=time.perf_counter() - started, **values), None
+
+    arr = check_image(np.asarray(image), name)
+    if min(arr.shape[:2]) < MIN_SIZE:
+        return reject(f"image {arr.shape[0]}x{arr.shape[1]} is smaller than {MIN_SIZE}x{MIN_SIZE}")
+    field, colormap, noise_map = _field_of(arr, name, known)
+    if float(np.ptp(field)) <= 1e-12 * max(1.0, float(np.abs(field).max())):
+        return reject("constant image", colormap=colormap)
+    noise = float(np.median(noise_map))
+    if not noise > 0:
+        noise_map = np.full(field.shape, 1e-6 * float(np.std(field)))  # a noiseless field: any mismatch shows
+        noise = float(noise_map[0, 0])
+    signed = colormap is None and float(field.min()) < -5 * noise
+    offset, scale = float(field.mean()), float(np.std(field))
+    field = (field - offset) / scale  # the fit's tolerances assume unit scale
+    weights = scale / noise_map  # weighted residuals are in units of the noise: 1 is "down to the noise"
+    spectral = [known["wavelength_px"]] if "wavelength_px" in known else wavelength_candidates(field)
+    margin = max(field.shape) // 2
+    fitter = _Fitter(field, weights, margin, max_shift)
+    damping0 = float(known.get("damping", 0.01))
+    screened: list[WaveFit] = []
+    for kernel, observable in _hypotheses(known, signed):
+        if observable == "snapshot":
+            wavelength = (known["wavelength_px"] if "wavelength_px" in known
+                          else _snapshot_wavelength(field, start, spectral, search_stride))
+            if wavelength is None:
+                continue
+            starts = [wavelength]
+        else:
+            starts = [known["wavelength_px"]] if "wavelength_px" in known else _amplitude_starts(spectral, max(field.shape))
+        trials = [fitter.fit(start, kernel, observable, lam, damping0, 1.0, 2 * search_stride, known, max_nfev=12)
+                  for lam in starts]
+        if len(start) == 0:  # nothing to tell the hypotheses apart yet: let each explain one source first
+            trials = [_with_first_source(field, trial, fitter, known, 2 * search_stride, margin) for trial in trials]
+        screened.append(min(trials, key=lambda f: f.bic()))
+        log.debug("%s: %s %s wavelength %.3f BIC %.1f", name, kernel, observable, screened[-1].wavelength_px,
+                  screened[-1].bic())
+    if not screened:
+        return reject("no wavelength found (no wave in view)", colormap=colormap, noise_std=noise)
+    lead = min(screened, key=lambda f: f.bic())
+    best = fitter.fit(lead.xy, lead.kernel, lead.observable, lead.wavelength_px, lead.damping, lead.source_size_px,
+                      search_stride, known, max_nfev=25)
+
+    def refit(xy: np.ndarray, like: WaveFit) -> WaveFit:
+        return fitter.fit(xy, like.kernel, like.observable, like.wavelength_px, like.damping, like.source_size_px,
+                          search_stride, known, max_nfev=15)
+
+    chosen = select_count(field, best, refit, margin, weights).fit
+    final = _final_fit(fitter, chosen, known)
+    if final.residual_std > ACCEPT_RATIO:
+        # the network's points led to a fit that does not explain the image: try a source
+        # outside the view from a ring of starts, and a greedy search from no source
+        ring = [fitter.fit(np.vstack([chosen.xy, p[None]]), chosen.kernel, chosen.observable, chosen.wavelength_px,
+                           chosen.damping, chosen.source_size_px, 2 * search_stride, known, max_nfev=10)
+                for p in outside_ring(field.shape, margin)]
+        lead = min(ring, key=lambda f: f.bic())
+        empty = refit(np.zeros((0, 2)), chosen)
+        options = [refit(chosen.xy, chosen), select_count(field, refit(lead.xy, lead), refit, margin, weights).fit,
+                   select_count(field, empty, refit, margin, weights, max_changes=10).fit]
+        better = min(options, key=lambda f: f.bic())
+        if better is not options[0]:
+            chosen, final = better, _final_fit(fitter, better, known)
+    final = replace(final, strengths=final.strengths * scale, offset=final.offset * scale + offset)
+    inside = np.all((final.xy >= fitter.inside[0]) & (final.xy <= fitter.inside[1]), axis=1)
+    if len(final.xy) == 0:  # no source in or out of view: nothing to estimate
+        if final.residual_std > ACCEPT_RATIO:
+            return reject(f"residual {final.residual_std:.2f}x the noise level with no source", colormap=colormap,
+                          noise_std=noise, residual_ratio=final.residual_std)
+        return PhysicsEstimate(True, "", colormap=colormap, noise_std=noise, residual_ratio=final.residual_std,
+                               count_network=len(start), removed=len(start),
+                               seconds=time.perf_counter() - started), final
+    values = dict(kernel=final.kernel, observable=final.observable, colormap=colormap,
+                  wavelength_px=final.wavelength_px, damping=None if final.kernel == "seed" else final.damping,
+                  source_size_px=final.source_size_px, noise_std=noise, residual_ratio=final.residual_std,
+                  count_network=len(start), count=int(inside.sum()), hidden_sources=int((~inside).sum()),
+                  **_changes(start, final.xy[inside], max_shift))
+    if not np.all(np.isfinite(final.xy)) or not np.all(np.isfinite(final.sigma)):
+        est, _ = reject("the fit did not give finite positions", **values)
+        return est, None
+    if final.residual_std > ACCEPT_RATIO:
+        reason = (f"residual {final.residual_std:.2f}x the noise level: no model explains the image "
+                  f"(best {final.kernel} {final.observable})")
+        est, _ = reject(reason, **{k: v for k, v in values.items() if k not in ("count_network", "count")})
+        return est, final
+    return PhysicsEstimate(True, "", seconds=time.perf_counter() - started, **values), final
+
+
+def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
+                   max_shift: float = 3.0) -> Points:
+    """``points`` (the network's) refined by :func:`estimate`: the fitted in-image sources
+    with the fit's sigma and ``refined=True`` when the fit is accepted, else ``points``
+    unchanged with ``refined=False``; either way ``physics`` holds the estimate.
+
+    A source the fit adds has score 0 (it has no heatmap peak); kept sources keep the
+    score of the network point they started from."""
+    est, fit = estimate(image, points.xy, known, name, max_shift)
+    if not est.accepted or fit is None:
+        return replace(points, refined=False, physics=est.to_dict())
+    inside = np.all((fit.xy >= -0.5) & (fit.xy <= np.array(np.shape(image)[1::-1]) - 0.5), axis=1)
+    xy, sigma = fit.xy[inside], fit.sigma[inside]
+    scores = np.zeros(len(xy))
+    labels = np.zeros(len(xy), np.int64)
+    if len(points.xy) and len(xy):
+        dist = np.linalg.norm(xy[:, None, :] - points.xy[None, :, :], axis=2)
+        nearest = dist.argmin(axis=1)
+        close = dist[np.arange(len(xy)), nearest] <= max_shift * math.sqrt(2) + 1e-9
+        scores[close] = points.scores[nearest[close]]
+        labels[close] = points.labels[nearest[close]]
+    return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=est.to_dict())

@@ -1,0 +1,56 @@
+"""Blind physics refinement of many images across processes (one image per task).
+
+Each worker runs single-threaded BLAS (the refinement is many small least-squares
+problems; threads would only compete with the other workers), and a failure on one
+image leaves that image's network points in place with the error as the reason.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from multiprocessing import get_context
+
+import numpy as np
+from tqdm import tqdm
+
+from heatmaploc.physics.blind import PhysicsEstimate, refine_physics
+from heatmaploc.points import Points
+
+log = logging.getLogger(__name__)
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _refine_one(args: tuple) -> Points:
+    image, points, known, name = args
+    try:
+        return refine_physics(image, points, known, name)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
+        log.warning("%s: physics refinement failed (%s); keeping the network's points", name, err)
+        return replace(points, refined=False, physics=PhysicsEstimate(False, f"error: {err}", count=points.count,
+                                                                       count_network=points.count).to_dict())
+
+
+def refine_many(images: Sequence[np.ndarray], points: Sequence[Points], known: Mapping | None = None,
+                names: Sequence[str] | None = None, workers: int | None = None, progress: bool = False) -> list[Points]:
+    """:func:`~heatmaploc.physics.blind.refine_physics` of each image, in order, on
+    ``workers`` processes (default: the CPU count; 1 runs here)."""
+    names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
+    jobs = [(np.asarray(im), pts, dict(known or {}), nm) for im, pts, nm in zip(images, points, names)]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    bar = dict(total=len(jobs), desc="physics", unit="img", disable=not progress)
+    if workers == 1:
+        return [_refine_one(job) for job in tqdm(jobs, **bar)]
+    saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
+    os.environ.update({k: "1" for k in _THREAD_VARIABLES})  # inherited by the spawned workers
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            return list(tqdm(pool.map(_refine_one, jobs), **bar))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

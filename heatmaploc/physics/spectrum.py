@@ -1,0 +1,57 @@
+"""Wavelength candidates of a wave image from its radial power spectrum.
+
+The snapshot of a point source, ``Re(q G(k r))``, has a 2-D Fourier transform that
+peaks on the ring ``|kappa| = Re(k)``; a sum of sources keeps the ring.  The radial
+average of the windowed, zero-padded power spectrum therefore peaks at the wave's
+spatial frequency ``1 / wavelength``; its strongest local maxima are the candidates a
+fit then refines.  An amplitude map ``|u|`` has no such ring, and a wavelength longer
+than about half the image leaves no resolved peak: the caller scans those cases.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import find_peaks
+
+PAD = 4  # zero-padding factor: frequency bins of 1 / (PAD * size) cycles per pixel
+
+
+def radial_power_spectrum(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(frequencies, power)``: the radial mean of ``|FFT|^2`` of the Hann-windowed,
+    mean-removed ``(H, W)`` field, in bins of ``1 / (PAD * max(H, W))`` cycles/pixel
+    up to the Nyquist frequency 0.5."""
+    h, w = field.shape
+    window = np.outer(np.hanning(h), np.hanning(w))
+    values = (field - field.mean()) * window
+    size = PAD * max(h, w)
+    power = np.abs(np.fft.rfft2(values, s=(size, size))) ** 2
+    fy = np.fft.fftfreq(size)[:, None]
+    fx = np.fft.rfftfreq(size)[None, :]
+    radius = np.sqrt(fx**2 + fy**2)
+    step = 1.0 / size
+    index = np.round(radius / step).astype(np.int64).ravel()
+    keep = index <= size // 2
+    sums = np.bincount(index[keep], power.ravel()[keep])
+    counts = np.bincount(index[keep])
+    return np.arange(len(sums)) * step, sums / np.maximum(counts, 1)
+
+
+def wavelength_candidates(field: np.ndarray, count: int = 3) -> list[float]:
+    """Up to ``count`` wavelengths (pixels) at the strongest peaks of the radial power
+    spectrum, strongest first, parabola-interpolated between bins; peaks below
+    ``2 / min(H, W)`` cycles per pixel (not resolved by the window) and above 0.4
+    (aliasing) are ignored."""
+    freqs, power = radial_power_spectrum(np.asarray(field, dtype=np.float64))
+    lo = 2.0 / min(field.shape)
+    band = (freqs >= lo) & (freqs <= 0.4)
+    if band.sum() < 3 or not np.any(power[band] > 0):
+        return []
+    log_power = np.log(power + 1e-300 + 1e-12 * power.max())
+    peaks, props = find_peaks(log_power, prominence=0.5)
+    peaks = [p for p in peaks if band[p] and 0 < p < len(power) - 1]
+    peaks.sort(key=lambda p: -power[p])
+    out = []
+    for p in peaks[:count]:
+        a, b, c = log_power[p - 1:p + 2]
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) < 0 else 0.0
+        out.append(1.0 / ((p + float(np.clip(shift, -0.5, 0.5))) * (freqs[1] - freqs[0])))
+    return out

@@ -1,0 +1,276 @@
+"""Joint least-squares fit of a wave-field model with analytic derivatives.
+
+The model of an image (snapshot or amplitude observable, docs/design.md section 1
+coordinates: ``(x, y)`` pixels, pixel centres at integers) is
+
+    f(p) = obs( sum_j q_j G(k r_j(p)) ) + c,   r_j(p) = sqrt(|p - s_j|^2 + a^2),
+    k = (2 pi / lambda) (1 + i d),   obs = Re (snapshot) or |.| (amplitude),
+
+with the positions ``s_j``, complex strengths ``q_j`` (they absorb the snapshot's
+time phase), the offset ``c`` and, optionally, the source size ``a``, the wavelength
+``lambda`` and the damping ``d`` fitted together by bounded Gauss-Newton
+(``scipy.optimize.least_squares``).  The Jacobian is exact: every kernel is a
+function of ``k r``, so all derivatives follow from ``dG/dr``
+(:func:`heatmaploc.physics.forward.radial_fields`).
+
+The covariance of the fitted parameters is the inverse Fisher information at the
+estimate, ``s^2 (J^T J)^-1`` with ``s^2 = RSS / (N - p)`` (white Gaussian noise of
+unknown level); its position blocks give each source's Cramér-Rao-style standard
+deviation.  This module fits one stated hypothesis; choosing among hypotheses and
+counts is :mod:`heatmaploc.physics.blind`'s job.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from heatmaploc.physics.forward import radial_fields
+from heatmaploc.physics.kernels import KERNELS
+
+WAVELENGTH_RANGE = (0.75, 1.35)  # fitted wavelength bounds, as factors of the start value
+DAMPING_MAX = 0.3
+SOURCE_SIZE_RANGE = (0.05, 5.0)
+HUBER_SCALE = 3.0  # where the robust loss turns linear, in units of the residual's scale
+FIT_TABLE_STEP = 0.05  # px; kernel interpolation error (k h)^2 / 8 < 2e-4 for wavelengths >= 8 px
+
+
+@dataclass(frozen=True)
+class WaveFit:
+    """Result of :func:`fit_wave`.
+
+    Attributes:
+        kernel, observable: the hypothesis fitted.
+        xy: ``(n, 2)`` fitted ``(x, y)`` pixels; strengths ``(n,)`` complex ``q_j``.
+        offset: ``c``; source_size_px, wavelength_px, damping: fitted or fixed globals.
+        rss: residual sum of squares over the ``n_pixels`` fitted pixels.
+        n_params: number of fitted real parameters.
+        cov_xy: ``(n, 2, 2)`` covariance of each source's ``(x, y)`` (pixels^2).
+        converged: ``least_squares`` reported success.
+    """
+
+    kernel: str
+    observable: str
+    xy: np.ndarray
+    strengths: np.ndarray
+    offset: float
+    source_size_px: float
+    wavelength_px: float
+    damping: float
+    rss: float
+    n_pixels: int
+    n_params: int
+    cov_xy: np.ndarray
+    converged: bool
+
+    @property
+    def residual_std(self) -> float:
+        """``sqrt(RSS / N)`` (with a robust fit, of the Huber cost)."""
+        return math.sqrt(self.rss / max(self.n_pixels, 1))
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """``(n,)`` standard deviation of each coordinate (mean of the x and y variances)."""
+        return np.sqrt(np.clip(0.5 * (self.cov_xy[:, 0, 0] + self.cov_xy[:, 1, 1]), 0.0, None))
+
+    def bic(self) -> float:
+        """Bayesian information criterion ``N log(RSS / N) + p log N`` (Gaussian noise
+        of unknown level); lower is better."""
+        n = max(self.n_pixels, 1)
+        return n * math.log(max(self.rss, 1e-300) / n) + self.n_params * math.log(n)
+
+
+def _wavenumber(wavelength: float, damping: float) -> complex:
+    k = 2.0 * math.pi / wavelength
+    return complex(k, k * damping)
+
+
+def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wavelength: float, damping: float = 0.0,
+             source_size: float = 1.0, *, fit_wavelength: bool = True, fit_damping: bool = True,
+             fit_size: bool = True, fit_offset: bool = True, bounds: tuple[np.ndarray, np.ndarray] | None = None,
+             max_shift: float = 2.0, stride: int = 1, strengths: np.ndarray | None = None,
+             weights: np.ndarray | None = None, robust: bool = False, max_nfev: int = 60) -> WaveFit:
+    """Fit the model to the float ``(H, W)`` ``field`` from start positions ``xy (n, 2)``.
+
+    Args:
+        kernel, observable: the hypothesis (``KERNELS``; ``snapshot`` or ``amplitude``).
+        wavelength, damping, source_size: start (or fixed) values of the globals.
+        fit_*: which globals are free (the seed kernel has no damping).
+        bounds: ``(lo, hi)`` each ``(n, 2)``: the box of every position; default the
+            start ``+- max_shift`` inside the image.
+        stride: fit every ``stride``-th pixel of each axis (a cheaper, noisier fit).
+        strengths: start ``q (n,)``; default the linear least-squares solution
+            (snapshot) or a phase retrieval (amplitude).
+        weights: ``(H, W)`` per-pixel weights (one over the noise std where it varies,
+            e.g. a colormap rendering); the RSS, the BIC and the covariance are then
+            of the weighted residual.
+        robust: Huber loss with its corner at ``HUBER_SCALE`` (residuals in units of
+            the noise, so with ``weights``), by one reweighting of the converged
+            quadratic fit: heavy-tailed errors, e.g. a colormap inverted under strong
+            noise, lose their pull; ``rss`` is then the Huber cost, which equals the
+            RSS where no residual passes the corner.
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
+    if observable not in ("snapshot", "amplitude"):
+        raise ValueError(f"unknown observable {observable!r}")
+    h, w = field.shape
+    xs, ys = np.arange(0, w, stride, dtype=np.float64), np.arange(0, h, stride, dtype=np.float64)
+    data = np.asarray(field, dtype=np.float64)[::stride, ::stride].ravel()
+    weight_px = None if weights is None else np.asarray(weights, dtype=np.float64)[::stride, ::stride].ravel()
+    start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    n = len(start)
+    fit_damping = fit_damping and kernel != "seed"
+    if bounds is None:
+        edge = np.array([w - 0.5, h - 0.5])
+        lo_xy, hi_xy = np.maximum(start - max_shift, -0.5), np.minimum(start + max_shift, edge)
+    else:
+        lo_xy, hi_xy = (np.asarray(b, dtype=np.float64).reshape(-1, 2) for b in bounds)
+    amplitude = observable == "amplitude"
+
+    # parameter vector: x, y per source | Re q | Im q | c | a | lambda | d
+    i_q = 2 * n
+    i_c = 4 * n
+    i_g = i_c + int(fit_offset)
+    globals_free = [name for name, free in (("a", fit_size), ("lambda", fit_wavelength), ("d", fit_damping)) if free]
+
+    def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, float, float]:
+        g = dict(zip(globals_free, x[i_g:]))
+        q = x[i_q:i_q + n] + 1j * x[i_q + n:i_c]
+        return (x[:2 * n].reshape(n, 2), q, float(x[i_c]) if fit_offset else 0.0, g.get("a", source_size),
+                g.get("lambda", wavelength), g.get("d", damping))
+
+    cache: dict[str, tuple] = {}
+    irls = [np.ones(len(data))]  # robust reweighting factors, one per pixel (1: quadratic loss)
+
+    def evaluate(x: np.ndarray) -> tuple:
+        key = x.tobytes()
+        if key not in cache:
+            pos, q, c, a, lam, d = unpack(x)
+            g, dg, r, offsets = radial_fields(kernel, pos, xs, ys, _wavenumber(lam, d), a,
+                                                  table_step=FIT_TABLE_STEP)
+            u = q @ g
+            cache.clear()
+            cache[key] = (pos, q, c, a, lam, d, g, dg, r, offsets, u)
+        return cache[key]
+
+    def residual(x: np.ndarray) -> np.ndarray:
+        *_, u = evaluate(x)
+        c = unpack(x)[2]
+        res = ((np.abs(u) if amplitude else u.real) + c - data) * irls[0]
+        return res if weight_px is None else res * weight_px
+
+    def jacobian(x: np.ndarray) -> np.ndarray:
+        pos, q, c, a, lam, d, g, dg, r, offsets, u = evaluate(x)
+        weight = np.conj(u) / np.maximum(np.abs(u), 1e-12) if amplitude else 1.0
+        jac = np.empty((len(data), len(x)))
+        qdg = q[:, None] * dg
+        jac[:, 0:2 * n:2] = np.real(weight * (-qdg * offsets[0] / r)).T
+        jac[:, 1:2 * n:2] = np.real(weight * (-qdg * offsets[1] / r)).T
+        jac[:, i_q:i_q + n] = np.real(weight * g).T
+        jac[:, i_q + n:i_c] = np.real(weight * 1j * g).T
+        if fit_offset:
+            jac[:, i_c] = 1.0
+        column = i_g
+        for name in globals_free:
+            if name == "a":
+                du = (qdg * (a / r)).sum(axis=0)
+            elif name == "lambda":
+                du = (qdg * (-r / lam)).sum(axis=0)
+            else:
+                du = (qdg * r).sum(axis=0) * (1j / (1 + 1j * d))
+            jac[:, column] = np.real(weight * du)
+            column += 1
+        jac *= irls[0][:, None]
+        return jac if weight_px is None else jac * weight_px[:, None]
+
+    pos0 = np.clip(start, lo_xy + 1e-9, hi_xy - 1e-9)
+    if strengths is None:
+        q0, c0 = _start_strengths(kernel, observable, pos0, xs, ys, _wavenumber(wavelength, damping), source_size,
+                                  data, fit_offset, weight_px)
+    else:
+        q0, c0 = np.asarray(strengths, np.complex128).reshape(n), float(np.mean(data)) if fit_offset else 0.0
+    g_start = {"a": source_size, "lambda": wavelength, "d": damping}
+    g_lo = {"a": SOURCE_SIZE_RANGE[0], "lambda": WAVELENGTH_RANGE[0] * wavelength, "d": 0.0}
+    g_hi = {"a": SOURCE_SIZE_RANGE[1], "lambda": WAVELENGTH_RANGE[1] * wavelength, "d": DAMPING_MAX}
+    x0 = np.concatenate([pos0.ravel(), q0.real, q0.imag, [c0] if fit_offset else [], [g_start[k] for k in globals_free]])
+    lo = np.concatenate([lo_xy.ravel(), np.full(2 * n + int(fit_offset), -np.inf), [g_lo[k] for k in globals_free]])
+    hi = np.concatenate([hi_xy.ravel(), np.full(2 * n + int(fit_offset), np.inf), [g_hi[k] for k in globals_free]])
+    finite = np.isfinite(lo)
+    x0[finite] = np.maximum(x0[finite], lo[finite] + 1e-9 * (np.abs(lo[finite]) + 1))
+    finite = np.isfinite(hi)
+    x0[finite] = np.minimum(x0[finite], hi[finite] - 1e-9 * (np.abs(hi[finite]) + 1))
+    if len(x0) == 0:
+        rss = float(np.sum((data if weight_px is None else data * weight_px) ** 2))
+        return WaveFit(kernel, observable, start, np.zeros(0, np.complex128), 0.0, source_size, wavelength, damping,
+                       rss, len(data), 0, np.zeros((0, 2, 2)), True)
+    result = least_squares(residual, x0, jac=jacobian, bounds=(lo, hi), x_scale="jac", method="trf",
+                           max_nfev=max_nfev, tr_solver="lsmr")
+    if robust:
+        # Huber loss by one reweighting (iteratively reweighted least squares): residuals
+        # beyond HUBER_SCALE keep the weight that makes their pull constant
+        magnitude = np.abs(residual(result.x))
+        irls[0] = np.sqrt(np.minimum(1.0, HUBER_SCALE / np.maximum(magnitude, 1e-12)))
+        result = least_squares(residual, result.x, jac=jacobian, bounds=(lo, hi), x_scale="jac", method="trf",
+                               max_nfev=max_nfev, tr_solver="lsmr")
+    pos, q, c, a, lam, d = unpack(result.x)
+    res = residual(result.x) / irls[0]
+    if robust:
+        magnitude = np.abs(res)
+        rss = float(np.sum(np.where(magnitude <= HUBER_SCALE, magnitude**2,
+                                    2 * HUBER_SCALE * magnitude - HUBER_SCALE**2)))
+    else:
+        rss = float(res @ res)
+    cov_xy = _position_covariance(jacobian(result.x), rss, n)
+    return WaveFit(kernel, observable, pos.copy(), q, c, a, lam, d, rss, len(data), len(x0), cov_xy,
+                   bool(result.success))
+
+
+def _start_strengths(kernel: str, observable: str, xy: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex,
+                     source_size: float, data: np.ndarray, fit_offset: bool,
+                     weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Start ``q (n,)`` and ``c``: (weighted) linear least squares for a snapshot,
+    alternating projections for an amplitude map."""
+    from heatmaploc.physics.fieldfit import retrieve_strengths
+
+    g = radial_fields(kernel, xy, xs, ys, k, source_size, table_step=FIT_TABLE_STEP)[0]
+    n = len(xy)
+    if n == 0:
+        return np.zeros(0, np.complex128), float(np.mean(data)) if fit_offset else 0.0
+    if observable == "amplitude":
+        return retrieve_strengths(g.T, data, fit_offset, starts=3, iterations=25)
+    cols = np.hstack([g.real.T, -g.imag.T] + ([np.ones((len(data), 1))] if fit_offset else []))
+    w = np.ones(len(data)) if weights is None else weights
+    coef, *_ = np.linalg.lstsq(cols * w[:, None], data * w, rcond=None)
+    return coef[:n] + 1j * coef[n:2 * n], float(coef[-1]) if fit_offset else 0.0
+
+
+def _position_covariance(jac: np.ndarray, rss: float, n: int) -> np.ndarray:
+    """``(n, 2, 2)`` position blocks of ``s^2 (J^T J)^+``, ``s^2 = RSS / (N - p)``."""
+    dof = max(jac.shape[0] - jac.shape[1], 1)
+    # scale columns first: the parameters differ by orders of magnitude in size
+    scale = np.sqrt(np.sum(jac**2, axis=0))
+    scale[scale == 0] = 1.0
+    info = (jac / scale).T @ (jac / scale)
+    cov = np.linalg.pinv(info, hermitian=True) / np.outer(scale, scale) * (rss / dof)
+    out = np.empty((n, 2, 2))
+    for j in range(n):
+        out[j] = cov[2 * j:2 * j + 2, 2 * j:2 * j + 2]
+    return out
+
+
+def linear_rss(field: np.ndarray, xy: np.ndarray, kernel: str, wavelength: float, damping: float = 0.0,
+               source_size: float = 1.0, stride: int = 1) -> float:
+    """Residual sum of squares of the best snapshot model with the positions, the
+    wavelength and the damping held fixed (strengths and offset solved linearly): the
+    cheap profile used to scan wavelengths and kernels."""
+    xs, ys = np.arange(0, field.shape[1], stride, dtype=np.float64), np.arange(0, field.shape[0], stride, dtype=np.float64)
+    data = np.asarray(field, dtype=np.float64)[::stride, ::stride].ravel()
+    g = radial_fields(kernel, np.asarray(xy).reshape(-1, 2), xs, ys, _wavenumber(wavelength, damping), source_size,
+                      table_step=FIT_TABLE_STEP)[0]
+    cols = np.hstack([g.real.T, -g.imag.T, np.ones((len(data), 1))])
+    coef, *_ = np.linalg.lstsq(cols, data, rcond=None)
+    res = data - cols @ coef
+    return float(res @ res)
