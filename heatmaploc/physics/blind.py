@@ -46,7 +46,7 @@ from heatmaploc.physics.colormap import (get_colormap, identify_colormap, invert
                                          rgb_noise_std)
 from heatmaploc.physics.forward import OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
-from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidate, select_count
+from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidates, select_count
 from heatmaploc.physics.spectrum import wavelength_candidates
 from heatmaploc.physics.wavefit import WaveFit, fit_wave, linear_rss
 from heatmaploc.points import Points
@@ -122,10 +122,13 @@ def _field_of(image: np.ndarray, name: str, known: Mapping) -> tuple[np.ndarray,
 
 
 def _snapshot_wavelength(field: np.ndarray, xy: np.ndarray, spectral: list[float], stride: int) -> float | None:
-    """Best snapshot wavelength: each spectral candidate refined by a +-12 % scan of the
+    """Best snapshot wavelength: the spectral candidates refined by a scan of the
     profile RSS, and a coarse grid of wavelengths longer than the image."""
     size = max(field.shape)
-    grid = [c * f for c in spectral for f in np.arange(0.88, 1.1201, 0.02)]
+    # the window biases the ring's peak when the image spans few wavelengths (+13 % at
+    # 3.5 wavelengths): the strongest candidate is scanned over +-30 %, the others +-12 %
+    grid = [c * f for i, c in enumerate(spectral)
+            for f in (np.arange(0.70, 1.3001, 0.02) if i == 0 else np.arange(0.88, 1.1201, 0.02))]
     grid += list(np.geomspace(0.5 * size, 8 * size, 12))
     if len(xy) == 0:
         return spectral[0] if spectral else None
@@ -134,7 +137,7 @@ def _snapshot_wavelength(field: np.ndarray, xy: np.ndarray, spectral: list[float
 
 
 def _amplitude_starts(spectral: list[float], size: int) -> list[float]:
-    starts = [2.0 * c for c in spectral[:2]] + [6.0, 10.0, 16.0, 26.0]
+    starts = [2.0 * c for c in spectral[:2]] + [8.0, 16.0]
     return [s for s in starts if s <= 4 * size]
 
 
@@ -151,21 +154,31 @@ class _Fitter:
     def bounds(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Inside sources move ``max_shift`` px and stay in the image, except that one
         on the edge may also leave it (it may stand for a source outside the view);
-        outside sources move 4 px within the margin."""
+        outside sources move anywhere in the margin around the image."""
         inside = np.all((xy >= self.inside[0]) & (xy <= self.inside[1]), axis=1, keepdims=True)
-        lo = np.where(inside, np.maximum(xy - self.max_shift, self.inside[0]), np.maximum(xy - 4.0, self.outer[0]))
-        hi = np.where(inside, np.minimum(xy + self.max_shift, self.inside[1]), np.minimum(xy + 4.0, self.outer[1]))
+        lo = np.where(inside, np.maximum(xy - self.max_shift, self.inside[0]), self.outer[0])
+        hi = np.where(inside, np.minimum(xy + self.max_shift, self.inside[1]), self.outer[1])
         on_edge_lo, on_edge_hi = xy <= self.inside[0] + 1.0, xy >= self.inside[1] - 1.0
         lo = np.where(on_edge_lo, self.outer[0], lo)
         hi = np.where(on_edge_hi, self.outer[1], hi)
         return lo, hi
 
     def fit(self, xy: np.ndarray, kernel: str, observable: str, wavelength: float, damping: float, size: float,
-            stride: int, fixed: Mapping, max_nfev: int = 40) -> WaveFit:
+            stride: int, fixed: Mapping, max_nfev: int = 40, like: WaveFit | None = None, robust: bool = True) -> WaveFit:
+        """A fit from ``xy``; with ``like`` (a fit of the same hypothesis) its strengths
+        and offset start the sources it has (same coordinates), the others are estimated."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        return fit_wave(self.field, xy, kernel, observable, wavelength, damping, size,
+        warm = {}
+        if like is not None and len(xy):
+            strengths = np.full(len(xy), np.nan, np.complex128)
+            for j, p in enumerate(xy):
+                same = np.flatnonzero(np.all(like.xy == p, axis=1))
+                if len(same):
+                    strengths[j] = like.strengths[same[0]]
+            warm = {"strengths": strengths, "offset": like.offset}
+        return fit_wave(self.field, xy, kernel, observable, wavelength, damping, size, **warm,
                         fit_wavelength="wavelength_px" not in fixed, fit_damping="damping" not in fixed,
-                        bounds=self.bounds(xy), stride=stride, weights=self.weights, robust=True,
+                        bounds=self.bounds(xy), stride=stride, weights=self.weights, robust=robust,
                         max_nfev=max_nfev)
 
 
@@ -173,9 +186,10 @@ def _with_first_source(field: np.ndarray, fit: WaveFit, fitter: _Fitter, known: 
                        margin: int) -> WaveFit:
     """``fit`` (of no source) or, when its BIC is lower, the fit of one source at the
     most structured residual."""
-    candidate = residual_candidate(field - model_image(fit, field.shape), fit, margin, fitter.weights)
-    if candidate is None:
+    candidates = residual_candidates(field - model_image(fit, field.shape), fit, margin, fitter.weights, count=1)
+    if not candidates:
         return fit
+    candidate = candidates[0]
     trial = fitter.fit(candidate[None], fit.kernel, fit.observable, fit.wavelength_px, fit.damping,
                        fit.source_size_px, stride, known, max_nfev=12)
     return trial if trial.bic() < fit.bic() else fit
@@ -194,17 +208,51 @@ def _changes(start: np.ndarray, fitted: np.ndarray, max_shift: float) -> dict[st
 def _final_fit(fitter: _Fitter, fit: WaveFit, known: Mapping) -> WaveFit:
     """``fit`` polished on all pixels."""
     return fitter.fit(fit.xy, fit.kernel, fit.observable, fit.wavelength_px, fit.damping, fit.source_size_px, 1, known,
-                      max_nfev=20)
+                      max_nfev=20, like=fit)
 
 
-def _hypotheses(known: Mapping, signed: bool) -> list[tuple[str, str]]:
-    """Kernel x observable pairs to try; ``signed``: the raw field is clearly negative
-    somewhere, which an amplitude ``|u|`` never is."""
+def _screen(fitter: _Fitter, start: np.ndarray, known: Mapping, signed: bool, spectral: list[float], stride: int,
+            damping: float, name: str) -> WaveFit | None:
+    """The best hypothesis, fitted on every ``2 * stride``-th pixel: first the
+    observable (snapshot or amplitude) with one kernel, then the other kernels for
+    that observable at its wavelength.  ``signed``: the raw field is clearly negative
+    somewhere, which an amplitude ``|u|`` never is.  ``None`` when no wavelength is
+    found for any hypothesis."""
     kernels = [known["kernel"]] if known.get("kernel") else list(KERNELS)
     observables = [known["observable"]] if known.get("observable") else list(OBSERVABLES)
     if signed and "observable" not in known:
         observables = ["snapshot"]
-    return [(k, o) for k in kernels for o in observables if not (k == "seed" and o == "amplitude")]
+    size = max(fitter.field.shape)
+
+    def trial(kernel: str, observable: str, starts: list[float]) -> WaveFit:
+        fits = [fitter.fit(start, kernel, observable, lam, damping, 1.0, 2 * stride, known, max_nfev=12, robust=False)
+                for lam in starts]
+        if len(start) == 0:  # nothing to tell the hypotheses apart yet: let each explain one source first
+            fits = [_with_first_source(fitter.field, f, fitter, known, 2 * stride, fitter.margin) for f in fits]
+        best = min(fits, key=lambda f: f.bic())
+        log.debug("%s: %s %s wavelength %.3f BIC %.1f", name, kernel, observable, best.wavelength_px, best.bic())
+        return best
+
+    def starts_for(observable: str) -> list[float]:
+        if "wavelength_px" in known:
+            return [known["wavelength_px"]]
+        if observable == "amplitude":
+            return _amplitude_starts(spectral, size)
+        wavelength = _snapshot_wavelength(fitter.field, start, spectral, 2 * stride)
+        return [] if wavelength is None else [wavelength]
+
+    first: dict[str, WaveFit] = {}
+    for observable in observables:
+        usable = [k for k in kernels if not (k == "seed" and observable == "amplitude")]
+        starts = starts_for(observable)
+        if usable and starts:
+            first[observable] = trial("free" if "free" in usable else usable[0], observable, starts)
+    if not first:
+        return None
+    lead = min(first.values(), key=lambda f: f.bic())
+    others = [trial(k, lead.observable, [lead.wavelength_px]) for k in kernels
+              if k != lead.kernel and not (k == "seed" and lead.observable == "amplitude")]
+    return min([lead] + others, key=lambda f: f.bic())
 
 
 def validate_known(known: Mapping | None, name: str = "physics") -> dict[str, Any]:
@@ -264,44 +312,38 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
     margin = max(field.shape) // 2
     fitter = _Fitter(field, weights, margin, max_shift)
     damping0 = float(known.get("damping", 0.01))
-    screened: list[WaveFit] = []
-    for kernel, observable in _hypotheses(known, signed):
-        if observable == "snapshot":
-            wavelength = (known["wavelength_px"] if "wavelength_px" in known
-                          else _snapshot_wavelength(field, start, spectral, search_stride))
-            if wavelength is None:
-                continue
-            starts = [wavelength]
-        else:
-            starts = [known["wavelength_px"]] if "wavelength_px" in known else _amplitude_starts(spectral, max(field.shape))
-        trials = [fitter.fit(start, kernel, observable, lam, damping0, 1.0, 2 * search_stride, known, max_nfev=12)
-                  for lam in starts]
-        if len(start) == 0:  # nothing to tell the hypotheses apart yet: let each explain one source first
-            trials = [_with_first_source(field, trial, fitter, known, 2 * search_stride, margin) for trial in trials]
-        screened.append(min(trials, key=lambda f: f.bic()))
-        log.debug("%s: %s %s wavelength %.3f BIC %.1f", name, kernel, observable, screened[-1].wavelength_px,
-                  screened[-1].bic())
-    if not screened:
+    lead = _screen(fitter, start, known, signed, spectral, search_stride, damping0, name)
+    if lead is None:
         return reject("no wavelength found (no wave in view)", colormap=colormap, noise_std=noise)
-    lead = min(screened, key=lambda f: f.bic())
     best = fitter.fit(lead.xy, lead.kernel, lead.observable, lead.wavelength_px, lead.damping, lead.source_size_px,
                       search_stride, known, max_nfev=25)
 
     def refit(xy: np.ndarray, like: WaveFit) -> WaveFit:
         return fitter.fit(xy, like.kernel, like.observable, like.wavelength_px, like.damping, like.source_size_px,
-                          search_stride, known, max_nfev=15)
+                          search_stride, known, max_nfev=15, like=like)
 
+    def with_outside_source(fit: WaveFit, rings: int) -> WaveFit:
+        """``fit`` plus the best of a ring of starts outside the view, refitted."""
+        ring = [fitter.fit(np.vstack([fit.xy, p[None]]), fit.kernel, fit.observable, fit.wavelength_px, fit.damping,
+                           fit.source_size_px, 2 * search_stride, known, max_nfev=10, like=fit, robust=False)
+                for p in outside_ring(field.shape, margin, rings=rings)]
+        lead = min(ring, key=lambda f: f.bic())
+        return refit(lead.xy, lead)
+
+    if best.observable == "amplitude":
+        # an amplitude map's residual does not point outside the view (its fringes are
+        # not a kernel): a source there is looked for once, from a ring of starts
+        outside = with_outside_source(best, rings=1)
+        if outside.bic() < refit(best.xy, best).bic():
+            best = outside
     chosen = select_count(field, best, refit, margin, weights).fit
     final = _final_fit(fitter, chosen, known)
     if final.residual_std > ACCEPT_RATIO:
         # the network's points led to a fit that does not explain the image: try a source
-        # outside the view from a ring of starts, and a greedy search from no source
-        ring = [fitter.fit(np.vstack([chosen.xy, p[None]]), chosen.kernel, chosen.observable, chosen.wavelength_px,
-                           chosen.damping, chosen.source_size_px, 2 * search_stride, known, max_nfev=10)
-                for p in outside_ring(field.shape, margin)]
-        lead = min(ring, key=lambda f: f.bic())
+        # outside the view from two rings of starts, and a greedy search from no source
         empty = refit(np.zeros((0, 2)), chosen)
-        options = [refit(chosen.xy, chosen), select_count(field, refit(lead.xy, lead), refit, margin, weights).fit,
+        options = [refit(chosen.xy, chosen),
+                   select_count(field, with_outside_source(chosen, rings=2), refit, margin, weights).fit,
                    select_count(field, empty, refit, margin, weights, max_changes=10).fit]
         better = min(options, key=lambda f: f.bic())
         if better is not options[0]:

@@ -47,8 +47,8 @@ def identify_colormap(rgb: np.ndarray, candidates=COLORMAP_CANDIDATES) -> tuple[
     extends another's (``seismic`` adds dark ends to ``bwr``), only the few pixels at
     the field's extremes tell them apart."""
     pixels = np.asarray(rgb, dtype=np.float64).reshape(-1, 3)
-    if len(pixels) > 20000:  # a fixed subsample is plenty to tell colour curves apart
-        pixels = pixels[np.linspace(0, len(pixels) - 1, 20000).astype(np.int64)]
+    if len(pixels) > 5000:  # a fixed subsample is plenty to tell colour curves apart
+        pixels = pixels[np.linspace(0, len(pixels) - 1, 5000).astype(np.int64)]
     best = ("", np.inf)
     for name in candidates:
         dist, _ = _lookup(name)[1].query(pixels)

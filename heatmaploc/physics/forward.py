@@ -64,6 +64,27 @@ def wave_field(kernel: str, points: np.ndarray, strengths: np.ndarray, xs: np.nd
     return u
 
 
+def tabulated_kernel(kernel: str, r: np.ndarray, k: complex, table_step: float = 0.2,
+                     exact_within: float = 1.0) -> np.ndarray:
+    """``G(r)`` for any array of radii, tabulated and interpolated as
+    :func:`radial_fields` does (exact within ``exact_within`` px of 0): the cheap way
+    to fill a large grid, e.g. a matched-filter template."""
+    r = np.asarray(r, dtype=np.float64)
+    lo = max(float(r.min()), exact_within) if r.size else exact_within
+    grid = np.arange(lo, max(float(r.max()) if r.size else lo, lo) + 2 * table_step, table_step)
+    table, slope = kernels.evaluate(kernel, grid, k), kernels.radial_derivative(kernel, grid, k)
+    pos = np.clip((r - lo) / table_step, 0.0, len(grid) - 1.000001)
+    i = pos.astype(np.int64)
+    t = pos - i
+    t2, t3 = t * t, t * t * t
+    g = ((2 * t3 - 3 * t2 + 1) * table[i] + (t3 - 2 * t2 + t) * table_step * slope[i]
+         + (3 * t2 - 2 * t3) * table[i + 1] + (t3 - t2) * table_step * slope[i + 1])
+    near = r < exact_within
+    if near.any():
+        g[near] = kernels.evaluate(kernel, r[near], k)
+    return g
+
+
 def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex, source_size: float,
                   exact_within: float = 1.0, table_step: float = TABLE_STEP) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Unit-source fields and what their derivatives need, at the pixel centres
@@ -71,8 +92,9 @@ def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarra
 
     ``G (n, P)`` complex, ``dG/dr (n, P)`` complex, ``r (n, P)`` and the offsets
     ``(dx, dy) (2, n, P)`` (pixel minus source).  The kernel and its derivative are
-    tabulated once (step ``table_step``) and interpolated, except within
-    ``exact_within`` px of ``r = 0`` where the free field's logarithm is too curved."""
+    tabulated once (step ``table_step``) and interpolated (cubic Hermite for ``G``),
+    except within ``exact_within`` px of ``r = 0`` where the free field's logarithm is
+    too curved."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     gx, gy = np.meshgrid(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
     dx = gx.ravel()[None, :] - pts[:, :1]
@@ -83,11 +105,16 @@ def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarra
         return empty, empty.copy(), r, np.stack([dx, dy])
     lo = max(float(r.min()), exact_within)
     grid = np.arange(lo, max(float(r.max()), lo) + 2 * table_step, table_step)
-    tables = kernels.evaluate(kernel, grid, k), kernels.radial_derivative(kernel, grid, k)
+    table, slope = kernels.evaluate(kernel, grid, k), kernels.radial_derivative(kernel, grid, k)
     pos = np.clip((r - lo) / table_step, 0.0, len(grid) - 1.000001)
     i = pos.astype(np.int64)
-    frac = pos - i
-    g, dg = ((t[i] * (1.0 - frac) + t[i + 1] * frac) for t in tables)
+    t = pos - i
+    # cubic Hermite interpolation of G from its values and slopes (error ~ (k h)^4 / 384),
+    # linear interpolation of the slope (only the Jacobian uses it)
+    t2, t3 = t * t, t * t * t
+    g = ((2 * t3 - 3 * t2 + 1) * table[i] + (t3 - 2 * t2 + t) * table_step * slope[i]
+         + (3 * t2 - 2 * t3) * table[i + 1] + (t3 - t2) * table_step * slope[i + 1])
+    dg = slope[i] * (1.0 - t) + slope[i + 1] * t
     near = r < exact_within
     if near.any():
         g[near] = kernels.evaluate(kernel, r[near], k)

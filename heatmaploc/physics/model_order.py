@@ -8,10 +8,12 @@ Starting from a fitted set of sources, two kinds of change are proposed in turn:
   correlation over the image and a margin around it, so that a source outside the
   field of view can be modelled too); for an amplitude map the largest positive
   residual after Gaussian smoothing;
-* **remove** each of the weakest sources (smallest energy ``|q_j G_j|^2``).
+* **remove** each of the weakest sources (smallest energy ``|q_j G_j|^2``) and each
+  member of a pair too close to be resolved (:func:`unresolved`).
 
 Every proposal is refitted (:func:`heatmaploc.physics.wavefit.fit_wave`) and accepted
-only when the Bayesian information criterion ``N log(RSS / N) + p log N`` (the noise
+only when it leaves every pair of sources resolved (:func:`resolved`) and the
+Bayesian information criterion ``N log(RSS / N) + p log N`` (the noise
 level estimated from the residual) decreases; a source costs four parameters
 (``x, y, Re q, Im q``), so it must lower the RSS by the factor ``N^(-4/N)``.  The
 changes stop when no proposal is accepted or after ``max_changes``.
@@ -26,11 +28,13 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.signal import fftconvolve
 
-from heatmaploc.physics.forward import observe, radial_fields, wave_field
-from heatmaploc.physics.wavefit import WaveFit
+from heatmaploc.physics.forward import observe, radial_fields, tabulated_kernel
+from heatmaploc.physics.wavefit import FIT_TABLE_STEP, WaveFit
 
 log = logging.getLogger(__name__)
 
+MIN_SEPARATION_PX = 2.0
+REMOVAL_MARGIN = 10.0  # removal is tried for sources whose energy is below this many times a source's BIC price
 Refit = Callable[[np.ndarray, WaveFit], WaveFit]  # (n, 2) start positions, fit to take the globals from -> fit
 
 
@@ -47,26 +51,34 @@ def model_image(fit: WaveFit, shape: tuple[int, int]) -> np.ndarray:
     """The fitted model ``obs(sum_j q_j G_j) + c`` on the full ``(H, W)`` pixel grid."""
     h, w = shape
     k = 2 * np.pi / fit.wavelength_px * (1 + 1j * fit.damping)
-    u = wave_field(fit.kernel, fit.xy, fit.strengths, np.arange(w), np.arange(h), k, fit.source_size_px)
-    return observe(u, fit.observable) + fit.offset
+    g = radial_fields(fit.kernel, fit.xy, np.arange(w), np.arange(h), k, fit.source_size_px,
+                      table_step=FIT_TABLE_STEP)[0]
+    return observe((fit.strengths @ g).reshape(h, w), fit.observable) + fit.offset
 
 
-def source_energies(fit: WaveFit, shape: tuple[int, int], stride: int = 2) -> np.ndarray:
-    """``(n,)`` energy ``sum_p |obs-part of q_j G_j(p)|^2`` of each fitted source over
-    the image (every ``stride``-th pixel), the measure of a weak source."""
+def source_energies(fit: WaveFit, shape: tuple[int, int], stride: int = 2,
+                    weights: np.ndarray | None = None) -> np.ndarray:
+    """``(n,)`` energy ``sum_p (w_p * obs-part of q_j G_j(p))^2`` of each fitted source
+    over the image (every ``stride``-th pixel; ``weights`` ``(H, W)``, default 1): how
+    much the fit would lose without it."""
     h, w = shape
     k = 2 * np.pi / fit.wavelength_px * (1 + 1j * fit.damping)
-    g = radial_fields(fit.kernel, fit.xy, np.arange(0, w, stride), np.arange(0, h, stride), k, fit.source_size_px)[0]
+    g = radial_fields(fit.kernel, fit.xy, np.arange(0, w, stride), np.arange(0, h, stride), k, fit.source_size_px,
+                      table_step=FIT_TABLE_STEP)[0]
     parts = fit.strengths[:, None] * g
-    return np.sum((np.abs(parts) if fit.observable == "amplitude" else parts.real) ** 2, axis=1)
+    parts = np.abs(parts) if fit.observable == "amplitude" else parts.real
+    if weights is not None:
+        parts = parts * np.asarray(weights, dtype=np.float64)[::stride, ::stride].ravel()
+    return np.sum(parts**2, axis=1)
 
 
-def residual_candidate(residual: np.ndarray, fit: WaveFit, margin: int, weights: np.ndarray | None = None,
-                       exclude: float = 2.0) -> np.ndarray | None:
-    """``(x, y)`` where one more source would explain most of the ``(H, W)`` residual
-    (see the module docstring; with per-pixel ``weights``, one over the noise std, the
-    weighted energy), at least ``exclude`` px from the fitted sources; a snapshot's
-    search extends ``margin`` px beyond the image.  ``None`` if nowhere."""
+def residual_candidates(residual: np.ndarray, fit: WaveFit, margin: int, weights: np.ndarray | None = None,
+                        count: int = 3, exclude: float = 2.0) -> list[np.ndarray]:
+    """Up to ``count`` ``(x, y)`` where one more source would explain most of the
+    ``(H, W)`` residual (see the module docstring; with per-pixel ``weights``, one over
+    the noise std, the weighted energy), best first, at least ``exclude`` px from the
+    fitted sources and ``2 * exclude`` px from each other; a snapshot's search extends
+    ``margin`` px beyond the image."""
     h, w = residual.shape
     w2 = np.ones_like(residual) if weights is None else np.asarray(weights, dtype=np.float64) ** 2
     if fit.observable == "amplitude":
@@ -76,24 +88,24 @@ def residual_candidate(residual: np.ndarray, fit: WaveFit, margin: int, weights:
         size_y, size_x = h + 2 * margin, w + 2 * margin
         dy, dx = np.mgrid[-(size_y - 1):size_y, -(size_x - 1):size_x]
         k = 2 * np.pi / fit.wavelength_px * (1 + 1j * fit.damping)
-        from heatmaploc.physics.kernels import evaluate
-
-        template = evaluate(fit.kernel, np.sqrt(dx**2 + dy**2 + fit.source_size_px**2).astype(np.float64), k)
+        template = tabulated_kernel(fit.kernel, np.sqrt(dx**2 + dy**2 + fit.source_size_px**2), k)
         padded = np.pad(residual * w2, margin)
         support = np.pad(w2, margin)
+        corr = fftconvolve(padded, template, mode="valid")  # real and imaginary parts in one
         score = np.zeros((size_y, size_x))
-        for part in (template.real, template.imag):
-            corr = fftconvolve(padded, part, mode="valid")
+        for c, part in ((corr.real, template.real), (corr.imag, template.imag)):
             norm = fftconvolve(support, part**2, mode="valid")
-            score += corr**2 / np.maximum(norm, 1e-12 * max(norm.max(), 1e-300))
+            score += c**2 / np.maximum(norm, 1e-12 * max(norm.max(), 1e-300))
     yy, xx = np.mgrid[0:score.shape[0], 0:score.shape[1]]
     xx, yy = xx - margin, yy - margin
     for x, y in fit.xy:
         score[(xx - x) ** 2 + (yy - y) ** 2 < exclude**2] = -np.inf
-    if not np.isfinite(score).any():
-        return None
-    iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
-    return np.array([float(xx[iy, ix]), float(yy[iy, ix])])
+    out = []
+    while len(out) < count and np.isfinite(score).any():
+        iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
+        out.append(np.array([float(xx[iy, ix]), float(yy[iy, ix])]))
+        score[(xx - out[-1][0]) ** 2 + (yy - out[-1][1]) ** 2 < (2 * exclude) ** 2] = -np.inf
+    return out
 
 
 def outside_ring(shape: tuple[int, int], margin: int, per_ring: int = 12, rings: int = 2) -> np.ndarray:
@@ -112,8 +124,25 @@ def outside_ring(shape: tuple[int, int], margin: int, per_ring: int = 12, rings:
     return np.asarray(out)
 
 
+def unresolved(fit: WaveFit) -> np.ndarray:
+    """Indices of the sources of ``fit`` that have another closer than
+    ``max(MIN_SEPARATION_PX, wavelength / 4)``: such a pair (often with opposite phases)
+    is a dipole that absorbs a model mismatch, or one source found twice, not two
+    sources a wave image can resolve."""
+    if len(fit.xy) < 2:
+        return np.zeros(0, np.int64)
+    limit = max(MIN_SEPARATION_PX, 0.25 * fit.wavelength_px)
+    dist = np.linalg.norm(fit.xy[:, None, :] - fit.xy[None, :, :], axis=2) + np.eye(len(fit.xy)) * 1e9
+    return np.flatnonzero(dist.min(axis=1) < limit)
+
+
+def resolved(fit: WaveFit) -> bool:
+    """No pair of sources of ``fit`` is :func:`unresolved`."""
+    return len(unresolved(fit)) == 0
+
+
 def select_count(field: np.ndarray, fit: WaveFit, refit: Refit, margin: int, weights: np.ndarray | None = None,
-                 max_changes: int = 6, removals_per_round: int = 2) -> CountChanges:
+                 max_changes: int = 6, removals_per_round: int = 2, candidates_per_round: int = 2) -> CountChanges:
     """Add and remove sources while the BIC of ``refit`` improves (module docstring).
 
     ``fit`` is the current fit of ``field``; ``refit(xy, like)`` fits from start
@@ -124,14 +153,21 @@ def select_count(field: np.ndarray, fit: WaveFit, refit: Refit, margin: int, wei
     for _ in range(max_changes):
         fit = refit(fit.xy, fit)
         changed = False
-        candidate = residual_candidate(field - model_image(fit, field.shape), fit, margin, weights)
-        if candidate is not None:
+        for candidate in residual_candidates(field - model_image(fit, field.shape), fit, margin, weights,
+                                             candidates_per_round):
             trial = refit(np.vstack([fit.xy, candidate[None]]), fit)
-            if trial.bic() < fit.bic():
+            if trial.bic() < fit.bic() and resolved(trial):
                 log.debug("added a source at (%.2f, %.2f): BIC %.1f -> %.1f", *candidate, fit.bic(), trial.bic())
                 fit, added, changed = trial, added + 1, True
+                break
         if len(fit.xy):
-            for j in np.argsort(source_energies(fit, field.shape))[:removals_per_round]:
+            # dropping source j costs about its energy; one far above the BIC's price of
+            # a source (in noise units: weights are one over the noise std) stays
+            energies = source_energies(fit, field.shape, 2, weights)
+            price = 4 * np.log(max(fit.n_pixels, 2))
+            weak = [j for j in np.argsort(energies)[:removals_per_round]
+                    if weights is None or energies[j] < REMOVAL_MARGIN * price]
+            for j in list(dict.fromkeys(weak + [int(i) for i in unresolved(fit)])):
                 trial = refit(np.delete(fit.xy, j, axis=0), fit)
                 if trial.bic() < fit.bic():
                     log.debug("removed the source at (%.2f, %.2f): BIC %.1f -> %.1f", *fit.xy[j], fit.bic(), trial.bic())

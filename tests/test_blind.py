@@ -1,0 +1,173 @@
+"""Blind physics refinement (heatmaploc.physics.blind and its parts) on fields with a
+known truth, rendered by the simulator's forward model."""
+import json
+
+import numpy as np
+import pytest
+
+from heatmaploc.physics.blind import estimate, refine_physics, validate_known
+from heatmaploc.physics.colormap import apply_colormap, identify_colormap, minmax, noisy_inversion, rgb_noise_std
+from heatmaploc.physics.forward import radial_fields
+from heatmaploc.physics.kernels import evaluate
+from heatmaploc.physics.spectrum import wavelength_candidates
+from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.points import Points
+from heatmaploc.simulate.scene import Scene, synthesize
+
+SOURCES = np.array([[14.3, 17.6], [41.8, 22.1], [27.4, 44.9]])
+STRENGTHS = np.array([0.9 * np.exp(0.4j), 0.7 * np.exp(-2.0j), 0.8 * np.exp(1.3j)])
+
+
+def field(kernel="free", wavelength=11.0, observable="snapshot", damping=0.01, shape=(56, 60), sources=SOURCES,
+          strengths=STRENGTHS):
+    k = 2 * np.pi / wavelength
+    scene = Scene(sources, strengths, complex(k, k * damping), kernel, observable, time_phase=0.7, source_size=0.9)
+    return synthesize(scene, *shape)
+
+
+def noisy(image, snr_db, seed=0):
+    rng = np.random.default_rng(seed)
+    return image + rng.normal(0.0, image.std() / 10 ** (snr_db / 20), image.shape)
+
+
+def start_points(xy, seed=1, error=0.6):
+    return Points(np.asarray(xy) + np.random.default_rng(seed).normal(0.0, error, np.shape(xy)))
+
+
+@pytest.mark.parametrize("kernel", ["free", "plate", "seed"])
+def test_radial_derivative_matches_central_differences(kernel):
+    r = np.linspace(0.5, 30.0, 200)
+    k = 2 * np.pi / 9.0 * (1 + 0.02j)
+    step = 1e-6
+    numeric = (evaluate(kernel, r + step, k) - evaluate(kernel, r - step, k)) / (2 * step)
+    g, dg, _, _ = radial_fields(kernel, np.zeros((1, 2)), r, np.zeros(1), k, 0.0, table_step=0.2)
+    from heatmaploc.physics.kernels import radial_derivative
+
+    assert np.allclose(radial_derivative(kernel, r, k), numeric, rtol=1e-5, atol=1e-8)
+    # the tabulated kernel (cubic Hermite) is within 1e-4 of the exact one
+    assert np.abs(g[0] - evaluate(kernel, r, k)).max() < 1e-4 * np.abs(evaluate(kernel, r, k)).max()
+
+
+def test_spectrum_finds_the_wavelength_of_a_snapshot():
+    # 128 px spanning 5 to 18 wavelengths: within 5 %; a 56x60 image spanning 3.5 biases
+    # the peak by ~13 % (the estimate scans +-30 % around it; next tests)
+    sources = np.array([[32.0, 38.4], [89.6, 51.2], [57.6, 102.4]])
+    for wavelength in (7.0, 11.0, 16.0, 24.0):
+        candidates = wavelength_candidates(field("free", wavelength, shape=(128, 128), sources=sources))
+        assert candidates and candidates[0] == pytest.approx(wavelength, rel=0.05)
+    assert wavelength_candidates(field("free", 16.0))[0] == pytest.approx(16.0, rel=0.15)
+
+
+def test_estimate_finds_a_long_wavelength_on_a_small_image():
+    est, _ = estimate(noisy(field("free", 16.0), 25.0), start_points(SOURCES).xy)
+    assert est.accepted and est.wavelength_px == pytest.approx(16.0, rel=2e-3)
+
+
+@pytest.mark.parametrize("kernel", ["free", "plate", "seed"])
+def test_estimate_identifies_kernel_and_wavelength_of_a_noisy_snapshot(kernel):
+    image = noisy(field(kernel, 11.0), 25.0)
+    est, fit = estimate(image, start_points(SOURCES).xy)
+    assert est.accepted, est.reason
+    assert (est.kernel, est.observable, est.colormap) == (kernel, "snapshot", None)
+    assert est.wavelength_px == pytest.approx(11.0, rel=2e-3)  # stated tolerance: 0.2 %
+    assert est.count == 3 and est.residual_ratio < 1.15
+    order = np.argsort(fit.xy[:, 0])
+    assert np.abs(fit.xy[order] - SOURCES[np.argsort(SOURCES[:, 0])]).max() < 0.05
+
+
+def test_estimate_reads_an_amplitude_map():
+    image = noisy(field("plate", 9.0, observable="amplitude"), 30.0)
+    est, fit = estimate(image, start_points(SOURCES).xy)
+    assert est.accepted and (est.kernel, est.observable) == ("plate", "amplitude")
+    assert est.wavelength_px == pytest.approx(9.0, rel=0.02)
+    assert np.abs(np.sort(fit.xy, axis=0) - np.sort(SOURCES, axis=0)).max() < 0.05
+
+
+@pytest.mark.parametrize("colormap", ["jet", "seismic", "gray"])
+def test_colormap_rendering_is_identified_and_inverted_without_bias(colormap):
+    rng = np.random.default_rng(2)
+    clean = apply_colormap(field("free", 10.0), colormap)
+    rgb = np.round(np.clip(clean + rng.normal(0.0, 0.08, clean.shape), 0, 1) * 255).astype(np.uint8)
+    name, _ = identify_colormap(rgb / 255.0)
+    assert name == colormap
+    assert rgb_noise_std(rgb / 255.0) == pytest.approx(0.08, rel=0.1)
+    from heatmaploc.physics.colormap import invert_colormap
+
+    values, noise = noisy_inversion(invert_colormap(rgb / 255.0, name), name, 0.08)
+    z = (values - minmax(field("free", 10.0))) / noise
+    assert 0.8 < np.sqrt(np.mean(z**2)) < 1.25  # the noise model says how noisy each inverted value is
+
+
+def test_seismic_is_told_from_bwr_by_its_dark_ends():
+    rgb = apply_colormap(field("free", 10.0), "seismic")
+    assert identify_colormap(rgb)[0] == "seismic"
+
+
+@pytest.mark.parametrize("snr_db", [None, 20.0])
+def test_count_correction_adds_a_missed_source(snr_db):
+    image = field("free", 11.0)
+    image = image if snr_db is None else noisy(image, snr_db)
+    start = start_points(SOURCES[:2])  # the third source was missed
+    refined = refine_physics(image, start)
+    assert refined.refined and refined.count == 3
+    assert refined.physics["added"] == 1 and refined.physics["count_network"] == 2
+    dist = np.linalg.norm(refined.xy[:, None] - SOURCES[None], axis=2).min(axis=0)
+    assert dist.max() < 0.05
+    assert (refined.scores[np.argmin(np.linalg.norm(refined.xy - SOURCES[2], axis=1))] == 0.0)  # no heatmap peak
+
+
+@pytest.mark.parametrize("snr_db", [None, 20.0])
+def test_count_correction_removes_a_spurious_source(snr_db):
+    image = field("plate", 12.0)
+    image = image if snr_db is None else noisy(image, snr_db)
+    start = start_points(np.vstack([SOURCES, [[48.0, 46.0]]]))  # one point with no source
+    refined = refine_physics(image, start)
+    assert refined.refined and refined.count == 3 and refined.physics["removed"] == 1
+    assert np.linalg.norm(refined.xy[:, None] - SOURCES[None], axis=2).min(axis=0).max() < 0.05
+
+
+def test_fallback_keeps_the_network_points_on_an_image_no_wave_model_explains():
+    yy, xx = np.mgrid[0:56, 0:60]
+    blobs = sum(np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0**2)) for x, y in SOURCES)
+    image = noisy(blobs, 30.0)
+    start = Points(SOURCES + 0.3, scores=np.full(3, 0.8), sigma=np.full(3, 0.4))
+    refined = refine_physics(image, start)
+    assert not refined.refined
+    assert np.array_equal(refined.xy, start.xy) and np.array_equal(refined.sigma, start.sigma)
+    assert "noise level" in refined.physics["reason"]
+    json.dumps(refined.physics)  # JSON-friendly
+
+
+def test_fit_sigma_is_calibrated_over_noise_draws():
+    clean = field("free", 11.0, sources=SOURCES[:1], strengths=STRENGTHS[:1], shape=(40, 44))
+    within = []
+    for seed in range(30):
+        image = noisy(clean, 10.0, seed)
+        fit = fit_wave(image, SOURCES[:1] + 0.3, "free", "snapshot", 11.0, 0.01, 0.9)
+        within.extend(np.abs(fit.xy[0] - SOURCES[0]) <= fit.sigma[0])
+    assert 0.5 <= np.mean(within) <= 0.85  # 68 % expected; 60 draws
+
+
+def test_known_physics_is_used_as_given_and_checked():
+    image = noisy(field("free", 11.0), 25.0)
+    est, _ = estimate(image, start_points(SOURCES).xy, {"kernel": "free", "wavelength_px": 11.0})
+    assert est.kernel == "free" and est.wavelength_px == pytest.approx(11.0)  # fixed, not refitted
+    with pytest.raises(ValueError, match="unknown physics key"):
+        validate_known({"speed": 3})
+    with pytest.raises(ValueError, match="wavelength_px must be a positive number"):
+        validate_known({"wavelength_px": -2})
+    with pytest.raises(ValueError, match="unknown kernel"):
+        validate_known({"kernel": "beam"})
+
+
+def test_bad_inputs_give_one_clear_error_or_a_clean_fallback():
+    start = Points(np.array([[1.0, 1.0]]))
+    bad = field()
+    bad[3, 4] = np.nan
+    with pytest.raises(ValueError, match="shot.npy.*NaN|NaN.*shot.npy"):
+        refine_physics(bad, start, name="shot.npy")
+    constant = refine_physics(np.full((20, 20), 0.3), start)
+    assert not constant.refined and constant.physics["reason"] == "constant image"
+    tiny = refine_physics(np.random.default_rng(0).random((3, 3)), start)
+    assert not tiny.refined and "smaller than" in tiny.physics["reason"]
+    assert np.array_equal(tiny.xy, start.xy)
