@@ -68,6 +68,7 @@ def tiny_bench(checkpoint) -> dict:
         "speed_batch": 2,
         "speed_rounds": 1,
         "examples": 2,
+        "physics_groups": ["main", "crlb"],
     }
 
 
@@ -108,20 +109,29 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     speed = report["speed"]["cpu"]
     assert set(speed) == set(labels) and all(v > 0 for s in speed.values() for v in s.values())
     assert "isolated 20 dB" in report["baselines"]["least_squares_fit"]
-    fit = report["field_fit"]["isolated 20 dB"]
-    assert set(fit) >= {"r2", "crlb_rms", "rmse_over_crlb", "seconds_per_image"} and fit["seconds_per_image"] > 0
+    assert set(report["physics"]) == {"default", "isolated 20 dB"}  # physics_groups: main and crlb
+    fit = report["physics"]["isolated 20 dB"]["known"]
+    assert set(fit) >= {"r1", "r2", "crlb_rms", "rmse_over_crlb", "seconds_per_image"} and fit["seconds_per_image"] >= 0
     assert fit["r2"]["fp"] + fit["r2"]["tp"] == sum(c[1] for c in report["models"]["tiny checkpoint"]["suites"]["isolated 20 dB"]["counts"])
+    blind = report["physics"]["isolated 20 dB"]["blind"]
+    assert 0.0 <= blind["accepted"] <= 1.0 and blind["seconds"]["max"] > 0 and "rmse_over_crlb" in blind
+    assert "rmse_over_crlb" not in report["physics"]["default"]["blind"]  # no bound off the crlb suites
     assert set(report["baselines"]["trackpy"]["suites"]) == set(report["baselines"]["classical"]["suites"])
     ceiling = report["seed_ceiling"]["seed000 test"]
     assert ceiling["n_images"] == 1 and all(0.0 <= v <= 1.0 for v in ceiling["coord_eps"].values())
     assert ceiling["nms_kernel"] == 3 and 0.0 <= ceiling["merged_peak_share"] <= 1.0
     md = (out / "report.md").read_text()
-    for heading in ("Main suite", "Stress suites", "SNR sweep", "Close pairs", "Physical limit", "Seed blog protocol",
+    for heading in ("Main suite", "Stress suites", "SNR sweep", "Close pairs", "Physical limit", "Physics refinement",
+                    "Seed blog protocol",
                     "Decoding ablation", "Test-time augmentation", "Speed (CPU)"):
         table(md, heading)  # present, once, well-formed
     main_rows = [r[0] for r in table(md, "Main suite")[1:]]
     assert main_rows == labels + ["classical (filter + peak_local_max)", "trackpy.locate"]
-    assert "tiny checkpoint + field fit (known kernel and wavelength)" in [r[0] for r in table(md, "Physical limit")]
+    limit_rows = [r[0] for r in table(md, "Physical limit")]
+    assert "tiny checkpoint + field fit (known kernel and wavelength)" in limit_rows
+    assert "tiny checkpoint + blind physics refinement (nothing known)" in limit_rows
+    physics_rows = table(md, "Physics refinement")
+    assert [r[1] for r in physics_rows[1:]] == ["network", "+ known physics", "+ blind physics"] * 2
     seed = table(md, "Seed blog protocol")
     assert seed[0][-1] == "F1 within 0.2 units (3.99 px)"
     assert [r[0] for r in seed[1:4]] == ["seed blog, 7 blocks / 256", "ceiling: efficient estimator (CRLB, 1 evenly spaced images)",

@@ -196,3 +196,59 @@ def test_predict_field_amplitude_fits_an_amplitude_map(tmp_path, capsys):
     model = FieldModel("free", 11.0, observable="amplitude")
     expected = refine_points(image, Localizer.default().predict(path), model).xy
     assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-6)
+
+
+def test_predict_refine_physics_json_csv_and_known_errors(tmp_path, capsys):
+    import json
+
+    from heatmaploc.data.io import read_points_csv
+
+    image = render("plate", 9.0, shape=(48, 48))
+    path = tmp_path / "field.npy"
+    np.save(path, (image + np.random.default_rng(0).normal(0.0, 0.01, image.shape)).astype(np.float32))
+    csv_path = tmp_path / "preds.csv"
+    assert main(["predict", str(path), "--refine", "physics", "--tta", "none", "--workers", "1", "--json",
+                 "--out", str(csv_path)]) == 0
+    printed = json.loads(capsys.readouterr().out.split("predictions:")[0])[str(path)]
+    assert set(printed) == {"points", "refined", "physics"} and printed["refined"] is True
+    physics = printed["physics"]
+    assert physics["kernel"] == "plate" and physics["observable"] == "snapshot" and physics["colormap"] is None
+    assert physics["wavelength_px"] == pytest.approx(9.0, rel=1e-3) and physics["count"] == 2
+    got = np.array([(r["x"], r["y"]) for r in printed["points"]])
+    assert np.abs(got[np.lexsort(got.T[::-1])] - TRUTH).max() < 0.01
+    assert csv_path.read_text().splitlines()[0] == "image,x,y,label,score,sigma,refined"
+    assert csv_path.read_text().splitlines()[1].endswith(",1")
+    assert len(read_points_csv(csv_path).points["field.npy"]) == 2  # readers take the extra column
+    # the table names what was estimated
+    assert main(["predict", str(path), "--refine", "physics", "--tta", "none", "--workers", "1"]) == 0
+    table_out = capsys.readouterr().out
+    assert "physics fit used: plate snapshot, colormap none (raw), wavelength 8.99" in table_out
+    assert "count 3 -> 2" in table_out  # the network's third point was removed
+    for bad, message in ((["--known", "speed=3"], "--known: unknown physics key(s) ['speed']"),
+                         (["--known", "kernel=drum"], "--known: unknown kernel 'drum'"),
+                         (["--known", "nokey"], "--known expects KEY=VALUE"),
+                         (["--refine", "offset", "--known", "kernel=free"], "--known needs --refine physics")):
+        args = ["predict", str(path)] + (bad if "--refine" in bad else ["--refine", "physics"] + bad)
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+
+
+def test_evaluate_refine_physics_reports_the_estimates(tmp_path, capsys):
+    import json
+
+    data = tmp_path / "sim"
+    assert main(["simulate", "--n", "3", "--out", str(data), "--seed", "4", "--workers", "1", "--set", "height=48",
+                 "--set", "width=48", "--set", "count_range=[1, 2]", "--set", "renderings=[raw]",
+                 "--set", "observables=[snapshot]", "--set", "outside_count_range=[0, 0]",
+                 "--set", "snr_db_range=[30, 30]"]) == 0
+    out = tmp_path / "m.json"
+    assert main(["evaluate", str(data), "--tta", "none", "--refine", "physics", "--workers", "1", "--group-by", "kernel",
+                 "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "refined by the blind physics fit (known: nothing" in printed and "F1@2 physics" in printed
+    assert "wavelength vs meta.json" in printed and "time per image: median" in printed
+    physics = json.loads(out.read_text())["physics"]
+    assert len(physics["estimates"]) == 3 and 0.0 <= physics["accepted"] <= 1.0
+    assert physics["wavelength"]["median_relative_error"] < 0.01
+    assert physics["r2"]["f1"] >= json.loads(out.read_text())["r2"]["f1"]

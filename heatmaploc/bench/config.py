@@ -49,6 +49,12 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class BenchConfig:
+    """A benchmark: suites, models and what is measured (see the built-in
+    ``builtin/default.yaml`` for every key).  ``physics_groups``: the suite groups
+    whose images the first model's points are also refined on, by the field fit with
+    the known physics and by the blind physics fit (``None``: every suite; ``[]``:
+    none)."""
+
     suites: tuple[SuiteSpec, ...]
     models: tuple[ModelSpec, ...]
     train_minutes: float = 4.0
@@ -69,6 +75,7 @@ class BenchConfig:
     speed_rounds: int = 5
     threads: int = 2
     examples: int = 8
+    physics_groups: tuple[str, ...] | None = None
 
 
 def main_suite_name(groups: dict[str, str]) -> str:

@@ -102,15 +102,51 @@ def lsq_points(suite: Suite, n_images: int, grid: int = 16) -> list[np.ndarray]:
     return out
 
 
-def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray) -> dict[str, Any]:
+def known_model(scene, info: dict) -> FieldModel:
+    """The physics a simulated image states: its scene's kernel, wavelength, damping and
+    observable, and its colormap for a colormap rendering (the source size is fitted
+    from a neutral 1 px start)."""
+    colormap = info.get("colormap") if info.get("rendering") == "colormap" else None
+    return FieldModel.from_scene(scene, source_size_px=1.0, colormap=colormap, observable=scene.observable)
+
+
+def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | None = None) -> dict[str, Any]:
     """A model's points ``preds`` on ``suite`` refined by :func:`heatmaploc.physics.fieldfit.fit_field`
-    with the scene's kernel, wavelength and damping (the source size is fitted; the count
-    stays the model's): point metrics within 2 px, RMSE / CRLB and seconds per image of the fit."""
+    with each scene's known physics (:func:`known_model`; the count stays the model's):
+    point metrics within 1 and 2 px, seconds per image of the fit and, with the suite's
+    per-image ``bounds``, RMSE / CRLB."""
     refined, seconds = [], 0.0
-    for scene, image, pred in zip(suite.scenes, suite.images, preds):
-        model = FieldModel.from_scene(scene, source_size_px=1.0)  # the size is fitted from a neutral start
+    for scene, info, image, pred in zip(suite.scenes, suite.infos, suite.images, preds):
         t0 = time.perf_counter()
-        refined.append(fit_field(image, pred.xy, model).xy)
+        refined.append(fit_field(image, pred.xy, known_model(scene, info)).xy if pred.count else pred.xy)
         seconds += time.perf_counter() - t0
     m = point_metrics(refined, suite.truths, 2.0)
-    return {"r2": m.to_dict(), **crlb_ratio(m.rmse, m.tp, bounds), "seconds_per_image": seconds / max(len(suite), 1)}
+    out = {"r1": point_metrics(refined, suite.truths, 1.0).to_dict(), "r2": m.to_dict(),
+           "seconds_per_image": seconds / max(len(suite), 1)}
+    if bounds is not None:
+        out.update(crlb_ratio(m.rmse, m.tp, bounds))
+    return out
+
+
+def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | None = None,
+                          workers: int | None = None) -> dict[str, Any]:
+    """A model's points ``preds`` on ``suite`` refined by the blind physics fit
+    (:func:`heatmaploc.physics.parallel.refine_many`, nothing known): point metrics
+    within 1 and 2 px, the share of images whose fit was used, the median relative
+    error of the estimated wavelength (images with a source), the per-image seconds
+    (median, p90, max, one process each) and, with ``bounds``, RMSE / CRLB."""
+    from heatmaploc.physics.parallel import refine_many
+
+    refined = refine_many(suite.images, preds, None, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers)
+    m = point_metrics([p.xy for p in refined], suite.truths, 2.0)
+    seconds = np.array([p.physics.get("seconds", 0.0) for p in refined]) if refined else np.zeros(1)
+    errors = [abs(p.physics["wavelength_px"] / scene.wavelength - 1.0) for p, scene in zip(refined, suite.scenes)
+              if p.physics.get("wavelength_px") and len(scene.points) + len(scene.hidden_points)]
+    out = {"r1": point_metrics([p.xy for p in refined], suite.truths, 1.0).to_dict(), "r2": m.to_dict(),
+           "accepted": float(np.mean([p.refined for p in refined])) if refined else float("nan"),
+           "wavelength_median_relative_error": float(np.median(errors)) if errors else float("nan"),
+           "seconds": {"median": float(np.median(seconds)), "p90": float(np.percentile(seconds, 90)),
+                       "max": float(seconds.max())}}
+    if bounds is not None:
+        out.update(crlb_ratio(m.rmse, m.tp, bounds))
+    return out

@@ -45,6 +45,38 @@ def _trained_on(model: dict) -> str:
     return what + (f", {crop:g} point crops" if crop else "")
 
 
+def _physics_table(report: dict[str, Any]) -> list[str]:
+    """The first model's points alone, refined by the field fit with each scene's known
+    physics, and by the blind physics fit, on every suite that ran them."""
+    physics = report.get("physics", {})
+    if not physics:
+        return []
+    first = next(iter(report["models"]))
+    lines = ["", f"## Physics refinement of `{first}`'s points (every suite)", "",
+             "Rows per suite: the network alone; `+ known physics`: the field fit with the scene's kernel, "
+             "wavelength, damping, observable and colormap (`heatmaploc.physics.fieldfit`, the count stays the "
+             "network's); `+ blind physics`: the physics estimated from each image, the count corrected by BIC "
+             "and the network's points kept where no model explains the image (`heatmaploc.physics.blind`). "
+             "Seconds: per image, one process each (median / 90th percentile).", "",
+             "| suite | points | F1@1 | F1@2 | RMSE@2 (px) | count acc | fit used | wavelength error | s / image |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, rows in physics.items():
+        network = report["models"][first]["suites"][name]
+        lines.append(f"| {name} | network | {_f(network['r1']['f1'])} | {_f(network['r2']['f1'])} | "
+                     f"{_f(network['r2']['rmse'], 3)} | {_f(network['r2']['count_accuracy'])} | | | |")
+        known = rows["known"]
+        lines.append(f"| | + known physics | {_f(known['r1']['f1'])} | {_f(known['r2']['f1'])} | "
+                     f"{_f(known['r2']['rmse'], 3)} | {_f(known['r2']['count_accuracy'])} | | | "
+                     f"{known['seconds_per_image']:.2f} |")
+        blind = rows["blind"]
+        error = blind["wavelength_median_relative_error"]
+        lines.append(f"| | + blind physics | {_f(blind['r1']['f1'])} | {_f(blind['r2']['f1'])} | "
+                     f"{_f(blind['r2']['rmse'], 3)} | {_f(blind['r2']['count_accuracy'])} | "
+                     f"{100 * blind['accepted']:.1f} % | {'' if error != error else f'{100 * error:.3f} %'} | "
+                     f"{blind['seconds']['median']:.2f} / {blind['seconds']['p90']:.2f} |")
+    return lines
+
+
 def _suites_of(report: dict, group: str) -> list[str]:
     return [name for name, s in report["suites"].items() if s["group"] == group]
 
@@ -97,19 +129,16 @@ def markdown(report: dict[str, Any]) -> str:
                   "| CRLB rms (px) | " + " | ".join(_f(next(iter(models.values()))["suites"][n]["crlb_rms"], 4) for n in crlbs) + " |"]
         for label, m in models.items():
             lines.append(f"| {label} | " + " | ".join(_f(m["suites"][n]["rmse_over_crlb"], 2) for n in crlbs) + " |")
-        fits = report.get("field_fit", {})
-        if fits:
-            lines.append(f"| {next(iter(models))} + field fit (known kernel and wavelength) | "
-                         + " | ".join(_f(fits.get(n, {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
+        physics = report.get("physics", {})
+        first = next(iter(models))
+        if any(n in physics for n in crlbs):
+            lines.append(f"| {first} + field fit (known kernel and wavelength) | "
+                         + " | ".join(_f(physics.get(n, {}).get("known", {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
+            lines.append(f"| {first} + blind physics refinement (nothing known) | "
+                         + " | ".join(_f(physics.get(n, {}).get("blind", {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
         if lsq:
             lines.append("| least-squares fit (true model, known count) | " + " | ".join(_f(lsq.get(n, {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
-        if fits:
-            secs = np.mean([f["seconds_per_image"] for f in fits.values()])
-            lines += ["", "The field-fit row starts from the first model's points (its count, no known count) and "
-                      "fits the positions and the source size by least squares with the scenes' kernel, wavelength "
-                      "and damping (`heatmaploc.physics.fieldfit`); F1@2 "
-                      + " / ".join(_f(fits[n]["r2"]["f1"]) for n in crlbs if n in fits)
-                      + f", {secs:.2f} s per image."]
+    lines += _physics_table(report)
     seeds = _suites_of(report, "seed")
     if seeds:
         n = seeds[0]

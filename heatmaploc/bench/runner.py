@@ -16,8 +16,8 @@ from tqdm import tqdm
 from heatmaploc.api import Localizer, default_checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec, main_suite_name
-from heatmaploc.bench.measures import (both_found, coord_eps, crlb_of_suite, crlb_ratio, field_fit_metrics, lsq_points,
-                                       physical_radius_metrics, pr_curve, seed_protocol_ceiling)
+from heatmaploc.bench.measures import (blind_physics_metrics, both_found, coord_eps, crlb_of_suite, crlb_ratio,
+                                       field_fit_metrics, lsq_points, physical_radius_metrics, pr_curve, seed_protocol_ceiling)
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
@@ -134,7 +134,7 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
     locs: dict[str, Localizer] = {}
     main_outputs: dict[str, list[Any]] = {}
     main_suite = suites[main_suite_name({name: s.spec.group for name, s in suites.items()})]
-    first_crlb_preds: dict[str, list[Points]] = {}  # the first model's points, for the field fit
+    first_preds: dict[str, list[Points]] = {}  # the first model's points, for the physics refinements
     for spec in cfg.models:
         loc, history = obtain_model(spec, cfg, out, progress)
         locs[spec.label] = loc
@@ -151,8 +151,8 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
                 metrics["both_found"] = both_found([p.xy for p in preds], suite.truths)
             if suite.spec.group == "crlb":
                 metrics.update(crlb_ratio(metrics["r2"]["rmse"], metrics["r2"]["tp"], bounds[name]))
-                if spec is cfg.models[0]:
-                    first_crlb_preds[name] = preds
+            if spec is cfg.models[0] and (cfg.physics_groups is None or suite.spec.group in cfg.physics_groups):
+                first_preds[name] = preds
             if suite.spec.group == "seed" and suite.frame is not None:
                 metrics["coord_eps"] = coord_eps([p.xy for p in preds], suite.truths, suite.frame.pixel_size, cfg.seed_eps)
             if cfg.physical_radius and suite.frame is not None:
@@ -173,8 +173,11 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
         m = evaluate_outputs(main_outputs[first], main_suite.truths, [im.shape[:2] for im in main_suite.images], codec, cfg.radii)
         report["decode_ablation"][mode] = {f"r{r:g}": m[f"r{r:g}"] for r in cfg.radii}
     report["tta_ablation"] = tta_ablation(locs[first], main_suite, cfg)
-    report["field_fit"] = {name: field_fit_metrics(preds, suites[name], bounds[name])
-                           for name, preds in tqdm(first_crlb_preds.items(), desc="field fit", disable=not progress)}
+    report["physics"] = {}
+    for name, preds in tqdm(first_preds.items(), desc="physics refinement", disable=not progress):
+        report["physics"][name] = {
+            "known": field_fit_metrics(preds, suites[name], bounds.get(name)),
+            "blind": blind_physics_metrics(preds, suites[name], bounds.get(name), cfg.threads)}
     report["baselines"] = _baselines(cfg, suites, bounds, progress)
     report["seed_ceiling"] = {name: seed_protocol_ceiling(s, cfg.seed_eps, cfg.seed_crlb_images,
                                                           locs[first].codec.config.nms_kernel)

@@ -107,7 +107,7 @@ def run(args) -> int:
         print(f"{'image':<{width}}  count  points (x, y, score[, +-sigma px])")
         for path, pts in results:
             shown = ", ".join(f"({r['x']:.2f}, {r['y']:.2f}, {r['score']:.2f}"
-                              + (f", +-{r['sigma']:.2f})" if r["sigma"] == r["sigma"] else ")") for r in pts.to_list()[:4])
+                              + (f", +-{r['sigma']:.2g})" if r["sigma"] == r["sigma"] else ")") for r in pts.to_list()[:4])
             more = f" ... +{pts.count - 4}" if pts.count > 4 else ""
             print(f"{path.name:<{width}}  {pts.count:>5}  {shown}{more}")
             if known is not None:

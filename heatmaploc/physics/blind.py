@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 ACCEPT_RATIO = 1.15  # residual std over the model-free noise estimate that counts as "down to the noise"
 MIN_SIZE = 8  # pixels per side; smaller images carry no wave to estimate
+SEARCH_PIXELS = 4096  # pixels the model and count search fit (every search_stride-th pixel); the final fit uses all
+MAX_MARGIN = 96  # pixels beyond the image where sources outside the view are looked for
 KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap")
 
 
@@ -278,7 +280,7 @@ def validate_known(known: Mapping | None, name: str = "physics") -> dict[str, An
 
 
 def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, name: str = "image",
-             max_shift: float = 3.0, search_stride: int = 2) -> tuple[PhysicsEstimate, WaveFit | None]:
+             max_shift: float = 3.0, search_stride: int | None = None) -> tuple[PhysicsEstimate, WaveFit | None]:
     """Estimate the physics of ``image`` and fit it from the ``(n, 2)`` start points ``xy``.
 
     Returns the estimate and the final fit of all pixels (``None`` when no fit ran);
@@ -309,7 +311,9 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
     field = (field - offset) / scale  # the fit's tolerances assume unit scale
     weights = scale / noise_map  # weighted residuals are in units of the noise: 1 is "down to the noise"
     spectral = [known["wavelength_px"]] if "wavelength_px" in known else wavelength_candidates(field)
-    margin = max(field.shape) // 2
+    margin = min(max(field.shape) // 2, MAX_MARGIN)
+    if search_stride is None:  # about SEARCH_PIXELS pixels for the model and count search, whatever the size
+        search_stride = max(2, int(round(math.sqrt(field.size / SEARCH_PIXELS))))
     fitter = _Fitter(field, weights, margin, max_shift)
     damping0 = float(known.get("damping", 0.01))
     lead = _screen(fitter, start, known, signed, spectral, search_stride, damping0, name)

@@ -22,15 +22,21 @@ TABLE_STEP = 0.02  # pixels; linear interpolation error ~ (k * step)^2 / 8 < 1e-
 
 
 def _source_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex, source_size: float,
-                   table_step: float | None) -> Iterator[np.ndarray]:
+                   table_step: float | None, slowness_slope: float = 0.0,
+                   centre_x: float = 0.0) -> Iterator[np.ndarray]:
     """The ``(len(ys), len(xs))`` complex field of a unit source at each of ``points``
     in turn: exact kernel values, or (``table_step``) the kernel tabulated once on
-    ``r`` for all sources and linearly interpolated."""
+    ``r`` for all sources and linearly interpolated.  ``slowness_slope``: the
+    wavenumber changes by this fraction per pixel along ``x`` about column
+    ``centre_x`` (a medium whose wave speed varies), taken along the straight path
+    (``r`` scaled by the relative wavenumber at the path's midpoint)."""
     xs = np.asarray(xs, dtype=np.float64).reshape(1, -1)
     ys = np.asarray(ys, dtype=np.float64).reshape(-1, 1)
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     a2 = source_size**2
     radii = [np.sqrt((xs - x) ** 2 + (ys - y) ** 2 + a2) for x, y in pts]
+    if slowness_slope:
+        radii = [r * (1.0 + slowness_slope * (0.5 * (xs + x) - centre_x)) for r, (x, _) in zip(radii, pts)]
     if table_step is None or not radii:
         for r in radii:
             yield kernels.evaluate(kernel, r, k)
@@ -55,11 +61,14 @@ def unit_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarray,
 
 
 def wave_field(kernel: str, points: np.ndarray, strengths: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex,
-               source_size: float, table_step: float | None = None) -> np.ndarray:
+               source_size: float, table_step: float | None = None, slowness_slope: float = 0.0,
+               centre_x: float = 0.0) -> np.ndarray:
     """``(len(ys), len(xs))`` complex ``u = sum_j q_j G(k r_j)``, accumulated one source
-    at a time (memory of one field, whatever the number of sources)."""
+    at a time (memory of one field, whatever the number of sources); ``slowness_slope``
+    and ``centre_x`` as in :func:`_source_fields` (0: a uniform medium)."""
     u = np.zeros((len(np.ravel(ys)), len(np.ravel(xs))), dtype=np.complex128)
-    for q, f in zip(np.asarray(strengths).reshape(-1), _source_fields(kernel, points, xs, ys, k, source_size, table_step)):
+    fields = _source_fields(kernel, points, xs, ys, k, source_size, table_step, slowness_slope, centre_x)
+    for q, f in zip(np.asarray(strengths).reshape(-1), fields):
         u += q * f
     return u
 

@@ -51,6 +51,12 @@ class SimConfig:
         noise_std: absolute noise std (colormap renderings are in [0, 1]).
         pixel_size, origin: physical units per pixel and the physical ``(x, y)`` of
             pixel ``(0, 0)``; written to ``meta.json`` when ``pixel_size`` is set.
+        speed_variation, source_radius_range, reflection, wall_distance_px: physics
+            the point-source model does not describe (stress suites): the wave speed
+            varies linearly across the width, per image by up to ``+-speed_variation``
+            (a fraction) at the edges; sources are discs of a radius drawn from
+            ``source_radius_range`` (pixels); a wall ``wall_distance_px`` beyond the left
+            edge reflects with coefficient ``reflection`` (0: none).
     """
 
     height: int = 128
@@ -80,6 +86,10 @@ class SimConfig:
     noise_std: float | None = None
     pixel_size: float | None = None
     origin: tuple[float, float] = (0.0, 0.0)
+    speed_variation: float = 0.0
+    source_radius_range: tuple[float, float] = (0.0, 0.0)
+    reflection: float = 0.0
+    wall_distance_px: float = 3.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

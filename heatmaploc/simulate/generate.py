@@ -88,6 +88,9 @@ def simulate_image(cfg: SimConfig, seed: int, index: int) -> SimulatedImage:
         count=len(scene.points),
         hidden_sources=len(scene.hidden_points),
     )
+    if scene.slowness_slope or scene.source_radius or scene.reflection:  # the stress suites' mismatch
+        info.update(slowness_slope=round(scene.slowness_slope, 8), source_radius_px=round(scene.source_radius, 6),
+                    reflection=scene.reflection)
     return SimulatedImage(image, scene.points, scene, info)
 
 

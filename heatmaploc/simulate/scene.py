@@ -28,6 +28,11 @@ class Scene:
         kernel: kernel name; observable: ``snapshot`` or ``amplitude``.
         time_phase: ``w t`` of the snapshot (radians).
         source_size: regularization length ``a`` in pixels.
+        slowness_slope, centre_x: the wavenumber changes by ``slowness_slope`` (a
+            fraction) per pixel along ``x`` about column ``centre_x`` (0: uniform medium).
+        source_radius: every source is a disc of this radius (pixels), not a point.
+        mirror_x, reflection: a straight wall at ``x = mirror_x`` reflects the field
+            with this coefficient (mirror-image sources); ``None``: no wall.
     """
 
     points: np.ndarray
@@ -39,6 +44,11 @@ class Scene:
     source_size: float
     hidden_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
     hidden_strengths: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.complex128))
+    slowness_slope: float = 0.0
+    centre_x: float = 0.0
+    source_radius: float = 0.0
+    mirror_x: float | None = None
+    reflection: float = 0.0
 
     @property
     def wavelength(self) -> float:
@@ -57,9 +67,20 @@ def complex_field(scene: Scene, height: int, width: int, exact: bool = False) ->
     """
     points = np.vstack([scene.points.reshape(-1, 2), scene.hidden_points.reshape(-1, 2)])
     strengths = np.concatenate([scene.strengths, scene.hidden_strengths])
+    if scene.source_radius > 0:  # a disc: a centre and two rings of sub-sources sharing the strength
+        offsets = [(0.0, 0.0)] + [(rho * np.cos(t), rho * np.sin(t)) for rho, m in ((0.5, 6), (1.0, 12))
+                                  for t in np.linspace(0, 2 * np.pi, m, endpoint=False)]
+        offsets = np.asarray(offsets) * scene.source_radius
+        points = (points[:, None, :] + offsets[None]).reshape(-1, 2)
+        strengths = np.repeat(strengths / len(offsets), len(offsets))
+    if scene.mirror_x is not None and scene.reflection:
+        mirrored = points.copy()
+        mirrored[:, 0] = 2 * scene.mirror_x - mirrored[:, 0]
+        points, strengths = np.vstack([points, mirrored]), np.concatenate([strengths, scene.reflection * strengths])
     step = None if exact or scene.kernel == "seed" else TABLE_STEP
     return wave_field(scene.kernel, points, strengths, np.arange(width, dtype=np.float64),
-                      np.arange(height, dtype=np.float64), scene.wavenumber, scene.source_size, step)
+                      np.arange(height, dtype=np.float64), scene.wavenumber, scene.source_size, step,
+                      scene.slowness_slope, scene.centre_x)
 
 
 def synthesize(scene: Scene, height: int, width: int) -> np.ndarray:
@@ -134,6 +155,9 @@ def sample_scene(cfg: SimConfig, index: int, rng: np.random.Generator) -> Scene:
     n_out = int(rng.integers(cfg.outside_count_range[0], cfg.outside_count_range[1] + 1))
     hidden = _draw_outside(cfg, n_out, wavelength, rng)
     hidden_q = rng.uniform(*cfg.amplitude_range, size=n_out) * np.exp(1j * rng.uniform(0, 2 * math.pi, size=n_out))
+    # model mismatch (stress suites): drawn only when enabled, so other datasets keep their bytes
+    slope = rng.uniform(-1.0, 1.0) * 2.0 * cfg.speed_variation / cfg.width if cfg.speed_variation else 0.0
+    radius = float(rng.uniform(*cfg.source_radius_range)) if cfg.source_radius_range[1] > 0 else 0.0
     return Scene(
         points=points,
         hidden_points=hidden,
@@ -144,4 +168,9 @@ def sample_scene(cfg: SimConfig, index: int, rng: np.random.Generator) -> Scene:
         observable=observable,
         time_phase=time_phase,
         source_size=float(rng.uniform(*cfg.source_size_range)),
+        slowness_slope=slope,
+        centre_x=(cfg.width - 1) / 2.0,
+        source_radius=radius,
+        mirror_x=-0.5 - cfg.wall_distance_px if cfg.reflection else None,
+        reflection=cfg.reflection,
     )
