@@ -132,3 +132,36 @@ def test_kernels_dispatch():
         evaluate("nope", np.ones(2), 1.0)
     r = np.linspace(1, 5, 5)
     assert np.allclose(np.real(evaluate("seed", r, 0.3) * np.exp(-1j * 0.7)), np.sin(0.3 * r - 0.7))
+
+
+def test_mismatch_options_change_only_their_own_physics():
+    from dataclasses import replace
+
+    from heatmaploc.simulate.scene import Scene, complex_field
+
+    k = 2 * np.pi / 10.0
+    base = Scene(np.array([[20.0, 16.0]]), np.array([1.0 + 0j]), complex(k, 0.0), "free", "snapshot", 0.0, 0.8)
+    plain = complex_field(base, 32, 40, exact=True)
+    # a wall at x = -3.5 reflecting with 0.8 adds the mirror source at x = -27
+    walled = complex_field(replace(base, mirror_x=-3.5, reflection=0.8), 32, 40, exact=True)
+    mirror = complex_field(replace(base, points=np.array([[-27.0, 16.0]]), strengths=np.array([0.8 + 0j])), 32, 40,
+                           exact=True)
+    assert np.allclose(walled, plain + mirror)
+    # a speed gradient stretches the phase away from the centre column, not along it
+    graded = complex_field(replace(base, slowness_slope=0.005, centre_x=20.0), 32, 40, exact=True)
+    assert np.allclose(graded[:, 20], plain[:, 20]) and not np.allclose(graded[:, 35], plain[:, 35], atol=1e-3)
+    # a disc source: a flatter field near the centre; far away the point source's field
+    # times the disc's form factor (one complex number)
+    disc = complex_field(replace(base, source_radius=2.0), 32, 40, exact=True)
+    assert abs(disc[16, 20]) < abs(plain[16, 20])
+    ratio = disc[:, 38] / plain[:, 38]
+    assert np.abs(ratio - ratio.mean()).max() < 0.05 * abs(ratio.mean()) and abs(ratio.mean()) < 0.9
+
+
+def test_mismatch_draws_leave_other_datasets_unchanged():
+    plain = simulate_image(get_preset("default"), 11, 3)
+    assert np.array_equal(plain.image, simulate_image(get_preset("default", reflection=0.0), 11, 3).image)
+    stressed = simulate_image(get_preset("default", speed_variation=0.1, source_radius_range=[1.5, 3.0],
+                                         reflection=0.8), 11, 3)
+    assert {"slowness_slope", "source_radius_px", "reflection"} <= set(stressed.info)
+    assert abs(stressed.scene.slowness_slope) <= 2 * 0.1 / 128 and 1.5 <= stressed.scene.source_radius <= 3.0

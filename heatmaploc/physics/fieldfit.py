@@ -6,13 +6,15 @@ a membrane or a plate driven at a known frequency), the positions that the heatm
 
     I(p) = Re( sum_j q_j G(k r_j(p)) ) + c + noise,   r_j(p) = sqrt(|p - s_j|^2 + a^2),
 
-to the image: positions ``s_j`` (and the source size ``a``, optionally the wavelength)
-by nonlinear least squares, the complex strengths ``q_j`` (the time phase included)
-and the offset ``c`` by linear least squares at every step (variable projection).
-An amplitude map (what a scanning vibrometer gives) fits ``|sum_j q_j G(k r_j(p))| + c``
-instead: the strengths start from a phase-retrieval estimate (alternating projections,
-Gerchberg-Saxton style) and are then fitted with the positions, since ``|.|`` is not
-linear in them; their common phase is not observable.
+to the image: positions ``s_j``, the complex strengths ``q_j`` (the time phase
+included) and the offset ``c`` (and the source size ``a``, optionally the wavelength)
+together by nonlinear least squares with exact derivatives, the strengths starting
+from the linear least-squares solution (:func:`heatmaploc.physics.wavefit.fit_wave`,
+the fitter the blind refinement uses too).  An amplitude map (what a scanning
+vibrometer gives) fits ``|sum_j q_j G(k r_j(p))| + c`` instead: the strengths start
+from a phase-retrieval estimate (alternating projections, Gerchberg-Saxton style,
+:func:`heatmaploc.physics.wavefit.retrieve_strengths`); their common phase is not
+observable.
 The count is the detector's: the fit moves points, it never adds or removes them.
 
 A colormap rendering of a snapshot (RGB through a known matplotlib colormap after
@@ -30,13 +32,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from heatmaploc.data.io import channels_of, check_image
 from heatmaploc.data.preprocess import to_unit_range
 from heatmaploc.points import Points
 from heatmaploc.physics.colormap import get_colormap, invert_colormap
-from heatmaploc.physics.forward import OBSERVABLES, unit_fields
+from heatmaploc.physics.forward import OBSERVABLES
+from heatmaploc.physics.wavefit import SOURCE_SIZE_RANGE, fit_wave, retrieve_strengths  # noqa: F401 (re-export)
 from heatmaploc.physics.kernels import KERNELS
 
 
@@ -146,52 +148,6 @@ def _checked_field(image: np.ndarray, name: str, colormap: str | None = None) ->
     return arr.reshape(arr.shape[:2]).astype(np.float64)
 
 
-def _fields(model: FieldModel, xy: np.ndarray, size: float, wavelength: float, shape: tuple[int, int]) -> np.ndarray:
-    """``(H*W, n)`` complex unit-source fields ``G_j`` at the pixel centres."""
-    h, w = shape
-    return unit_fields(model.kernel, xy, np.arange(w), np.arange(h), model.wavenumber(wavelength), size).reshape(len(xy), -1).T
-
-
-def _design(model: FieldModel, xy: np.ndarray, size: float, wavelength: float, shape: tuple[int, int]) -> np.ndarray:
-    """``(H*W, 2n [+ 1])`` columns ``Re G_j``, ``-Im G_j`` per source, then a constant
-    (with ``fit_offset``)."""
-    fields = _fields(model, xy, size, wavelength, shape)
-    n = fields.shape[1]
-    cols = np.ones((fields.shape[0], 2 * n + int(model.fit_offset)))
-    cols[:, 0:2 * n:2] = fields.real
-    cols[:, 1:2 * n:2] = -fields.imag
-    return cols
-
-
-def retrieve_strengths(fields: np.ndarray, amplitude: np.ndarray, fit_offset: bool = True, starts: int = 4,
-                       iterations: int = 40, seed: int = 0) -> tuple[np.ndarray, float]:
-    """Complex strengths ``q (n,)`` and offset ``c`` with ``|fields @ q| + c ~ amplitude``
-    for fixed source fields ``(P, n)`` and amplitudes ``(P,)``: alternating projections
-    (take the phase of the current field, then solve the linear least-squares problem
-    ``amplitude * phase = fields @ q + c * phase``) from ``starts`` phase draws (the
-    first all in phase); the best final residual wins.  ``q`` is defined up to a
-    common phase."""
-    n = fields.shape[1]
-    # real and imaginary rows of fields @ q in the unknowns (Re q, Im q): fixed; only the
-    # offset's column, c * phase, changes with the phase
-    real_rows = np.vstack([np.hstack([fields.real, -fields.imag]), np.hstack([fields.imag, fields.real])])
-    rng = np.random.default_rng(seed)
-    best = (np.inf, np.zeros(n, np.complex128), 0.0)
-    for trial in range(starts):
-        q = np.ones(n, np.complex128) if trial == 0 else np.exp(2j * np.pi * rng.random(n))
-        c = 0.0
-        for _ in range(iterations):
-            phase = np.exp(1j * np.angle(fields @ q))
-            design = np.column_stack([real_rows, np.concatenate([phase.real, phase.imag])]) if fit_offset else real_rows
-            rhs = amplitude * phase
-            sol, *_ = np.linalg.lstsq(design, np.concatenate([rhs.real, rhs.imag]), rcond=None)
-            q, c = sol[:n] + 1j * sol[n:2 * n], (float(sol[-1]) if fit_offset else 0.0)
-        err = float(np.sum((np.abs(fields @ q) + c - amplitude) ** 2))
-        if err < best[0]:
-            best = (err, q, c)
-    return best[1], best[2]
-
-
 def fit_field(image: np.ndarray, xy: np.ndarray, model: FieldModel, max_shift: float = 2.0,
               name: str = "image") -> FieldFit:
     """Refine the ``(N, 2)`` start positions ``xy`` on ``image`` (a snapshot or, with
@@ -199,11 +155,12 @@ def fit_field(image: np.ndarray, xy: np.ndarray, model: FieldModel, max_shift: f
     ``(H, W, 3)`` RGB when ``model.colormap`` names its colormap.
 
     Each position may move at most ``max_shift`` pixels per axis (and stays inside the
-    image); ``name`` is used in error messages.  ``N = 0`` returns an empty fit.
+    image); ``name`` is used in error messages.  ``N = 0`` returns an empty fit.  The
+    fit is :func:`heatmaploc.physics.wavefit.fit_wave` with the model's kernel,
+    observable and damping held and the kernel evaluated exactly.
     """
     field = _checked_field(image, name, model.colormap)
     start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    h, w = field.shape
     target = field.ravel()
     if len(start) == 0:
         offset = float(target.mean()) if model.fit_offset else 0.0
@@ -211,96 +168,13 @@ def fit_field(image: np.ndarray, xy: np.ndarray, model: FieldModel, max_shift: f
                         float(np.sqrt(np.mean((target - offset) ** 2))), True)
     if max_shift <= 0:
         raise ValueError(f"max_shift must be > 0, got {max_shift}")
-    lo = np.maximum(start - max_shift, -0.5).ravel()
-    hi = np.minimum(start + max_shift, np.array([w - 0.5, h - 0.5])).ravel()
-    p0, plo, phi = [start.ravel()], [lo], [hi]
-    if model.fit_source_size:
-        p0.append([max(model.source_size_px, 0.05)])
-        plo.append([0.01])
-        phi.append([5.0])
-    if model.fit_wavelength:
-        p0.append([model.wavelength_px])
-        plo.append([0.8 * model.wavelength_px])
-        phi.append([1.2 * model.wavelength_px])
-    p0, plo, phi = np.concatenate(p0), np.concatenate(plo), np.concatenate(phi)
-    p0 = np.clip(p0, plo + 1e-9, phi - 1e-9)
-    n = len(start)
-
-    def unpack(p: np.ndarray) -> tuple[np.ndarray, float, float]:
-        i = 2 * n
-        size = model.source_size_px
-        if model.fit_source_size:
-            size, i = float(p[i]), i + 1
-        wavelength = float(p[i]) if model.fit_wavelength else model.wavelength_px
-        return p[: 2 * n].reshape(n, 2), size, wavelength
-
-    def solve(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cols = _design(model, *unpack(p), (h, w))
-        coef, *_ = np.linalg.lstsq(cols, target, rcond=None)
-        return coef, target - cols @ coef
-
-    if model.observable == "amplitude":
-        return _fit_amplitude(target, model, (h, w), p0, plo, phi, unpack)
-    result = least_squares(lambda p: solve(p)[1], p0, bounds=(plo, phi), x_scale=1.0, method="trf")
-    pos, size, wavelength = unpack(result.x)
-    coef, resid = solve(result.x)
-    strengths = coef[0:2 * n:2] + 1j * coef[1:2 * n:2]
-    offset = float(coef[-1]) if model.fit_offset else 0.0
-    return FieldFit(pos.copy(), strengths, offset, size, wavelength, float(np.sqrt(np.mean(resid**2))),
-                    bool(result.success))
-
-
-def _fit_amplitude(target: np.ndarray, model: FieldModel, shape: tuple[int, int], p0: np.ndarray, plo: np.ndarray,
-                   phi: np.ndarray, unpack) -> FieldFit:
-    """:func:`fit_field` for an amplitude map: strengths from :func:`retrieve_strengths`
-    at the start, then positions, global parameters, strengths and offset together."""
-    m = len(p0)
-    q0, c0 = retrieve_strengths(_fields(model, *unpack(p0), shape), target, model.fit_offset)
-    n = len(q0)
-
-    def split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        return x[:m], x[m:m + n] + 1j * x[m + n:m + 2 * n], (float(x[-1]) if model.fit_offset else 0.0)
-
-    def residual(x: np.ndarray) -> np.ndarray:
-        p, q, c = split(x)
-        return np.abs(_fields(model, *unpack(p), shape) @ q) + c - target
-
-    def jacobian(x: np.ndarray) -> np.ndarray:
-        # d|u| = Re(conj(u) du) / |u|: exact in q and c; central differences of the
-        # fields in the positions (one source's field per coordinate) and globals.
-        p, q, _ = split(x)
-        _, size, wavelength = unpack(p)
-        fields = _fields(model, *unpack(p), shape)
-        u = fields @ q
-        conj_unit = np.conj(u) / np.maximum(np.abs(u), 1e-12)
-        jac = np.empty((len(target), len(x)))
-        for i in range(m):
-            step = 1e-5 * max(1.0, abs(p[i]))
-            plus, minus = p.copy(), p.copy()
-            plus[i] += step
-            minus[i] -= step
-            if i < 2 * n:  # a coordinate of source i // 2
-                j = i // 2
-                xy_plus, xy_minus = unpack(plus)[0][j:j + 1], unpack(minus)[0][j:j + 1]
-                du = q[j] * (_fields(model, xy_plus, size, wavelength, shape)
-                             - _fields(model, xy_minus, size, wavelength, shape))[:, 0]
-            else:
-                du = (_fields(model, *unpack(plus), shape) - _fields(model, *unpack(minus), shape)) @ q
-            jac[:, i] = np.real(conj_unit * du) / (2 * step)
-        jac[:, m:m + n] = np.real(conj_unit[:, None] * fields)
-        jac[:, m + n:m + 2 * n] = -np.imag(conj_unit[:, None] * fields)
-        if model.fit_offset:
-            jac[:, -1] = 1.0
-        return jac
-
-    free = 2 * n + int(model.fit_offset)
-    x0 = np.concatenate([p0, q0.real, q0.imag, [c0] if model.fit_offset else []])
-    lo, hi = np.concatenate([plo, np.full(free, -np.inf)]), np.concatenate([phi, np.full(free, np.inf)])
-    result = least_squares(residual, x0, jac=jacobian, bounds=(lo, hi), x_scale="jac", method="trf")
-    p, q, c = split(result.x)
-    pos, size, wavelength = unpack(p)
-    return FieldFit(pos.copy(), q, c, size, wavelength, float(np.sqrt(np.mean(residual(result.x) ** 2))),
-                    bool(result.success))
+    fit = fit_wave(field, start, model.kernel, model.observable, model.wavelength_px, model.damping,
+                   max(model.source_size_px, SOURCE_SIZE_RANGE[0]) if model.fit_source_size else model.source_size_px,
+                   fit_wavelength=model.fit_wavelength, fit_damping=False, fit_size=model.fit_source_size,
+                   fit_offset=model.fit_offset, max_shift=max_shift, wavelength_range=(0.8, 1.2), table_step=None,
+                   max_nfev=100)
+    return FieldFit(fit.xy, fit.strengths, fit.offset, fit.source_size_px, fit.wavelength_px, fit.residual_std,
+                    fit.converged)
 
 
 def refine_points(image: np.ndarray, points: Points, model: FieldModel, max_shift: float = 2.0,

@@ -95,7 +95,7 @@ def tabulated_kernel(kernel: str, r: np.ndarray, k: complex, table_step: float =
 
 
 def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex, source_size: float,
-                  exact_within: float = 1.0, table_step: float = TABLE_STEP) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  exact_within: float = 1.0, table_step: float | None = TABLE_STEP) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Unit-source fields and what their derivatives need, at the pixel centres
     ``xs`` (columns) x ``ys`` (rows), flattened row-major to ``P = len(ys) * len(xs)``:
 
@@ -103,7 +103,7 @@ def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarra
     ``(dx, dy) (2, n, P)`` (pixel minus source).  The kernel and its derivative are
     tabulated once (step ``table_step``) and interpolated (cubic Hermite for ``G``),
     except within ``exact_within`` px of ``r = 0`` where the free field's logarithm is
-    too curved."""
+    too curved; ``table_step=None`` evaluates every value exactly."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     gx, gy = np.meshgrid(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
     dx = gx.ravel()[None, :] - pts[:, :1]
@@ -112,6 +112,8 @@ def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarra
     if r.size == 0:
         empty = np.zeros(r.shape, np.complex128)
         return empty, empty.copy(), r, np.stack([dx, dy])
+    if table_step is None:
+        return kernels.evaluate(kernel, r, k), kernels.radial_derivative(kernel, r, k), r, np.stack([dx, dy])
     lo = max(float(r.min()), exact_within)
     grid = np.arange(lo, max(float(r.max()), lo) + 2 * table_step, table_step)
     table, slope = kernels.evaluate(kernel, grid, k), kernels.radial_derivative(kernel, grid, k)

@@ -91,7 +91,9 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
              source_size: float = 1.0, *, fit_wavelength: bool = True, fit_damping: bool = True,
              fit_size: bool = True, fit_offset: bool = True, bounds: tuple[np.ndarray, np.ndarray] | None = None,
              max_shift: float = 2.0, stride: int = 1, strengths: np.ndarray | None = None, offset: float = 0.0,
-             weights: np.ndarray | None = None, robust: bool = False, max_nfev: int = 60) -> WaveFit:
+             weights: np.ndarray | None = None, robust: bool = False,
+             wavelength_range: tuple[float, float] = WAVELENGTH_RANGE, table_step: float | None = FIT_TABLE_STEP,
+             max_nfev: int = 60) -> WaveFit:
     """Fit the model to the float ``(H, W)`` ``field`` from start positions ``xy (n, 2)``.
 
     Args:
@@ -108,6 +110,8 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
         weights: ``(H, W)`` per-pixel weights (one over the noise std where it varies,
             e.g. a colormap rendering); the RSS, the BIC and the covariance are then
             of the weighted residual.
+        wavelength_range: bounds of a fitted wavelength, as factors of the start.
+        table_step: kernel table step (px; ``None``: exact kernel values, slower).
         robust: Huber loss with its corner at ``HUBER_SCALE`` (residuals in units of
             the noise, so with ``weights``), by one reweighting of the converged
             quadratic fit: heavy-tailed errors, e.g. a colormap inverted under strong
@@ -152,7 +156,7 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
         if key not in cache:
             pos, q, c, a, lam, d = unpack(x)
             g, dg, r, offsets = radial_fields(kernel, pos, xs, ys, _wavenumber(lam, d), a,
-                                                  table_step=FIT_TABLE_STEP)
+                                                  table_step=table_step)
             u = q @ g
             cache.clear()
             cache[key] = (pos, q, c, a, lam, d, g, dg, r, offsets, u)
@@ -191,16 +195,16 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
     pos0 = np.clip(start, lo_xy + 1e-9, hi_xy - 1e-9)
     if strengths is None:
         q0, c0 = _start_strengths(kernel, observable, pos0, xs, ys, _wavenumber(wavelength, damping), source_size,
-                                  data, fit_offset, weight_px)
+                                  data, fit_offset, weight_px, table_step)
     else:
         q0, c0 = np.asarray(strengths, np.complex128).reshape(n), float(offset) if fit_offset else 0.0
         missing = ~np.isfinite(q0)
         if missing.any():
             q0 = _fill_strengths(kernel, observable, pos0, q0, c0, xs, ys, _wavenumber(wavelength, damping),
-                                 source_size, data, weight_px)
+                                 source_size, data, weight_px, table_step)
     g_start = {"a": source_size, "lambda": wavelength, "d": damping}
-    g_lo = {"a": SOURCE_SIZE_RANGE[0], "lambda": WAVELENGTH_RANGE[0] * wavelength, "d": 0.0}
-    g_hi = {"a": SOURCE_SIZE_RANGE[1], "lambda": WAVELENGTH_RANGE[1] * wavelength, "d": DAMPING_MAX}
+    g_lo = {"a": SOURCE_SIZE_RANGE[0], "lambda": wavelength_range[0] * wavelength, "d": 0.0}
+    g_hi = {"a": SOURCE_SIZE_RANGE[1], "lambda": wavelength_range[1] * wavelength, "d": DAMPING_MAX}
     x0 = np.concatenate([pos0.ravel(), q0.real, q0.imag, [c0] if fit_offset else [], [g_start[k] for k in globals_free]])
     lo = np.concatenate([lo_xy.ravel(), np.full(2 * n + int(fit_offset), -np.inf), [g_lo[k] for k in globals_free]])
     hi = np.concatenate([hi_xy.ravel(), np.full(2 * n + int(fit_offset), np.inf), [g_hi[k] for k in globals_free]])
@@ -234,13 +238,42 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
                    bool(result.success))
 
 
+def retrieve_strengths(fields: np.ndarray, amplitude: np.ndarray, fit_offset: bool = True, starts: int = 4,
+                       iterations: int = 40, seed: int = 0) -> tuple[np.ndarray, float]:
+    """Complex strengths ``q (n,)`` and offset ``c`` with ``|fields @ q| + c ~ amplitude``
+    for fixed source fields ``(P, n)`` and amplitudes ``(P,)``: alternating projections
+    (take the phase of the current field, then solve the linear least-squares problem
+    ``amplitude * phase = fields @ q + c * phase``) from ``starts`` phase draws (the
+    first all in phase); the best final residual wins.  ``q`` is defined up to a
+    common phase."""
+    n = fields.shape[1]
+    # real and imaginary rows of fields @ q in the unknowns (Re q, Im q): fixed; only the
+    # offset's column, c * phase, changes with the phase
+    real_rows = np.vstack([np.hstack([fields.real, -fields.imag]), np.hstack([fields.imag, fields.real])])
+    rng = np.random.default_rng(seed)
+    best = (np.inf, np.zeros(n, np.complex128), 0.0)
+    for trial in range(starts):
+        q = np.ones(n, np.complex128) if trial == 0 else np.exp(2j * np.pi * rng.random(n))
+        c = 0.0
+        for _ in range(iterations):
+            phase = np.exp(1j * np.angle(fields @ q))
+            design = np.column_stack([real_rows, np.concatenate([phase.real, phase.imag])]) if fit_offset else real_rows
+            rhs = amplitude * phase
+            sol, *_ = np.linalg.lstsq(design, np.concatenate([rhs.real, rhs.imag]), rcond=None)
+            q, c = sol[:n] + 1j * sol[n:2 * n], (float(sol[-1]) if fit_offset else 0.0)
+        err = float(np.sum((np.abs(fields @ q) + c - amplitude) ** 2))
+        if err < best[0]:
+            best = (err, q, c)
+    return best[1], best[2]
+
+
 def _fill_strengths(kernel: str, observable: str, xy: np.ndarray, q: np.ndarray, c: float, xs: np.ndarray,
                     ys: np.ndarray, k: complex, source_size: float, data: np.ndarray,
-                    weights: np.ndarray | None) -> np.ndarray:
+                    weights: np.ndarray | None, table_step: float | None = FIT_TABLE_STEP) -> np.ndarray:
     """``q`` with its NaN entries estimated, the others held: for a snapshot by
     weighted linear least squares on what the known sources leave; for an amplitude
     map the median known magnitude (1 if none) at the best of eight phases."""
-    g = radial_fields(kernel, xy, xs, ys, k, source_size, table_step=FIT_TABLE_STEP)[0]
+    g = radial_fields(kernel, xy, xs, ys, k, source_size, table_step=table_step)[0]
     missing = ~np.isfinite(q)
     known = np.where(missing, 0.0, q)
     w = np.ones(len(data)) if weights is None else weights
@@ -264,12 +297,11 @@ def _fill_strengths(kernel: str, observable: str, xy: np.ndarray, q: np.ndarray,
 
 def _start_strengths(kernel: str, observable: str, xy: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex,
                      source_size: float, data: np.ndarray, fit_offset: bool,
-                     weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+                     weights: np.ndarray | None = None, table_step: float | None = FIT_TABLE_STEP
+                     ) -> tuple[np.ndarray, float]:
     """Start ``q (n,)`` and ``c``: (weighted) linear least squares for a snapshot,
     alternating projections for an amplitude map."""
-    from heatmaploc.physics.fieldfit import retrieve_strengths
-
-    g = radial_fields(kernel, xy, xs, ys, k, source_size, table_step=FIT_TABLE_STEP)[0]
+    g = radial_fields(kernel, xy, xs, ys, k, source_size, table_step=table_step)[0]
     n = len(xy)
     if n == 0:
         return np.zeros(0, np.complex128), float(np.mean(data)) if fit_offset else 0.0
