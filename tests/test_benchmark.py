@@ -115,6 +115,7 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
     assert fit["r2"]["fp"] + fit["r2"]["tp"] == sum(c[1] for c in report["models"]["tiny checkpoint"]["suites"]["isolated 20 dB"]["counts"])
     blind = report["physics"]["isolated 20 dB"]["blind"]
     assert 0.0 <= blind["accepted"] <= 1.0 and blind["seconds"]["max"] > 0 and "rmse_over_crlb" in blind
+    assert blind["calibration"]["radius"] == 2.0
     assert "rmse_over_crlb" not in report["physics"]["default"]["blind"]  # no bound off the crlb suites
     assert set(report["baselines"]["trackpy"]["suites"]) == set(report["baselines"]["classical"]["suites"])
     ceiling = report["seed_ceiling"]["seed000 test"]

@@ -49,7 +49,7 @@ def main() -> None:
         print(line)
 
     field, _, noise = _field_of(image, str(path), {})
-    fig, axes = plt.subplots(1, 3, figsize=(15, 5.2))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.6))
     shown = image if image.ndim == 3 else field
     for ax, pts, title in ((axes[0], network.xy, f"network: {network.count} points"),
                            (axes[1], refined.xy, f"+ blind physics: {refined.count} points")):
@@ -70,12 +70,12 @@ def main() -> None:
             f"count {est.count_network} -> {est.count} (+{est.added} / -{est.removed}), "
             f"{est.hidden_sources} outside the view\n"
             f"residual {est.residual_ratio:.2f} x noise: {'fit used' if est.accepted else 'kept network: ' + est.reason}")
-    fig.suptitle(f"{path.name}: {text.splitlines()[0]}", fontsize=11)
-    axes[2].text(0.02, -0.16, text, transform=axes[2].transAxes, fontsize=8, va="top")
+    lines = text.splitlines()
+    fig.suptitle(f"{path.name}: {lines[0]}, {lines[1]}\n{lines[2]}; {lines[3]}", fontsize=10)
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(args.out, dpi=110)
     print(f"figure: {args.out}")

@@ -3,6 +3,7 @@ precision/recall over thresholds, Cramér-Rao ratios and ceilings, close-pair re
 and the least-squares and field-fit baselines on the isolated-source suites."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -13,7 +14,7 @@ from heatmaploc.bench.least_squares import initial_guesses
 from heatmaploc.bench.suites import Suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.inference import decode_outputs
-from heatmaploc.metrics import match_points, point_metrics
+from heatmaploc.metrics import match_points, point_metrics, sigma_calibration
 from heatmaploc.physics.crlb import JET_SLOPE, WaveModel, efficient_share_within, scene_position_bounds
 from heatmaploc.physics.fieldfit import FieldModel, fit_field
 from heatmaploc.points import Points
@@ -134,7 +135,8 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
     (:func:`heatmaploc.physics.parallel.refine_many`, nothing known): point metrics
     within 1 and 2 px, the share of images whose fit was used, the median relative
     error of the estimated wavelength (images with a source), the per-image seconds
-    (median, p90, max, one process each) and, with ``bounds``, RMSE / CRLB."""
+    (median, p90, max, one process each), the calibration of the sigmas (the fit's
+    where it was used) and, with ``bounds``, RMSE / CRLB."""
     from heatmaploc.physics.parallel import refine_many
 
     refined = refine_many(suite.images, preds, None, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers)
@@ -142,7 +144,9 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
     seconds = np.array([p.physics.get("seconds", 0.0) for p in refined]) if refined else np.zeros(1)
     errors = [abs(p.physics["wavelength_px"] / scene.wavelength - 1.0) for p, scene in zip(refined, suite.scenes)
               if p.physics.get("wavelength_px") and len(scene.points) + len(scene.hidden_points)]
+    calibration = sigma_calibration([p.xy for p in refined], [p.sigma for p in refined], suite.truths, 2.0)
     out = {"r1": point_metrics([p.xy for p in refined], suite.truths, 1.0).to_dict(), "r2": m.to_dict(),
+           "calibration": dataclasses.asdict(calibration),
            "accepted": float(np.mean([p.refined for p in refined])) if refined else float("nan"),
            "wavelength_median_relative_error": float(np.median(errors)) if errors else float("nan"),
            "seconds": {"median": float(np.median(seconds)), "p90": float(np.percentile(seconds, 90)),

@@ -58,23 +58,32 @@ def _physics_table(report: dict[str, Any]) -> list[str]:
              "network's); `+ blind physics`: the physics estimated from each image, the count corrected by BIC "
              "and the network's points kept where no model explains the image (`heatmaploc.physics.blind`). "
              "Seconds: per image, one process each (median / 90th percentile).", "",
-             "| suite | points | F1@1 | F1@2 | RMSE@2 (px) | count acc | fit used | wavelength error | s / image |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| suite | points | F1@1 | F1@2 | RMSE@2 (px) | count acc | fit used | wavelength error | within 1 / 2 sigma "
+             "| s / image |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, rows in physics.items():
         network = report["models"][first]["suites"][name]
         lines.append(f"| {name} | network | {_f(network['r1']['f1'])} | {_f(network['r2']['f1'])} | "
-                     f"{_f(network['r2']['rmse'], 3)} | {_f(network['r2']['count_accuracy'])} | | | |")
+                     f"{_f(network['r2']['rmse'], 3)} | {_f(network['r2']['count_accuracy'])} | | | "
+                     f"{_coverage(network.get('calibration'))} | |")
         known = rows["known"]
         lines.append(f"| | + known physics | {_f(known['r1']['f1'])} | {_f(known['r2']['f1'])} | "
-                     f"{_f(known['r2']['rmse'], 3)} | {_f(known['r2']['count_accuracy'])} | | | "
+                     f"{_f(known['r2']['rmse'], 3)} | {_f(known['r2']['count_accuracy'])} | | | | "
                      f"{known['seconds_per_image']:.2f} |")
         blind = rows["blind"]
         error = blind["wavelength_median_relative_error"]
         lines.append(f"| | + blind physics | {_f(blind['r1']['f1'])} | {_f(blind['r2']['f1'])} | "
                      f"{_f(blind['r2']['rmse'], 3)} | {_f(blind['r2']['count_accuracy'])} | "
                      f"{100 * blind['accepted']:.1f} % | {'' if error != error else f'{100 * error:.3f} %'} | "
-                     f"{blind['seconds']['median']:.2f} / {blind['seconds']['p90']:.2f} |")
+                     f"{_coverage(blind.get('calibration'))} | {blind['seconds']['median']:.2f} / "
+                     f"{blind['seconds']['p90']:.2f} |")
     return lines
+
+
+def _coverage(calibration: dict | None) -> str:
+    if not calibration or not calibration.get("n_coordinates"):
+        return ""
+    return f"{100 * calibration['within_1sigma']:.1f} % / {100 * calibration['within_2sigma']:.1f} %"
 
 
 def _suites_of(report: dict, group: str) -> list[str]:

@@ -42,6 +42,9 @@ from heatmaploc.physics.wavefit import SOURCE_SIZE_RANGE, fit_wave, retrieve_str
 from heatmaploc.physics.kernels import KERNELS
 
 
+KNOWN_TABLE_STEP = 0.05  # px; Hermite interpolation error (k h)^4 / 384 < 1e-7 for wavelengths >= 4 px
+
+
 @dataclass(frozen=True)
 class FieldModel:
     """What is known of the physics of an image.
@@ -171,8 +174,8 @@ def fit_field(image: np.ndarray, xy: np.ndarray, model: FieldModel, max_shift: f
     fit = fit_wave(field, start, model.kernel, model.observable, model.wavelength_px, model.damping,
                    max(model.source_size_px, SOURCE_SIZE_RANGE[0]) if model.fit_source_size else model.source_size_px,
                    fit_wavelength=model.fit_wavelength, fit_damping=False, fit_size=model.fit_source_size,
-                   fit_offset=model.fit_offset, max_shift=max_shift, wavelength_range=(0.8, 1.2), table_step=None,
-                   max_nfev=100)
+                   fit_offset=model.fit_offset, max_shift=max_shift, wavelength_range=(0.8, 1.2),
+                   table_step=KNOWN_TABLE_STEP, max_nfev=100)
     return FieldFit(fit.xy, fit.strengths, fit.offset, fit.source_size_px, fit.wavelength_px, fit.residual_std,
                     fit.converged)
 
