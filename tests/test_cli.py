@@ -252,3 +252,30 @@ def test_evaluate_refine_physics_reports_the_estimates(tmp_path, capsys):
     assert len(physics["estimates"]) == 3 and 0.0 <= physics["accepted"] <= 1.0
     assert physics["wavelength"]["median_relative_error"] < 0.01
     assert physics["r2"]["f1"] >= json.loads(out.read_text())["r2"]["f1"]
+
+
+def test_predict_batch_survives_a_bad_file_and_names_it(tmp_path, capsys):
+    import cv2
+
+    from heatmaploc.data.io import read_image, read_points_csv, write_image
+
+    folder = tmp_path / "scans"
+    field = render("free", 11.0, shape=(48, 48))
+    rgb = (np.stack([field] * 3, axis=-1) - field.min()) / np.ptp(field)
+    write_image(folder / "a.png", (rgb * 255).astype(np.uint8))
+    (folder / "b.png").write_bytes(b"not a png at all")
+    cv2.imwrite(str(folder / "c.jpg"), (rgb * 255).astype(np.uint8))  # JPEG is read (lossy)
+    (folder / "notes.txt").write_text("lab notes")
+    out = tmp_path / "preds.csv"
+    assert read_image(folder / "c.jpg").shape == (48, 48, 3)
+    assert main(["predict", str(folder), "--tta", "none", "--out", str(out)]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert f"{folder}: 1 file(s) that are not images skipped (.txt)" in err
+    assert any(line.startswith("heatmaploc predict: skipped: ") and "b.png" in line for line in err)
+    assert err[-1].startswith("heatmaploc predict: 1 of 3 images could not be predicted")
+    assert set(read_points_csv(out).points) <= {"a.png", "c.jpg"} and "2 images" in captured.out
+    # --strict stops at the bad file: one line, exit 2, nothing written
+    out.unlink()
+    assert main(["predict", str(folder), "--tta", "none", "--out", str(out), "--strict"]) == 2
+    assert "b.png" in capsys.readouterr().err and not out.exists()

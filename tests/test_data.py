@@ -55,9 +55,12 @@ def test_read_errors_name_the_file(tmp_path):
     np.save(tmp_path / "cplx.npy", np.zeros((4, 4), complex))
     with pytest.raises(ValueError, match="cplx.npy.*dtype"):
         read_image(tmp_path / "cplx.npy")
-    (tmp_path / "x.jpg").write_bytes(b"")
-    with pytest.raises(ValueError, match="x.jpg.*extension"):
-        read_image(tmp_path / "x.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")  # JPEG is read (issue 16); an empty one is not an image
+    with pytest.raises(ValueError, match="empty.jpg.*cannot decode"):
+        read_image(tmp_path / "empty.jpg")
+    (tmp_path / "x.gif").write_bytes(b"")
+    with pytest.raises(ValueError, match="x.gif.*extension"):
+        read_image(tmp_path / "x.gif")
 
 
 # ---------------------------------------------------------------- dataset validation

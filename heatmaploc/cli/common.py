@@ -33,12 +33,16 @@ def parse_overrides(items: Sequence[str], option: str = "--set") -> dict[str, An
     return out
 
 
-def expand_inputs(paths: Sequence[str]) -> list[Path]:
-    """Files as given; a folder gives its images (or those of its images/ subfolder)."""
+def expand_inputs(paths: Sequence[str]) -> tuple[list[Path], dict[Path, list[Path]]]:
+    """Files as given; a folder gives its images (or those of its images/ subfolder).
+
+    Returns the files and, per folder, the other files it holds (not images: skipped,
+    for the caller to mention)."""
     from heatmaploc.data.index import list_images
     from heatmaploc.data.io import IMAGE_EXTENSIONS
 
     out: list[Path] = []
+    skipped: dict[Path, list[Path]] = {}
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
@@ -47,11 +51,14 @@ def expand_inputs(paths: Sequence[str]) -> list[Path]:
             if not found:
                 raise ValueError(f"{folder}: no {'/'.join(IMAGE_EXTENSIONS)} images")
             out.extend(found)
+            others = sorted(f for f in folder.iterdir() if f.is_file() and f not in set(found))
+            if others:
+                skipped[folder] = others
         elif p.exists():
             out.append(p)
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
-    return out
+    return out, skipped
 
 
 def ground_truth_for(path: Path, cache: dict) -> np.ndarray | None:

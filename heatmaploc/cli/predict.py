@@ -57,12 +57,16 @@ def add(sub) -> None:
                    help="with --field-fit: the images are RGB renderings through this matplotlib colormap")
     p.add_argument("--field-amplitude", action="store_true",
                    help="with --field-fit: the images are amplitude maps |u| (a vibrometer's), not snapshots")
+    p.add_argument("--strict", action="store_true",
+                   help="stop at the first image that cannot be read (default: report it on one line, skip it, "
+                        "predict the others and exit with 1)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import json
+    import sys
 
     from tqdm import tqdm
 
@@ -81,17 +85,29 @@ def run(args) -> int:
     if field_model is not None:
         field_model = replace(field_model, colormap=args.field_colormap,
                               observable="amplitude" if args.field_amplitude else "snapshot")
-    files = expand_inputs(args.paths)
+    files, others = expand_inputs(args.paths)
+    for folder, skipped in others.items():
+        kinds = ", ".join(sorted({f.suffix.lower() or "(no extension)" for f in skipped}))
+        print(f"{folder}: {len(skipped)} file(s) that are not images skipped ({kinds})", file=sys.stderr)
     loc = load_localizer(args.checkpoint, args.device, args.refine, args.tta)
-    results, images = [], {}
+    results, images, failed = [], {}, []
     for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 4):
-        image = read_image(path)  # read once: network, field fit and overlay
-        pts = loc.predict(image, threshold=args.threshold, pixel_size=args.pixel_size)
-        if field_model is not None:
-            pts = refine_points(image, pts, field_model, name=str(path))
+        try:
+            image = read_image(path)  # read once: network, field fit and overlay
+            pts = loc.predict(image, threshold=args.threshold, pixel_size=args.pixel_size)
+            if field_model is not None:
+                pts = refine_points(image, pts, field_model, name=str(path))
+        except (ValueError, FileNotFoundError) as err:
+            if args.strict or len(files) == 1:  # one input: its error is the whole story
+                raise
+            print(f"heatmaploc predict: skipped: {err}", file=sys.stderr)  # the message names the file
+            failed.append(path)
+            continue
         results.append((path, pts))
         if args.overlay or known is not None:
             images[path] = image
+    if not results:
+        raise ValueError(f"none of the {len(files)} input images could be predicted")
     if known is not None:
         refined = refine_many([images[p] for p, _ in results], [pts for _, pts in results], known,
                               [str(p) for p, _ in results], args.workers, progress=len(results) >= 4)
@@ -126,4 +142,8 @@ def run(args) -> int:
             title = f"{path.name}: {pts.count} found" + (f", {len(truth)} true" if truth is not None else "")
             plot_points_grid([images[path]], [truth], out_dir / f"{path.stem}.png", preds=[pts.xy], titles=[title], columns=1)
         print(f"overlays: {out_dir}/ (red x = predicted, white o = ground truth)")
+    if failed:
+        print(f"heatmaploc predict: {len(failed)} of {len(files)} images could not be predicted (listed above); "
+              f"the others were", file=sys.stderr)
+        return 1
     return 0

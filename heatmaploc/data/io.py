@@ -18,7 +18,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy")
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy", ".jpg", ".jpeg", ".bmp")  # JPEG is lossy: it shifts points
 POINT_COLUMNS = ("image", "x", "y")
 
 
