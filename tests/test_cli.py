@@ -279,3 +279,36 @@ def test_predict_batch_survives_a_bad_file_and_names_it(tmp_path, capsys):
     out.unlink()
     assert main(["predict", str(folder), "--tta", "none", "--out", str(out), "--strict"]) == 2
     assert "b.png" in capsys.readouterr().err and not out.exists()
+
+
+def test_colliding_names_keep_their_folders_and_outputs_are_checked_first(tmp_path, capsys):
+    from heatmaploc.data.io import read_points_csv, write_image
+
+    field = render("free", 11.0, shape=(40, 40))
+    gray = ((field - field.min()) / np.ptp(field) * 255).astype(np.uint8)
+    for run in ("run1", "run2"):
+        write_image(tmp_path / run / "x.png", gray)
+    out, overlays = tmp_path / "preds.csv", tmp_path / "overlays"
+    assert main(["predict", str(tmp_path / "run1"), str(tmp_path / "run2"), "--tta", "none", "--out", str(out),
+                 "--overlay", str(overlays)]) == 0
+    assert set(read_points_csv(out).points) <= {"run1/x.png", "run2/x.png"}
+    assert (overlays / "run1" / "x.png").is_file() and (overlays / "run2" / "x.png").is_file()
+    capsys.readouterr()
+    for bad, message in ((["--out", str(tmp_path)], "is a folder"),
+                         (["--out", str(tmp_path / "missing" / "p.csv")], "does not exist"),
+                         (["--overlay", str(out)], "exists and is not a folder")):
+        assert main(["predict", str(tmp_path / "run1")] + bad) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--threshold", "-1", "must be in [0, 1)"), ("--threshold", "1.5", "must be in [0, 1)"),
+    ("--threshold", "nan", "must be in [0, 1)"), ("--threshold", "abc", "is not a number"),
+    ("--pixel-size", "0", "a finite number > 0"),
+])
+def test_numeric_options_are_checked(tmp_path, capsys, option, value, message):
+    with pytest.raises(SystemExit) as exc:
+        main(["predict", str(tmp_path), option, value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and f"argument {option}: '{value}'" in err and message in err

@@ -2,6 +2,9 @@
 expansion, ground truth beside the images, and the point-metrics table."""
 from __future__ import annotations
 
+import argparse
+import math
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +36,36 @@ def parse_overrides(items: Sequence[str], option: str = "--set") -> dict[str, An
     return out
 
 
+def _number(text: str, kind, what: str, ok, rule: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be {rule}")
+    return value
+
+
+def threshold_arg(text: str) -> float:
+    """A decode threshold: a probability in [0, 1)."""
+    return _number(text, float, "a number", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    return _number(text, float, "a number", lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1."""
+    return _number(text, int, "an integer", lambda v: v >= 1, "an integer >= 1")
+
+
+def nonnegative_int(text: str) -> int:
+    """An integer >= 0."""
+    return _number(text, int, "an integer", lambda v: v >= 0, "an integer >= 0")
+
+
 def expand_inputs(paths: Sequence[str]) -> tuple[list[Path], dict[Path, list[Path]]]:
     """Files as given; a folder gives its images (or those of its images/ subfolder).
 
@@ -59,6 +92,48 @@ def expand_inputs(paths: Sequence[str]) -> tuple[list[Path], dict[Path, list[Pat
         else:
             raise FileNotFoundError(f"{p}: no such file or folder")
     return out, skipped
+
+
+def writable_file(path: str | None, option: str) -> None:
+    """Fail now, in one line, if ``path`` (an output file of ``option``) cannot be
+    written: a folder, a missing or read-only parent folder, a read-only file."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{option} {p}: is a folder; give a file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{option} {p}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise ValueError(f"{option} {p}: not writable")
+
+
+def writable_folder(path: str | None, option: str) -> None:
+    """Fail now, in one line, if ``path`` (an output folder of ``option``) cannot be
+    created or written."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{option} {p}: exists and is not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{option} {p}: cannot create the folder ({err.strerror})") from None
+    if not os.access(p, os.W_OK):
+        raise ValueError(f"{option} {p}: not writable")
+
+
+def unique_names(files: Sequence[Path]) -> dict[Path, str]:
+    """The name each file goes by in outputs: its file name, or, when two inputs share
+    one, every file's path relative to the inputs' common folder (POSIX separators)."""
+    names = [f.name for f in files]
+    if len(set(names)) == len(names):
+        return dict(zip(files, names))
+    resolved = [f.resolve() for f in files]
+    common = Path(os.path.commonpath([str(r.parent) for r in resolved]))
+    return {f: r.relative_to(common).as_posix() for f, r in zip(files, resolved)}
 
 
 def ground_truth_for(path: Path, cache: dict) -> np.ndarray | None:
@@ -102,7 +177,7 @@ def add_refine_option(p, physics: bool = False) -> None:
         p.add_argument("--known", metavar="KEY=VALUE", action="append", default=[],
                        help="with --refine physics: what is known of the physics (kernel=plate, observable=amplitude, "
                             "wavelength_px=14.2, damping=0.01, colormap=jet or colormap=none for raw fields)")
-        p.add_argument("--workers", type=int, default=None,
+        p.add_argument("--workers", type=positive_int, default=None,
                        help="with --refine physics: processes for the refinement (default: one per CPU)")
 
 
@@ -113,8 +188,6 @@ def physics_options(args) -> dict[str, Any] | None:
         if getattr(args, "known", None):
             raise ValueError("--known needs --refine physics")
         return None
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     from heatmaploc.physics.blind import validate_known
 
     known = parse_overrides(args.known, "--known")

@@ -5,17 +5,18 @@ from pathlib import Path
 
 from heatmaploc.metrics import RADII
 
-from heatmaploc.cli.common import add_refine_option, add_tta_option, load_localizer, physics_options, print_point_table
+from heatmaploc.cli.common import (add_refine_option, add_tta_option, load_localizer, physics_options, positive_float,
+                                   print_point_table, threshold_arg)
 
 
 def add(sub) -> None:
     p = sub.add_parser("evaluate", help="point and pixel metrics of a model on a labelled dataset folder")
     p.add_argument("dataset", help="dataset folder (images/ + points.csv)")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
-    p.add_argument("--threshold", type=float, help="decode threshold (default: the checkpoint's)")
+    p.add_argument("--threshold", type=threshold_arg, help="decode threshold (default: the checkpoint's)")
     add_refine_option(p, physics=True)
     add_tta_option(p)
-    p.add_argument("--radius", type=float, action="append", default=[], help="extra matching radius in pixels")
+    p.add_argument("--radius", type=positive_float, action="append", default=[], help="extra matching radius in pixels")
     p.add_argument("--group-by", metavar="KEY", action="append", default=[],
                    help="also break F1@2 down by a per-image field of meta.json (kernel, observable, rendering, ...)")
     p.add_argument("--field-fit-from-meta", action="store_true",

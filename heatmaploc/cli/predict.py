@@ -6,7 +6,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from heatmaploc.cli.common import (add_refine_option, add_tta_option, expand_inputs, ground_truth_for, load_localizer,
-                                   physics_options)
+                                   physics_options, positive_float, threshold_arg, unique_names, writable_file,
+                                   writable_folder)
 
 
 def field_model_arg(text: str):
@@ -40,7 +41,7 @@ def add(sub) -> None:
     p = sub.add_parser("predict", help="find sources in images (files or folders)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
-    p.add_argument("--threshold", type=float, help="decode threshold (default: the one stored in the checkpoint)")
+    p.add_argument("--threshold", type=threshold_arg, help="decode threshold (default: the one stored in the checkpoint)")
     add_refine_option(p, physics=True)
     add_tta_option(p)
     p.add_argument("--out", help="write predictions CSV (image,x,y,label,score,sigma[,refined])")
@@ -48,7 +49,7 @@ def add(sub) -> None:
     p.add_argument("--json", action="store_true",
                    help="print the points as JSON instead of a table (with --refine physics: per image the points, "
                         "whether the fit was used and the estimated physics)")
-    p.add_argument("--pixel-size", type=float, help="also report physical coordinates (units per pixel)")
+    p.add_argument("--pixel-size", type=positive_float, help="also report physical coordinates (units per pixel)")
     p.add_argument("--field-fit", type=field_model_arg, metavar="KERNEL:WAVELENGTH[:DAMPING]",
                    help="refine the points by a least-squares fit of the wave field (snapshots, or amplitude maps "
                         "with --field-amplitude; raw single-channel, or RGB with --field-colormap; kernel free, plate "
@@ -85,7 +86,10 @@ def run(args) -> int:
     if field_model is not None:
         field_model = replace(field_model, colormap=args.field_colormap,
                               observable="amplitude" if args.field_amplitude else "snapshot")
+    writable_file(args.out, "--out")
+    writable_folder(args.overlay, "--overlay")
     files, others = expand_inputs(args.paths)
+    names = unique_names(files)
     for folder, skipped in others.items():
         kinds = ", ".join(sorted({f.suffix.lower() or "(no extension)" for f in skipped}))
         print(f"{folder}: {len(skipped)} file(s) that are not images skipped ({kinds})", file=sys.stderr)
@@ -119,19 +123,19 @@ def run(args) -> int:
             print(json.dumps({str(p): {"points": pts.to_list(), "refined": pts.refined, "physics": pts.physics}
                               for p, pts in results}, indent=1))
     else:
-        width = max(len(p.name) for p, _ in results)
+        width = max(len(names[p]) for p, _ in results)
         print(f"{'image':<{width}}  count  points (x, y, score[, +-sigma px])")
         for path, pts in results:
             shown = ", ".join(f"({r['x']:.2f}, {r['y']:.2f}, {r['score']:.2f}"
                               + (f", +-{r['sigma']:.2g})" if r["sigma"] == r["sigma"] else ")") for r in pts.to_list()[:4])
             more = f" ... +{pts.count - 4}" if pts.count > 4 else ""
-            print(f"{path.name:<{width}}  {pts.count:>5}  {shown}{more}")
+            print(f"{names[path]:<{width}}  {pts.count:>5}  {shown}{more}")
             if known is not None:
                 print(f"{'':<{width}}         {physics_summary(pts.physics)}")
         print(f"{len(results)} images, {sum(p.count for _, p in results)} sources "
               f"(threshold {args.threshold if args.threshold is not None else loc.threshold:g})")
     if args.out:
-        write_points_csv(args.out, [(p.name, pts.xy, pts.labels, pts.scores, pts.sigma,
+        write_points_csv(args.out, [(names[p], pts.xy, pts.labels, pts.scores, pts.sigma,
                                      pts.refined if known is not None else None) for p, pts in results])
         print(f"predictions: {args.out}")
     if args.overlay:
@@ -139,8 +143,10 @@ def run(args) -> int:
         out_dir = Path(args.overlay)
         for path, pts in results:
             truth = ground_truth_for(path, cache)
-            title = f"{path.name}: {pts.count} found" + (f", {len(truth)} true" if truth is not None else "")
-            plot_points_grid([images[path]], [truth], out_dir / f"{path.stem}.png", preds=[pts.xy], titles=[title], columns=1)
+            title = f"{names[path]}: {pts.count} found" + (f", {len(truth)} true" if truth is not None else "")
+            target = out_dir / Path(names[path]).with_suffix(".png")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            plot_points_grid([images[path]], [truth], target, preds=[pts.xy], titles=[title], columns=1)
         print(f"overlays: {out_dir}/ (red x = predicted, white o = ground truth)")
     if failed:
         print(f"heatmaploc predict: {len(failed)} of {len(files)} images could not be predicted (listed above); "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from heatmaploc.cli.common import parse_overrides
+from heatmaploc.cli.common import nonnegative_int, parse_overrides, positive_int
 from heatmaploc.simulate import PRESETS
 
 
@@ -11,14 +11,14 @@ def add(sub) -> None:
     p = sub.add_parser("simulate", help="write a simulated dataset (images/, points.csv, meta.json)")
     g = p.add_argument_group("dataset")
     g.add_argument("--preset", default="default", help=f"simulator preset: {', '.join(sorted(PRESETS))}")
-    g.add_argument("--n", type=int, required=True, help="number of images")
+    g.add_argument("--n", type=positive_int, required=True, help="number of images")
     g.add_argument("--out", required=True, help="output dataset folder")
-    g.add_argument("--seed", type=int, default=0, help="random seed (same seed, same bytes)")
-    g.add_argument("--start", type=int, default=0, help="index of the first image")
+    g.add_argument("--seed", type=nonnegative_int, default=0, help="random seed (same seed, same bytes)")
+    g.add_argument("--start", type=nonnegative_int, default=0, help="index of the first image")
     g.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a SimConfig field, e.g. --set count_range=[0,10]")
     r = p.add_argument_group("run")
-    r.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    r.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
     r.add_argument("--preview", nargs="?", type=int, const=8, default=None, metavar="N",
                    help="also write OUT/preview.png with the first N images and their points (default 8)")
     p.set_defaults(func=run)
