@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_type_hints
 
 import yaml
 
@@ -43,6 +43,11 @@ class DataConfig:
     in_channels: int = 3
     workers: int = 1
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(crop_size=(128, 128)))
+
+    def __post_init__(self) -> None:
+        _check_ranges(self, positive=("val_size",), non_negative=("workers", "train_seed", "val_seed"))
+        if self.in_channels not in (1, 3):
+            raise ValueError(f"in_channels must be 1 or 3, got {self.in_channels!r}")
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,12 @@ class TrainConfig:
             raise ValueError(f"offset_weight and sigma_weight must be >= 0, got {self.offset_weight}, {self.sigma_weight}")
         if self.tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {self.tta!r}")
+        # lr 0 is allowed: it freezes the weights (a run that only calibrates or checks loading)
+        _check_ranges(self, positive=("steps", "steps_per_epoch", "batch_size", "grad_clip", "val_radius",
+                                      "max_minutes", "threads"),
+                      non_negative=("lr", "weight_decay", "warmup_steps", "bce_pos_weight", "seed"))
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) or null, got {self.ema_decay!r}")
 
 
 @dataclass(frozen=True)
@@ -108,6 +119,40 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_ranges(obj: Any, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
+    """``ValueError`` naming the first field of ``obj`` out of its range (``None`` passes)."""
+    for names, ok, rule in ((positive, lambda v: v > 0, "> 0"), (non_negative, lambda v: v >= 0, ">= 0")):
+        for name in names:
+            value = getattr(obj, name)
+            if value is not None and not ok(value):
+                raise ValueError(f"{name} must be {rule}, got {value!r}")
+
+
+def _typed(cls, name: str, value: Any, where: str) -> Any:
+    """``value`` checked against the type of field ``name`` of ``cls`` (ints stay ints,
+    an int is taken as a float where a float is expected); ``ValueError`` naming the
+    key and the value otherwise.  Containers and unions beyond ``X | None`` pass."""
+    hint = get_type_hints(cls).get(name)
+    args = [a for a in get_args(hint) if a is not type(None)] if get_args(hint) else [hint]
+    if value is None:
+        if type(None) in get_args(hint) or hint is None:
+            return value
+        raise ValueError(f"{where}.{name}: a value is required, got null")
+    if len(args) != 1 or args[0] not in (int, float, bool, str):
+        return value
+    kind = args[0]
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    raise ValueError(f"{where}.{name}: expected {words[kind]}, got {value!r}")
 
 
 def _build(cls, values: Any, where: str, base: Any = None):
@@ -134,7 +179,7 @@ def _build(cls, values: Any, where: str, base: Any = None):
         elif isinstance(value, list):
             kwargs[name] = tuple(value)
         else:
-            kwargs[name] = value
+            kwargs[name] = _typed(cls, name, value, where)
     try:
         return replace(defaults, **kwargs)
     except (TypeError, ValueError) as err:

@@ -53,3 +53,29 @@ def test_partial_nested_section_keeps_the_parent_defaults():
     assert load_config(None, {"data.augment.crop_size": None}).data.augment.crop_size is None
     with pytest.raises(ValueError, match=r"data\.augment: point_crop is a probability"):
         load_config(None, {"data.augment.point_crop": 2.0})
+
+
+@pytest.mark.parametrize("override,message", [
+    ({"train.steps": "abc"}, "train.steps: expected an integer, got 'abc'"),
+    ({"train.lr": "fast"}, "train.lr: expected a number, got 'fast'"),
+    ({"train.steps": 2.5}, "train.steps: expected an integer, got 2.5"),
+    ({"train.steps": -5}, "steps must be > 0, got -5"),
+    ({"train.lr": -1e-3}, "lr must be >= 0, got -0.001"),
+    ({"train.ema_decay": 1.5}, "ema_decay must be in [0, 1) or null, got 1.5"),
+    ({"train.amp": "maybe"}, "train.amp: expected true or false, got 'maybe'"),
+    ({"data.workers": -1}, "workers must be >= 0, got -1"),
+    ({"data.in_channels": 2}, "in_channels must be 1 or 3, got 2"),
+])
+def test_config_values_are_checked_with_the_key_named(override, message):
+    from heatmaploc.config import load_config
+
+    with pytest.raises(ValueError) as err:
+        load_config(None, override)
+    assert message in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_an_int_is_taken_where_a_float_is_expected():
+    from heatmaploc.config import load_config
+
+    cfg = load_config(None, {"train.lr": 1, "train.max_minutes": 2})
+    assert isinstance(cfg.train.lr, float) and cfg.train.lr == 1.0 and cfg.train.max_minutes == 2.0
