@@ -161,3 +161,25 @@ def test_profile_tool_reports_phases_and_a_same_run_ratio(tmp_path):
     assert abs(sum(result["share"].values()) - 1.0) < 1e-9
     assert result["loop_images_per_s"] > 0 and result["ratio"] == result["compare_images_per_s"] / result["loop_images_per_s"]
     assert "images/s" in proc.stdout and "x the baseline, same run" in proc.stdout
+
+
+def test_cli_refuses_to_overwrite_a_run_and_resumes_from_its_saved_config(tmp_path, capsys):
+    from heatmaploc.cli import main
+
+    out = tmp_path / "run"
+    base = ["train", "--config", str(TINY), "--out", str(out), "--quiet"]
+    assert main(base + ["--set", "train.steps=4", "--set", "train.steps_per_epoch=2"]) == 0
+    capsys.readouterr()
+    assert main(base) == 2  # a run is there: neither --resume nor --overwrite
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "already holds a run" in err[0] and "--resume" in err[0] and "--overwrite" in err[0]
+    # --resume without --config reads the run's config.yaml, overrides included (4 steps, 2 per epoch)
+    assert main(["train", "--out", str(out), "--resume", "--quiet", "--set", "train.steps=6"]) == 0
+    assert load_checkpoint(out / "last.pt")["train_state"]["step"] == 6
+    assert load_config(out / "config.yaml").train.steps_per_epoch == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--out", str(empty), "--resume"]) == 2
+    assert "no saved run config to resume from" in capsys.readouterr().err
+    assert main(base + ["--overwrite", "--set", "train.steps=2", "--set", "train.steps_per_epoch=2"]) == 0
+    assert load_checkpoint(out / "last.pt")["train_state"]["step"] == 2

@@ -14,7 +14,11 @@ def add(sub) -> None:
     p = sub.add_parser("train", help="train a model from a YAML config")
     p.add_argument("--config", help="YAML config (default: the dataclass defaults of heatmaploc.config)")
     p.add_argument("--out", help="run folder (default: runs/<config name>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last.pt")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last.pt, with the config the run saved (config.yaml; "
+                        "--config and --set still override it)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh in an --out folder that already holds a run (its checkpoints are replaced)")
     p.add_argument("--init-from", metavar="CKPT", help="start from these weights ('default' = the shipped model)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set train.steps=500")
@@ -27,8 +31,19 @@ def run(args) -> int:
     from heatmaploc.config import load_config
     from heatmaploc.training import train
 
-    cfg = load_config(args.config, parse_overrides(args.overrides))
     out = Path(args.out) if args.out else Path("runs") / (Path(args.config).stem if args.config else "default")
+    existing = [name for name in ("last.pt", "best.pt", "log.csv") if (out / name).exists()]
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite exclude each other")
+    if existing and not args.resume and not args.overwrite:
+        raise ValueError(f"{out} already holds a run ({', '.join(existing)}); continue it with --resume, "
+                         "or start afresh with --overwrite")
+    source = args.config
+    if args.resume and source is None:
+        if not (out / "config.yaml").is_file():
+            raise FileNotFoundError(f"{out / 'config.yaml'}: no saved run config to resume from; give --config")
+        source = str(out / "config.yaml")
+    cfg = load_config(source, parse_overrides(args.overrides))
     init = args.init_from or cfg.train.init_from
     init = str(default_checkpoint_path()) if init == "default" else init
     training_log = logging.getLogger("heatmaploc.training")
@@ -37,8 +52,8 @@ def run(args) -> int:
         with logging_redirect_tqdm():
             result = train(cfg, out, resume=args.resume, init_from=init, progress=not args.quiet)
     except KeyboardInterrupt:
-        print(f"heatmaploc train: interrupted; continue with: heatmaploc train --out {out} --resume"
-              + (f" --config {args.config}" if args.config else ""), file=sys.stderr)
+        # the run saved its resolved config (overrides included): resuming reads it back
+        print(f"heatmaploc train: interrupted; continue with: heatmaploc train --out {out} --resume", file=sys.stderr)
         return 130
     state = "finished" if result.finished else "stopped at the time budget"
     print(f"{state}: best val F1@{cfg.train.val_radius:g} {result.best_metric:.4f}, decode threshold {result.threshold:g}")
