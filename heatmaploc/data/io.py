@@ -151,61 +151,64 @@ def read_points_csv(path: str | Path) -> PointTable:
     labs: dict[str, list] = {}
     scs: dict[str, list] = {}
     sig: dict[str, list] = {}
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise ValueError(f"{path}: empty file; expected a header 'image,x,y'") from None
-        except csv.Error as err:
-            raise ValueError(f"{path}: line 1: {err}") from None
-        missing = [c for c in POINT_COLUMNS if c not in header]
-        if missing:
-            raise ValueError(f"{path}: header {','.join(header)!r} lacks column(s) {missing}; expected 'image,x,y[,label]'")
-        col = {name: header.index(name) for name in header}
-        has_label, has_score, has_sigma = "label" in col, "score" in col, "sigma" in col
-        try:
-            for row in reader:
-                line = reader.line_num
-                if not row or all(not c.strip() for c in row):
-                    continue
-                if len(row) != len(header):
-                    raise ValueError(f"{path}: line {line}: {len(row)} fields, header has {len(header)}")
-                name = row[col["image"]].strip()
-                if not name:
-                    raise ValueError(f"{path}: line {line}: empty image name")
-                try:
-                    x, y = float(row[col["x"]]), float(row[col["y"]])
-                except ValueError:
-                    raise ValueError(f"{path}: line {line}: x={row[col['x']]!r}, y={row[col['y']]!r} are not both numbers") from None
-                if not (np.isfinite(x) and np.isfinite(y)):
-                    raise ValueError(f"{path}: line {line}: non-finite coordinate x={x}, y={y}")
-                label = 0
-                if has_label:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # a BOM (Excel) is not part of the header
+            reader = csv.reader(fh)
+            try:
+                header = [h.strip() for h in next(reader)]
+            except StopIteration:
+                raise ValueError(f"{path}: empty file; expected a header 'image,x,y'") from None
+            except csv.Error as err:
+                raise ValueError(f"{path}: line 1: {err}") from None
+            missing = [c for c in POINT_COLUMNS if c not in header]
+            if missing:
+                raise ValueError(f"{path}: header {','.join(header)!r} lacks column(s) {missing}; expected 'image,x,y[,label]'")
+            col = {name: header.index(name) for name in header}
+            has_label, has_score, has_sigma = "label" in col, "score" in col, "sigma" in col
+            try:
+                for row in reader:
+                    line = reader.line_num
+                    if not row or all(not c.strip() for c in row):
+                        continue
+                    if len(row) != len(header):
+                        raise ValueError(f"{path}: line {line}: {len(row)} fields, header has {len(header)}")
+                    name = row[col["image"]].strip()
+                    if not name:
+                        raise ValueError(f"{path}: line {line}: empty image name")
                     try:
-                        label = int(row[col["label"]])
+                        x, y = float(row[col["x"]]), float(row[col["y"]])
                     except ValueError:
-                        raise ValueError(f"{path}: line {line}: label={row[col['label']]!r} is not an integer") from None
-                    if label < 0:
-                        raise ValueError(f"{path}: line {line}: label must be >= 0, got {label}")
-                pts.setdefault(name, []).append((x, y))
-                labs.setdefault(name, []).append(label)
-                if has_score:
-                    try:
-                        scs.setdefault(name, []).append(float(row[col["score"]]))
-                    except ValueError:
-                        raise ValueError(f"{path}: line {line}: score={row[col['score']]!r} is not a number") from None
-                if has_sigma:
-                    text = row[col["sigma"]].strip()
-                    try:
-                        value = float(text) if text else float("nan")
-                    except ValueError:
-                        raise ValueError(f"{path}: line {line}: sigma={text!r} is not a number") from None
-                    if value < 0:
-                        raise ValueError(f"{path}: line {line}: sigma must be >= 0, got {value}")
-                    sig.setdefault(name, []).append(value)
-        except csv.Error as err:
-            raise ValueError(f"{path}: line {reader.line_num}: {err}") from None
+                        raise ValueError(f"{path}: line {line}: x={row[col['x']]!r}, y={row[col['y']]!r} are not both numbers") from None
+                    if not (np.isfinite(x) and np.isfinite(y)):
+                        raise ValueError(f"{path}: line {line}: non-finite coordinate x={x}, y={y}")
+                    label = 0
+                    if has_label:
+                        try:
+                            label = int(row[col["label"]])
+                        except ValueError:
+                            raise ValueError(f"{path}: line {line}: label={row[col['label']]!r} is not an integer") from None
+                        if label < 0:
+                            raise ValueError(f"{path}: line {line}: label must be >= 0, got {label}")
+                    pts.setdefault(name, []).append((x, y))
+                    labs.setdefault(name, []).append(label)
+                    if has_score:
+                        try:
+                            scs.setdefault(name, []).append(float(row[col["score"]]))
+                        except ValueError:
+                            raise ValueError(f"{path}: line {line}: score={row[col['score']]!r} is not a number") from None
+                    if has_sigma:
+                        text = row[col["sigma"]].strip()
+                        try:
+                            value = float(text) if text else float("nan")
+                        except ValueError:
+                            raise ValueError(f"{path}: line {line}: sigma={text!r} is not a number") from None
+                        if value < 0:
+                            raise ValueError(f"{path}: line {line}: sigma must be >= 0, got {value}")
+                        sig.setdefault(name, []).append(value)
+            except csv.Error as err:
+                raise ValueError(f"{path}: line {reader.line_num}: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     return PointTable(
         points={k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in pts.items()},
         labels={k: np.asarray(v, dtype=np.int64) for k, v in labs.items()},
