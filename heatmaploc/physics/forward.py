@@ -73,12 +73,12 @@ def wave_field(kernel: str, points: np.ndarray, strengths: np.ndarray, xs: np.nd
     return u
 
 
-def tabulated_kernel(kernel: str, r: np.ndarray, k: complex, table_step: float = 0.2,
-                     exact_within: float = 1.0) -> np.ndarray:
-    """``G(r)`` for any array of radii, tabulated and interpolated as
-    :func:`radial_fields` does (exact within ``exact_within`` px of 0): the cheap way
-    to fill a large grid, e.g. a matched-filter template."""
-    r = np.asarray(r, dtype=np.float64)
+def _tabulated(kernel: str, r: np.ndarray, k: complex, table_step: float, exact_within: float,
+               with_slope: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """``G(r)`` and (``with_slope``) ``dG/dr`` for an array of radii: the kernel and its
+    derivative tabulated once on ``r``'s range with step ``table_step``, ``G`` by cubic
+    Hermite interpolation from values and slopes (error ~ ``(k h)^4 / 384``), the slope
+    linearly (only Jacobians use it); exact within ``exact_within`` px of 0."""
     lo = max(float(r.min()), exact_within) if r.size else exact_within
     grid = np.arange(lo, max(float(r.max()) if r.size else lo, lo) + 2 * table_step, table_step)
     table, slope = kernels.evaluate(kernel, grid, k), kernels.radial_derivative(kernel, grid, k)
@@ -88,10 +88,21 @@ def tabulated_kernel(kernel: str, r: np.ndarray, k: complex, table_step: float =
     t2, t3 = t * t, t * t * t
     g = ((2 * t3 - 3 * t2 + 1) * table[i] + (t3 - 2 * t2 + t) * table_step * slope[i]
          + (3 * t2 - 2 * t3) * table[i + 1] + (t3 - t2) * table_step * slope[i + 1])
+    dg = slope[i] * (1.0 - t) + slope[i + 1] * t if with_slope else None
     near = r < exact_within
     if near.any():
         g[near] = kernels.evaluate(kernel, r[near], k)
-    return g
+        if dg is not None:
+            dg[near] = kernels.radial_derivative(kernel, r[near], k)
+    return g, dg
+
+
+def tabulated_kernel(kernel: str, r: np.ndarray, k: complex, table_step: float = 0.2,
+                     exact_within: float = 1.0) -> np.ndarray:
+    """``G(r)`` for any array of radii, tabulated and interpolated as
+    :func:`radial_fields` does (exact within ``exact_within`` px of 0): the cheap way
+    to fill a large grid, e.g. a matched-filter template."""
+    return _tabulated(kernel, np.asarray(r, dtype=np.float64), k, table_step, exact_within, with_slope=False)[0]
 
 
 def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex, source_size: float,
@@ -114,22 +125,7 @@ def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarra
         return empty, empty.copy(), r, np.stack([dx, dy])
     if table_step is None:
         return kernels.evaluate(kernel, r, k), kernels.radial_derivative(kernel, r, k), r, np.stack([dx, dy])
-    lo = max(float(r.min()), exact_within)
-    grid = np.arange(lo, max(float(r.max()), lo) + 2 * table_step, table_step)
-    table, slope = kernels.evaluate(kernel, grid, k), kernels.radial_derivative(kernel, grid, k)
-    pos = np.clip((r - lo) / table_step, 0.0, len(grid) - 1.000001)
-    i = pos.astype(np.int64)
-    t = pos - i
-    # cubic Hermite interpolation of G from its values and slopes (error ~ (k h)^4 / 384),
-    # linear interpolation of the slope (only the Jacobian uses it)
-    t2, t3 = t * t, t * t * t
-    g = ((2 * t3 - 3 * t2 + 1) * table[i] + (t3 - 2 * t2 + t) * table_step * slope[i]
-         + (3 * t2 - 2 * t3) * table[i + 1] + (t3 - t2) * table_step * slope[i + 1])
-    dg = slope[i] * (1.0 - t) + slope[i + 1] * t
-    near = r < exact_within
-    if near.any():
-        g[near] = kernels.evaluate(kernel, r[near], k)
-        dg[near] = kernels.radial_derivative(kernel, r[near], k)
+    g, dg = _tabulated(kernel, r, k, table_step, exact_within, with_slope=True)
     return g, dg, r, np.stack([dx, dy])
 
 
