@@ -28,7 +28,7 @@ def main() -> None:
     from heatmaploc.cli.common import ground_truth_for
     from heatmaploc.data.io import read_image
     from heatmaploc.metrics import point_metrics
-    from heatmaploc.physics.blind import _field_of, estimate
+    from heatmaploc.physics.blind import estimate, observed_field, refined_points
     from heatmaploc.physics.model_order import model_image
 
     path = Path(args.image)
@@ -36,7 +36,7 @@ def main() -> None:
     loc = Localizer.default(tta=args.tta)
     network = loc.predict(image)
     est, fit = estimate(image, network.xy, name=str(path))
-    refined = loc.predict(image, refine="physics")
+    refined = refined_points(network, est, fit, image.shape[:2])  # what predict(refine="physics") returns
     truth = ground_truth_for(path, {})
     print(f"{path.name}: estimated {est.to_dict()}")
     for label, pts in (("network", network.xy), ("refined", refined.xy)):
@@ -46,7 +46,7 @@ def main() -> None:
             line += f", F1@2 {m.f1:.3f}, RMSE@2 {m.rmse:.4f} px (truth: {len(truth)})"
         print(line)
 
-    field, _, noise = _field_of(image, str(path), {})
+    field, _, noise = observed_field(image, str(path), {})
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.6))
     shown = image if image.ndim == 3 else field
     for ax, pts, title in ((axes[0], network.xy, f"network: {network.count} points"),

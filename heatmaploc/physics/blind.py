@@ -41,9 +41,8 @@ import numpy as np
 from skimage.restoration import estimate_sigma
 
 from heatmaploc.data.io import channels_of, check_image
-from heatmaploc.data.preprocess import to_unit_range
 from heatmaploc.physics.colormap import (get_colormap, identify_colormap, invert_colormap, noisy_inversion,
-                                         rgb_noise_std)
+                                         rgb_colours, rgb_noise_std)
 from heatmaploc.physics.forward import OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
 from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidates, select_count
@@ -99,20 +98,17 @@ class PhysicsEstimate:
         return {k: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v) for k, v in asdict(self).items()}
 
 
-def _field_of(image: np.ndarray, name: str, known: Mapping) -> tuple[np.ndarray, str | None, np.ndarray]:
-    """``(H, W)`` float64 field of a checked image, its colormap (None: raw) and the
+def observed_field(arr: np.ndarray, name: str, known: Mapping) -> tuple[np.ndarray, str | None, np.ndarray]:
+    """``(H, W)`` float64 field of an image already through :func:`~heatmaploc.data.io.check_image`, its colormap (None: raw) and the
     ``(H, W)`` noise std of each pixel of the field, estimated without a model: the
     wavelet noise level of a raw field, or that of the RGB channels carried through the
     colormap's inverse, whose noise bias is undone (:func:`~heatmaploc.physics.colormap.noisy_inversion`)."""
-    arr = check_image(np.asarray(image), name)
     if channels_of(arr) == 1:
         if known.get("colormap") is not None:
             raise ValueError(f"{name}: colormap {known['colormap']!r} given, but the image has one channel")
         field = arr.reshape(arr.shape[:2]).astype(np.float64)
         return field, None, np.full(field.shape, float(estimate_sigma(field)))
-    if arr.dtype.kind == "f" and (arr.min() < 0 or arr.max() > 1):
-        raise ValueError(f"{name}: float RGB values must lie in [0, 1], got [{arr.min():g}, {arr.max():g}]")
-    rgb = arr[..., :3].astype(np.float64) if arr.dtype.kind == "f" else to_unit_range(arr, 3, name).transpose(1, 2, 0)
+    rgb = rgb_colours(arr, name)
     colormap = known.get("colormap")
     if colormap is None:
         colormap, _ = identify_colormap(rgb)
@@ -299,7 +295,7 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
     arr = check_image(np.asarray(image), name)
     if min(arr.shape[:2]) < MIN_SIZE:
         return reject(f"image {arr.shape[0]}x{arr.shape[1]} is smaller than {MIN_SIZE}x{MIN_SIZE}")
-    field, colormap, noise_map = _field_of(arr, name, known)
+    field, colormap, noise_map = observed_field(arr, name, known)
     if float(np.ptp(field)) <= 1e-12 * max(1.0, float(np.abs(field).max())):
         return reject("constant image", colormap=colormap)
     noise = float(np.median(noise_map))
@@ -386,9 +382,17 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     A source the fit adds has score 0 (it has no heatmap peak); kept sources keep the
     score of the network point they started from."""
     est, fit = estimate(image, points.xy, known, name, max_shift)
+    return refined_points(points, est, fit, np.shape(image)[:2], max_shift)
+
+
+def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, shape: tuple[int, int],
+                   max_shift: float = 3.0) -> Points:
+    """The :class:`~heatmaploc.points.Points` that :func:`refine_physics` returns for the
+    network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``."""
     if not est.accepted or fit is None:
         return replace(points, refined=False, physics=est.to_dict())
-    inside = np.all((fit.xy >= -0.5) & (fit.xy <= np.array(np.shape(image)[1::-1]) - 0.5), axis=1)
+    h, w = shape
+    inside = np.all((fit.xy >= -0.5) & (fit.xy <= np.array([w - 0.5, h - 0.5])), axis=1)
     xy, sigma = fit.xy[inside], fit.sigma[inside]
     scores = np.zeros(len(xy))
     labels = np.zeros(len(xy), np.int64)

@@ -23,6 +23,21 @@ def get_colormap(name: str):
         raise ValueError(f"unknown matplotlib colormap {name!r}") from None
 
 
+def rgb_colours(image: np.ndarray, name: str, purpose: str = "") -> np.ndarray:
+    """``(H, W, 3)`` float64 colours in [0, 1] of a checked ``(H, W, 3|4)`` image: uint8
+    / 255, uint16 / 65535; floats must already be colours in [0, 1] (rescaling them would
+    change the colours); alpha is dropped.  ``name`` and ``purpose`` (e.g. " for a
+    colormap field fit") go into the error message."""
+    from heatmaploc.data.preprocess import to_unit_range
+
+    if image.dtype.kind == "f":
+        if image.min() < 0 or image.max() > 1:
+            raise ValueError(f"{name}: float RGB values must lie in [0, 1]{purpose}, "
+                             f"got [{image.min():g}, {image.max():g}]")
+        return image[..., :3].astype(np.float64)
+    return to_unit_range(image, 3, name).transpose(1, 2, 0)
+
+
 def apply_colormap(field: np.ndarray, name: str) -> np.ndarray:
     """``(H, W)`` field -> ``(H, W, 3)`` float64 RGB in [0, 1] via min-max + colormap."""
     return np.asarray(get_colormap(name)(minmax(field))[..., :3], dtype=np.float64)

@@ -34,9 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from heatmaploc.data.io import channels_of, check_image
-from heatmaploc.data.preprocess import to_unit_range
 from heatmaploc.points import Points
-from heatmaploc.physics.colormap import get_colormap, invert_colormap
+from heatmaploc.physics.colormap import get_colormap, invert_colormap, rgb_colours
 from heatmaploc.physics.forward import OBSERVABLES
 from heatmaploc.physics.wavefit import SOURCE_SIZE_RANGE, fit_wave, retrieve_strengths  # noqa: F401 (re-export)
 from heatmaploc.physics.kernels import KERNELS
@@ -137,14 +136,7 @@ def _checked_field(image: np.ndarray, name: str, colormap: str | None = None) ->
     if colormap is not None:
         if channels not in (3, 4):
             raise ValueError(f"{name}: a colormap ({colormap}) field fit needs an RGB image, got shape {arr.shape}")
-        if arr.dtype.kind == "f":
-            if arr.min() < 0 or arr.max() > 1:
-                raise ValueError(f"{name}: float RGB values must lie in [0, 1] for a colormap ({colormap}) field fit, "
-                                 f"got [{arr.min():g}, {arr.max():g}]")
-            rgb = arr[..., :3].astype(np.float64)
-        else:
-            rgb = to_unit_range(arr, 3, name).transpose(1, 2, 0)
-        return invert_colormap(rgb, colormap)
+        return invert_colormap(rgb_colours(arr, name, f" for a colormap ({colormap}) field fit"), colormap)
     if channels != 1:
         raise ValueError(f"{name}: the field fit needs a single-channel raw field (H, W), got shape {arr.shape}; "
                          "for an RGB colormap rendering name its colormap")
