@@ -179,7 +179,7 @@ def _physics_metrics(index: Any, images: Sequence[np.ndarray], preds: Sequence[P
                      radii: Sequence[float], known: Mapping[str, Any], workers: int | None,
                      progress: bool) -> tuple[dict[str, Any], list[Points]]:
     """:func:`evaluate_dataset`'s ``physics`` entry and the refined points."""
-    from heatmaploc.physics.parallel import refine_many
+    from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
     started = time.perf_counter()
     refined = refine_many(images, preds, known, [str(rec.path) for rec in index.records], workers, progress)
@@ -199,7 +199,6 @@ def _physics_metrics(index: Any, images: Sequence[np.ndarray], preds: Sequence[P
             if est.get("accepted"):
                 errors_used.append(errors[-1])
         estimates.append(est)
-    seconds = np.array([e.get("seconds", 0.0) for e in estimates]) if estimates else np.zeros(1)
     errors_arr = np.asarray(errors)
     out = {f"r{r:g}": point_metrics([p.xy for p in refined], truths, r).to_dict() for r in radii}
     out.update(
@@ -211,8 +210,7 @@ def _physics_metrics(index: Any, images: Sequence[np.ndarray], preds: Sequence[P
                     "p90_relative_error": float(np.percentile(errors_arr, 90)) if len(errors_arr) else float("nan"),
                     "n_images_fit_used": len(errors_used),
                     "median_relative_error_fit_used": float(np.median(errors_used)) if errors_used else float("nan")},
-        seconds={"median": float(np.median(seconds)), "p90": float(np.percentile(seconds, 90)),
-                 "max": float(seconds.max()), "wall_per_image": wall / max(len(refined), 1)},
+        seconds={**refinement_seconds(refined), "wall_per_image": wall / max(len(refined), 1)},
         known=dict(known), estimates=estimates,
     )
     for key in ("kernel", "observable", "colormap"):

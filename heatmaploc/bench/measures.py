@@ -137,11 +137,10 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
     error of the estimated wavelength (images with a source), the per-image seconds
     (median, p90, max, one process each), the calibration of the sigmas (the fit's
     where it was used) and, with ``bounds``, RMSE / CRLB."""
-    from heatmaploc.physics.parallel import refine_many
+    from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
     refined = refine_many(suite.images, preds, None, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers)
     m = point_metrics([p.xy for p in refined], suite.truths, 2.0)
-    seconds = np.array([p.physics.get("seconds", 0.0) for p in refined]) if refined else np.zeros(1)
     errors = [abs(p.physics["wavelength_px"] / scene.wavelength - 1.0) for p, scene in zip(refined, suite.scenes)
               if p.physics.get("wavelength_px") and len(scene.points) + len(scene.hidden_points)]
     calibration = sigma_calibration([p.xy for p in refined], [p.sigma for p in refined], suite.truths, 2.0)
@@ -149,8 +148,7 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
            "calibration": dataclasses.asdict(calibration),
            "accepted": float(np.mean([p.refined for p in refined])) if refined else float("nan"),
            "wavelength_median_relative_error": float(np.median(errors)) if errors else float("nan"),
-           "seconds": {"median": float(np.median(seconds)), "p90": float(np.percentile(seconds, 90)),
-                       "max": float(seconds.max())}}
+           "seconds": refinement_seconds(refined)}
     if bounds is not None:
         out.update(crlb_ratio(m.rmse, m.tp, bounds))
     return out

@@ -54,3 +54,10 @@ def refine_many(images: Sequence[np.ndarray], points: Sequence[Points], known: M
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def refinement_seconds(refined: Sequence[Points]) -> dict[str, float]:
+    """Per-image wall time of the refinement (``physics["seconds"]``, one process each):
+    median, 90th percentile and max over ``refined`` (0 for an empty list)."""
+    seconds = np.array([(p.physics or {}).get("seconds", 0.0) for p in refined]) if len(refined) else np.zeros(1)
+    return {"median": float(np.median(seconds)), "p90": float(np.percentile(seconds, 90)), "max": float(seconds.max())}

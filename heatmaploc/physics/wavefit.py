@@ -278,12 +278,8 @@ def _fill_strengths(kernel: str, observable: str, xy: np.ndarray, q: np.ndarray,
     known = np.where(missing, 0.0, q)
     w = np.ones(len(data)) if weights is None else weights
     if observable == "snapshot":
-        rest = data - c - (known @ g).real
-        cols = np.hstack([g[missing].real.T, -g[missing].imag.T])
-        coef, *_ = np.linalg.lstsq(cols * w[:, None], rest * w, rcond=None)
-        m = int(missing.sum())
         out = known.astype(np.complex128)
-        out[missing] = coef[:m] + 1j * coef[m:]
+        out[missing] = _linear_snapshot(g[missing], data - c - (known @ g).real, False, weights)[0]
         return out
     out = known.astype(np.complex128)
     magnitude = float(np.median(np.abs(q[~missing]))) if (~missing).any() else 1.0
@@ -307,10 +303,18 @@ def _start_strengths(kernel: str, observable: str, xy: np.ndarray, xs: np.ndarra
         return np.zeros(0, np.complex128), float(np.mean(data)) if fit_offset else 0.0
     if observable == "amplitude":
         return retrieve_strengths(g.T, data, fit_offset, starts=3, iterations=25)
+    return _linear_snapshot(g, data, fit_offset, weights)[:2]
+
+
+def _linear_snapshot(g: np.ndarray, data: np.ndarray, fit_offset: bool,
+                     weights: np.ndarray | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+    """Weighted linear least squares of ``data (P,) ~ Re(q @ g) + c`` for fixed unit
+    fields ``g (n, P)``: ``(q (n,), c, residual (P,))`` (``c = 0`` without ``fit_offset``)."""
+    n = len(g)
     cols = np.hstack([g.real.T, -g.imag.T] + ([np.ones((len(data), 1))] if fit_offset else []))
     w = np.ones(len(data)) if weights is None else weights
     coef, *_ = np.linalg.lstsq(cols * w[:, None], data * w, rcond=None)
-    return coef[:n] + 1j * coef[n:2 * n], float(coef[-1]) if fit_offset else 0.0
+    return coef[:n] + 1j * coef[n:2 * n], float(coef[-1]) if fit_offset else 0.0, data - cols @ coef
 
 
 def _position_covariance(jac: np.ndarray, rss: float, n: int) -> np.ndarray:
@@ -336,7 +340,5 @@ def linear_rss(field: np.ndarray, xy: np.ndarray, kernel: str, wavelength: float
     data = np.asarray(field, dtype=np.float64)[::stride, ::stride].ravel()
     g = radial_fields(kernel, np.asarray(xy).reshape(-1, 2), xs, ys, _wavenumber(wavelength, damping), source_size,
                       table_step=FIT_TABLE_STEP)[0]
-    cols = np.hstack([g.real.T, -g.imag.T, np.ones((len(data), 1))])
-    coef, *_ = np.linalg.lstsq(cols, data, rcond=None)
-    res = data - cols @ coef
+    res = _linear_snapshot(g, data, True)[2]
     return float(res @ res)
