@@ -138,7 +138,11 @@ class Localizer:
         image the maps of a heatmap model, averaged over this localizer's test-time
         augmentation, or the points of a point model; what
         :func:`heatmaploc.evaluation.evaluate_outputs` takes)."""
-        samples = [{"image": self._tensor(*load_input(im))} for im in images]
+        return self._outputs_of_loaded([load_input(im) for im in images], batch_size)
+
+    def _outputs_of_loaded(self, loaded: Sequence[tuple[np.ndarray, str]], batch_size: int) -> list[Any]:
+        """:meth:`raw_outputs` of images already through :func:`load_input` (array, name)."""
+        samples = [{"image": self._tensor(image, name)} for image, name in loaded]
         return predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)
 
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
@@ -171,7 +175,7 @@ class Localizer:
             raise ValueError("physics (what is known of the wave model) needs refine='physics'")
         loc = self.with_codec(refine=refine) if refine in REFINE_MODES else self
         loaded = [load_input(im) for im in images]
-        points = [o.decode(loc.codec, threshold) for o in loc.raw_outputs([im for im, _ in loaded], batch_size)]
+        points = [o.decode(loc.codec, threshold) for o in loc._outputs_of_loaded(loaded, batch_size)]
         if refine == PHYSICS_REFINE:
             from heatmaploc.physics.parallel import refine_many
 
