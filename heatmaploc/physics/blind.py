@@ -139,6 +139,13 @@ def _amplitude_starts(spectral: list[float], size: int) -> list[float]:
     return [s for s in starts if s <= 4 * size]
 
 
+def in_view(xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(n,)`` bool: which ``(x, y)`` lie on an ``(H, W)`` image (docs/design.md section 1:
+    ``-0.5 <= x <= W - 0.5``, the same for ``y``); the others model sources outside the view."""
+    h, w = shape
+    return np.all((xy >= -0.5) & (xy <= np.array([w - 0.5, h - 0.5])), axis=1)
+
+
 class _Fitter:
     """Fits of one image under one hypothesis, with bounds that keep reported sources
     in the image and let added outside sources stay outside (in a margin)."""
@@ -153,7 +160,7 @@ class _Fitter:
         """Inside sources move ``max_shift`` px and stay in the image, except that one
         on the edge may also leave it (it may stand for a source outside the view);
         outside sources move anywhere in the margin around the image."""
-        inside = np.all((xy >= self.inside[0]) & (xy <= self.inside[1]), axis=1, keepdims=True)
+        inside = in_view(xy, self.field.shape)[:, None]
         lo = np.where(inside, np.maximum(xy - self.max_shift, self.inside[0]), self.outer[0])
         hi = np.where(inside, np.minimum(xy + self.max_shift, self.inside[1]), self.outer[1])
         on_edge_lo, on_edge_hi = xy <= self.inside[0] + 1.0, xy >= self.inside[1] - 1.0
@@ -349,7 +356,7 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
         if better is not options[0]:
             chosen, final = better, _final_fit(fitter, better, known)
     final = replace(final, strengths=final.strengths * scale, offset=final.offset * scale + offset)
-    inside = np.all((final.xy >= fitter.inside[0]) & (final.xy <= fitter.inside[1]), axis=1)
+    inside = in_view(final.xy, field.shape)
     if len(final.xy) == 0:  # no source in or out of view: nothing to estimate
         if final.residual_std > ACCEPT_RATIO:
             return reject(f"residual {final.residual_std:.2f}x the noise level with no source", colormap=colormap,
@@ -391,8 +398,7 @@ def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, sh
     network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``."""
     if not est.accepted or fit is None:
         return replace(points, refined=False, physics=est.to_dict())
-    h, w = shape
-    inside = np.all((fit.xy >= -0.5) & (fit.xy <= np.array([w - 0.5, h - 0.5])), axis=1)
+    inside = in_view(fit.xy, shape)
     xy, sigma = fit.xy[inside], fit.sigma[inside]
     scores = np.zeros(len(xy))
     labels = np.zeros(len(xy), np.int64)
