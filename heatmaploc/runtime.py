@@ -1,4 +1,5 @@
-"""Process-wide torch settings, borrowed and given back.
+"""Process-wide settings, borrowed and given back: torch's threads and random state,
+and the Ctrl-C handler of a training loop.
 
 Training and the benchmark set the number of CPU threads and seed torch's global
 random generator (which dropout and weight initialization draw from); a library call
@@ -6,10 +7,15 @@ must not leave either changed for its caller, so they run inside :func:`torch_se
 """
 from __future__ import annotations
 
+import logging
+import signal
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -25,3 +31,39 @@ def torch_session(threads: int | None = None) -> Iterator[None]:
             yield
         finally:
             torch.set_num_threads(previous)
+
+
+class StepInterrupt:
+    """Ctrl-C (SIGINT) deferred to the end of the current optimizer step.
+
+    Inside ``with StepInterrupt() as stop:`` a first SIGINT only sets ``stop.requested``;
+    the training loop checks it after each step and saves a checkpoint that is exactly
+    the state after that step (weights, optimizer, random generator), so resuming is
+    bit-identical to never stopping.  A second SIGINT raises at once.  Outside the main
+    thread (where Python cannot install signal handlers) it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("interrupt: stopping after the current step (press Ctrl-C again to stop at once)")
+
+    def __enter__(self) -> "StepInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def ignore_interrupt(_worker_id: int = 0) -> None:
+    """DataLoader ``worker_init_fn``: workers leave Ctrl-C to the main process (which
+    stops after its current step and still needs the batch a worker is preparing)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

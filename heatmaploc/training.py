@@ -31,7 +31,7 @@ from heatmaploc.data.sources import training_stream, validation_samples
 from heatmaploc.evaluation import calibrate_checkpoint, evaluate_outputs
 from heatmaploc.inference import pick_device, predict_samples
 from heatmaploc.models import build_model, model_config_dict
-from heatmaploc.runtime import torch_session
+from heatmaploc.runtime import StepInterrupt, ignore_interrupt, torch_session
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,8 @@ def _write_history(run_dir: Path, history: list[dict[str, Any]]) -> None:
     plot_training_curves(history, run_dir / "curves.png")
 
 
-def _checkpoint_payload(model, ema, opt, sched, cfg, codec_cfg, step, epoch, best, history) -> dict[str, Any]:
+def _checkpoint_payload(model, ema, opt, sched, cfg, codec_cfg, step, epoch, best, history,
+                        epoch_losses) -> dict[str, Any]:
     return {
         "model_config": model_config_dict(model),
         "codec_config": asdict(codec_cfg),
@@ -110,6 +111,7 @@ def _checkpoint_payload(model, ema, opt, sched, cfg, codec_cfg, step, epoch, bes
             "epoch": epoch,
             "best_metric": best,
             "history": history,
+            "epoch_losses": list(epoch_losses),  # this epoch's so far: a mid-epoch resume logs the same mean
             "model_train_state": model.train_state(),
             "torch_rng": torch.get_rng_state(),
         },
@@ -164,8 +166,10 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
         on_step: called after every optimizer step with ``(step, model)`` (tests use
             it to simulate an interrupt or a fault).
 
-    Ctrl-C saves ``last.pt`` at the current step before re-raising, so ``resume``
-    loses nothing; a NaN loss raises :class:`TrainingDiverged` and keeps the last good
+    Ctrl-C stops after the current optimizer step and saves ``last.pt`` there before
+    raising ``KeyboardInterrupt`` (:class:`heatmaploc.runtime.StepInterrupt`), so
+    ``resume`` is bit-identical to an uninterrupted run; a second Ctrl-C stops at once
+    and keeps the last consistent checkpoint; a NaN loss raises :class:`TrainingDiverged` and keeps the last good
     checkpoint.  The thread count and torch's global random state are the run's own
     inside and restored on return (:func:`heatmaploc.runtime.torch_session`).
     """
@@ -193,7 +197,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, tc.warmup_steps, tc.steps, time_fraction()))
     ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
-    step, epoch, best, history = 0, 0, -1.0, []
+    step, epoch, best, history, losses = 0, 0, -1.0, [], []
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if resume:
         ckpt = load_checkpoint(last_path, map_location=device)
@@ -204,6 +208,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
         opt.load_state_dict(ts["optimizer"])
         sched.load_state_dict(ts["scheduler"])
         step, epoch, best, history = ts["step"], ts["epoch"], ts["best_metric"], ts["history"]
+        losses = list(ts.get("epoch_losses", []))
         torch.set_rng_state(ts["torch_rng"])
         model.load_train_state(ts.get("model_train_state", {"stage": ts.get("stage")}))  # "stage": before 0.1.0's restructure
         log.info("resumed at step %d", step)
@@ -214,68 +219,87 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
     val_shapes = [tuple(s["image"].shape[-2:]) for s in val]
 
     def checkpoint(path: Path) -> None:
-        save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best, history))
+        save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best, history,
+                                                  losses))
 
     clock["start"] = time.time() - 60 * (history[-1]["minutes"] if history else 0.0)
     finished = True
     board = _tensorboard(run_dir)
     bar = tqdm(total=tc.steps, initial=step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
+    consistent = True  # the in-memory state is exactly the one after `step` steps (false mid-step)
+    workers = {"num_workers": data.workers, "worker_init_fn": ignore_interrupt if data.workers else None}
+    # Each DataLoader iterator draws a seed from its generator; from torch's global one
+    # (which dropout also draws from) that draw would land elsewhere in the sequence after
+    # a mid-epoch resume.  The samples themselves depend only on their global index.
     try:
-        while step < tc.steps:
-            end = min((epoch + 1) * tc.steps_per_epoch, tc.steps)
-            loader = DataLoader(stream, batch_size=tc.batch_size, sampler=range(step * tc.batch_size, end * tc.batch_size),
-                                collate_fn=collate, num_workers=data.workers, persistent_workers=False)
-            model.train()
-            losses = []
-            for batch in loader:
-                loss = batch_loss(model, batch, codec, tc, device)
-                if not torch.isfinite(loss):
-                    raise TrainingDiverged(f"loss became {loss.item()} at step {step}; training stopped, the last good "
-                                           f"checkpoint is {last_path if last_path.exists() else 'none (no epoch finished)'}")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if tc.grad_clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                opt.step()
-                sched.step()
-                if ema is not None:
-                    ema.update_parameters(model)
-                step += 1
-                losses.append(loss.item())
-                bar.update(1)
-                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
-                if on_step is not None:
-                    on_step(step, model)
-                if time_fraction() > 1.0:
-                    break  # the time budget ends this epoch early: validate and checkpoint as usual
-            epoch += 1
-            eval_model = ema.module if ema is not None else model
-            outputs = predict_samples(eval_model, val, device, channels_last=tc.channels_last)
-            metrics = evaluate_outputs(outputs, val_truths, val_shapes, codec, radii=(tc.val_radius,))
-            m = metrics[f"r{tc.val_radius:g}"]
-            row = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                   "val_f1": m["f1"], "val_count_acc": m["count_accuracy"], "val_rmse": m["rmse"],
-                   "lr": opt.param_groups[0]["lr"], "minutes": (time.time() - clock["start"]) / 60}
-            history.append(row)
-            if board is not None:
-                for key in ("train_loss", "val_f1", "val_count_acc", "val_rmse", "lr"):
-                    board.add_scalar(key, row[key], step)
-            log.info("epoch %d step %d: loss %.4f  val F1@%g %.4f  count acc %.3f  rmse %.3f", epoch, step,
-                     row["train_loss"], tc.val_radius, m["f1"], m["count_accuracy"], m["rmse"])
-            message = model.on_validation(m)
-            if message:
-                log.info(message)
-            if m["f1"] > best:
-                best = m["f1"]
-                checkpoint(best_path)
-            checkpoint(last_path)
-            _write_history(run_dir, history)
-            if time_fraction() > 1.0 and step < tc.steps:
-                log.warning("time budget of %.1f min reached at step %d", tc.max_minutes, step)
-                finished = False
-                break
+        with StepInterrupt() as stop:
+            # an epoch stopped by Ctrl-C after its last step still owes its validation
+            while step < tc.steps or step > (history[-1]["step"] if history else 0):
+                end = min((epoch + 1) * tc.steps_per_epoch, tc.steps)
+                loader = DataLoader(stream, batch_size=tc.batch_size, collate_fn=collate, persistent_workers=False,
+                                    sampler=range(step * tc.batch_size, end * tc.batch_size), generator=torch.Generator().manual_seed(tc.seed),
+                                    **workers)
+                model.train()
+                for batch in loader:
+                    consistent = False
+                    loss = batch_loss(model, batch, codec, tc, device)
+                    if not torch.isfinite(loss):
+                        raise TrainingDiverged(f"loss became {loss.item()} at step {step}; training stopped, the last "
+                                               "good checkpoint is "
+                                               f"{last_path if last_path.exists() else 'none (no epoch finished)'}")
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if tc.grad_clip:
+                        nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                    opt.step()
+                    sched.step()
+                    if ema is not None:
+                        ema.update_parameters(model)
+                    step += 1
+                    losses.append(loss.item())
+                    consistent = True
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+                    if on_step is not None:
+                        on_step(step, model)
+                    if stop.requested:
+                        raise KeyboardInterrupt
+                    if time_fraction() > 1.0:
+                        break  # the time budget ends this epoch early: validate and checkpoint as usual
+                consistent = False  # until this epoch's row and checkpoint are written
+                epoch += 1
+                eval_model = ema.module if ema is not None else model
+                outputs = predict_samples(eval_model, val, device, channels_last=tc.channels_last)
+                metrics = evaluate_outputs(outputs, val_truths, val_shapes, codec, radii=(tc.val_radius,))
+                m = metrics[f"r{tc.val_radius:g}"]
+                row = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                       "val_f1": m["f1"], "val_count_acc": m["count_accuracy"], "val_rmse": m["rmse"],
+                       "lr": opt.param_groups[0]["lr"], "minutes": (time.time() - clock["start"]) / 60}
+                history.append(row)
+                losses = []
+                if board is not None:
+                    for key in ("train_loss", "val_f1", "val_count_acc", "val_rmse", "lr"):
+                        board.add_scalar(key, row[key], step)
+                log.info("epoch %d step %d: loss %.4f  val F1@%g %.4f  count acc %.3f  rmse %.3f", epoch, step,
+                         row["train_loss"], tc.val_radius, m["f1"], m["count_accuracy"], m["rmse"])
+                message = model.on_validation(m)
+                if message:
+                    log.info(message)
+                if m["f1"] > best:
+                    best = m["f1"]
+                    checkpoint(best_path)
+                checkpoint(last_path)
+                consistent = True
+                _write_history(run_dir, history)
+                if stop.requested:
+                    raise KeyboardInterrupt
+                if time_fraction() > 1.0 and step < tc.steps:
+                    log.warning("time budget of %.1f min reached at step %d", tc.max_minutes, step)
+                    finished = False
+                    break
     except KeyboardInterrupt:
-        checkpoint(last_path)
+        if consistent:  # else (a second Ctrl-C mid-step) the last epoch's checkpoint stays
+            checkpoint(last_path)
         bar.close()
         raise
     finally:

@@ -183,3 +183,67 @@ def test_cli_refuses_to_overwrite_a_run_and_resumes_from_its_saved_config(tmp_pa
     assert "no saved run config to resume from" in capsys.readouterr().err
     assert main(base + ["--overwrite", "--set", "train.steps=2", "--set", "train.steps_per_epoch=2"]) == 0
     assert load_checkpoint(out / "last.pt")["train_state"]["step"] == 2
+
+
+def _weights_equal(a: Path, b: Path) -> bool:
+    sa, sb = load_checkpoint(a)["train_state"], load_checkpoint(b)["train_state"]
+    return sa["step"] == sb["step"] and all(torch.equal(sa["raw_model_state"][k], sb["raw_model_state"][k])
+                                           for k in sa["raw_model_state"])
+
+
+def _log_without_minutes(run: Path) -> list[list[str]]:
+    import csv
+
+    with open(run / "log.csv", newline="") as fh:
+        return [row[:-1] for row in csv.reader(fh)]  # minutes (wall time) is the last column
+
+
+def test_ctrl_c_mid_epoch_then_the_printed_command_is_bit_identical(tmp_path):
+    """A real Ctrl-C (SIGINT to the process group, a DataLoader worker included) during
+    the second epoch; the command training prints resumes to the same weights and log
+    as a run never stopped."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    overrides = {"train.steps": 40, "train.steps_per_epoch": 20, "data.workers": 1}
+    reference = train(load_config(TINY, overrides), tmp_path / "reference", progress=False)
+    run = tmp_path / "run"
+    sets = [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
+    proc = subprocess.Popen([sys.executable, "-m", "heatmaploc", "train", "--config", str(TINY), "--out", str(run),
+                             "--quiet", *sets], stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in proc.stderr:
+        if "epoch 1 step 20" in line:
+            while not (run / "curves.png").exists():  # the epoch's last write
+                time.sleep(0.01)
+            time.sleep(0.5)
+            os.killpg(proc.pid, signal.SIGINT)
+            break
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, err
+    resume_line = [ln for ln in err.splitlines() if "continue with:" in ln]
+    assert len(resume_line) == 1
+    stopped_at = load_checkpoint(run / "last.pt")["train_state"]["step"]
+    assert 20 < stopped_at <= 40
+    command = resume_line[0].split("continue with: ")[1].split()
+    assert command[:2] == ["heatmaploc", "train"]
+    done = subprocess.run([sys.executable, "-m", "heatmaploc", *command[1:], "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _weights_equal(run / "last.pt", reference.last_checkpoint)
+    assert _log_without_minutes(run) == _log_without_minutes(reference.run_dir)
+
+
+def test_interrupt_after_the_last_step_still_validates_on_resume(tmp_path):
+    cfg = load_config(TINY)
+
+    def interrupt(step, model):
+        if step == 12:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path, progress=False, on_step=interrupt)
+    assert len(load_checkpoint(tmp_path / "last.pt")["train_state"]["history"]) == 2
+    result = train(cfg, tmp_path, resume=True, progress=False)
+    assert [h["step"] for h in result.history] == [4, 8, 12]
