@@ -8,6 +8,11 @@ luminance ``0.299 R + 0.587 G + 0.114 B``; alpha is dropped.  Any ``H, W`` works
 Heatmap models can average their probabilities over flips and quarter turns of the
 image (``tta``, :mod:`heatmaploc.tta`); a checkpoint may name its own default
 (``inference.tta``, the shipped model's is ``"d4"``).
+
+Images larger than the tile size (``inference.tiling``, :class:`heatmaploc.tiling.TileConfig`;
+512 px unless the checkpoint says otherwise) run in overlapping tiles that are stitched
+into one map and decoded without a peak cap (:mod:`heatmaploc.tiling`), so memory stays
+bounded and time grows with the pixel count.
 """
 from __future__ import annotations
 
@@ -23,10 +28,12 @@ import torch
 from heatmaploc.checkpoint import load_checkpoint
 from heatmaploc.codec import REFINE_MODES, CodecConfig, HeatmapCodec
 from heatmaploc.data.io import check_image, read_image
-from heatmaploc.data.preprocess import normalize, to_unit_range
+from heatmaploc.data.preprocess import intensity_bounds, normalize, to_unit_range
 from heatmaploc.inference import pick_device, predict_samples
 from heatmaploc.models import build_model
+from heatmaploc.models.outputs import HeatmapModel, HeatmapOutput
 from heatmaploc.points import PhysicalFrame, Points
+from heatmaploc.tiling import TileConfig, n_tiles, tiled_maps
 from heatmaploc.tta import transforms
 
 DEFAULT_CHECKPOINT = "default.pt"
@@ -77,10 +84,12 @@ class Localizer:
             :data:`heatmaploc.tta.TTA_MODES` (``"none"``: one forward pass).
         inference: the checkpoint's calibration per ``tta`` mode (``thresholds``,
             ``sigma_scales``); :meth:`with_tta` switches to the values of its mode.
+        tiling: tiled inference of large images; default: the ``inference``'s
+            ``tiling``, else :class:`~heatmaploc.tiling.TileConfig` defaults.
     """
 
     def __init__(self, model: torch.nn.Module, codec: HeatmapCodec, device: torch.device | str = "cpu",
-                 tta: str = "none", inference: dict[str, Any] | None = None) -> None:
+                 tta: str = "none", inference: dict[str, Any] | None = None, tiling: TileConfig | None = None) -> None:
         transforms(tta)  # validates the mode
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
@@ -88,6 +97,7 @@ class Localizer:
         self.in_channels = int(getattr(model, "in_channels", 3))
         self.tta = tta
         self.inference = dict(inference or {})
+        self.tiling = tiling if tiling is not None else TileConfig.from_inference(self.inference)
 
     # -- construction
     @classmethod
@@ -106,6 +116,23 @@ class Localizer:
         tta = inference.get("tta", "none") if tta is None else tta
         codec = calibrated_codec(HeatmapCodec(CodecConfig(**ckpt.get("codec_config", {}))), inference, tta)
         return cls(model, codec, pick_device(device), tta, inference)
+
+    @classmethod
+    def from_onnx(cls, path: str | Path, tta: str | None = None, threads: int | None = None) -> "Localizer":
+        """A network exported by ``heatmaploc export`` (:mod:`heatmaploc.onnx_export`),
+        run by onnxruntime on the CPU with the same preprocessing, tiling, test-time
+        augmentation and decoding as the torch model it came from (codec and calibration
+        travel in the file's metadata); ``tta`` as in :meth:`from_checkpoint`."""
+        from heatmaploc.onnx_export import OnnxHeatmapNet
+
+        net = OnnxHeatmapNet(path, threads)
+        inference = net.meta["inference"]
+        tta = inference.get("tta", "none") if tta is None else tta
+        try:
+            codec = HeatmapCodec(CodecConfig(**net.meta["codec_config"]))
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: its codec metadata does not fit this heatmaploc ({err})") from None
+        return cls(net, calibrated_codec(codec, inference, tta), "cpu", tta, inference)
 
     @classmethod
     def default(cls, device: str = "auto", tta: str | None = None) -> "Localizer":
@@ -141,9 +168,34 @@ class Localizer:
         return self._outputs_of_loaded([load_input(im) for im in images], batch_size)
 
     def _outputs_of_loaded(self, loaded: Sequence[tuple[np.ndarray, str]], batch_size: int) -> list[Any]:
-        """:meth:`raw_outputs` of images already through :func:`load_input` (array, name)."""
-        samples = [{"image": self._tensor(image, name)} for image, name in loaded]
-        return predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)
+        """:meth:`raw_outputs` of images already through :func:`load_input` (array, name);
+        large images of heatmap models in tiles (:meth:`_tiled_output`)."""
+        tiled = [isinstance(self.model, HeatmapModel) and self.tiling.applies(im.shape[:2]) for im, _ in loaded]
+        whole = [i for i, t in enumerate(tiled) if not t]
+        samples = [{"image": self._tensor(*loaded[i])} for i in whole]
+        out: list[Any] = [None] * len(loaded)
+        for i, o in zip(whole, predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)):
+            out[i] = o
+        for i in (i for i, t in enumerate(tiled) if t):
+            out[i] = self._tiled_output(*loaded[i])
+        return out
+
+    def _tiled_output(self, image: np.ndarray, name: str) -> HeatmapOutput:
+        """The stitched maps of one large image (:func:`heatmaploc.tiling.tiled_maps`);
+        each tile is normalized with the whole image's intensity bounds."""
+        from tqdm import tqdm
+
+        bounds = intensity_bounds(image)
+
+        def tile_input(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+            x = normalize(to_unit_range(image[y0:y1, x0:x1], self.in_channels, name, bounds))
+            return torch.from_numpy(np.ascontiguousarray(x))
+
+        shape = image.shape[:2]
+        with tqdm(total=n_tiles(shape, self.tiling), desc=f"tiles of {Path(name).name}", unit="tile", leave=False,
+                  disable=None) as bar:
+            maps = tiled_maps(self.model, tile_input, shape, self.tiling, self.device, self.tta, bar.update)
+        return HeatmapOutput(maps, tiled=True)
 
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
                 origin: tuple[float, float] = (0.0, 0.0), refine: str | None = None,
@@ -192,16 +244,22 @@ class Localizer:
         device = torch.device(device)
         if device == self.device:
             return self
-        return Localizer(copy.deepcopy(self.model), self.codec, device, self.tta, self.inference)
+        return Localizer(copy.deepcopy(self.model), self.codec, device, self.tta, self.inference, self.tiling)
 
     def with_codec(self, **overrides: Any) -> "Localizer":
         """A copy whose codec differs in ``overrides`` (e.g. ``refine="parabola"``)."""
         return Localizer(self.model, HeatmapCodec(replace(self.codec.config, **overrides)), self.device, self.tta,
-                         self.inference)
+                         self.inference, self.tiling)
 
     def with_tta(self, mode: str) -> "Localizer":
         """A copy with another test-time augmentation (:data:`heatmaploc.tta.TTA_MODES`),
         decoding at the threshold (and sigma factor) calibrated for ``mode`` when the
         checkpoint has them."""
         return Localizer(self.model, calibrated_codec(self.codec, self.inference, mode), self.device, mode,
-                         self.inference)
+                         self.inference, self.tiling)
+
+    def with_tiling(self, size: int | None = None, overlap: int | None = None) -> "Localizer":
+        """A copy that tiles images larger than ``size`` pixels (0: never) with tiles
+        overlapping by ``overlap`` pixels; what is not given stays."""
+        return Localizer(self.model, self.codec, self.device, self.tta, self.inference,
+                         self.tiling.with_(size, overlap))

@@ -5,7 +5,9 @@ Heatmaps are ``(K, H, W)`` (numpy, one channel per source class) or ``(B, K, H, 
 (torch, batched) at the input resolution.
 
 Decoding (``decode``): sigmoid (for logits) -> max-pool NMS -> peaks above
-``threshold`` (at most ``max_peaks`` per image and class, a safety cap) -> sub-pixel
+``threshold`` (at most ``max_peaks`` per image and class, a cap that logs a warning
+when it drops peaks; large maps are decoded in blocks without it,
+:func:`heatmaploc.tiling.decode_in_blocks`) -> sub-pixel
 refinement (:mod:`heatmaploc.subpixel`), vectorized over all peaks of the batch:
 
 * ``"softargmax"`` (default): centroid of the heatmap over a ``(2R+1)^2`` window
@@ -31,6 +33,7 @@ head's value at the peak pixel in ``"offset"`` mode, NaN (unknown) otherwise.
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
 
@@ -42,6 +45,8 @@ from skimage.draw import disk
 from heatmaploc import subpixel
 from heatmaploc.points import Points
 from heatmaploc.subpixel import REGRESSION_CHANNELS
+
+log = logging.getLogger(__name__)
 
 REFINE_MODES = ("softargmax", "argmax", "parabola", "offset")
 LOG_SIGMA_RANGE = (-7.0, 3.0)  # clamp of the predicted log sigma (pixels)
@@ -59,7 +64,8 @@ class CodecConfig:
         refine: one of ``REFINE_MODES``.
         subtract_background: subtract the window minimum before the centroid.
         debias: remove truncation bias of the soft-argmax (see module docstring).
-        max_peaks: safety cap on peaks per image and class.
+        max_peaks: cap on peaks per image and class of a whole-map decode (a warning
+            names it when peaks are dropped; block decoding has none).
         num_classes: heatmap channels ``K``.
         mask_radius: disk radius (pixels) of ground-truth masks for pixel metrics.
         offset_reach: Chebyshev half-size of the block of pixels around each source's
@@ -280,6 +286,10 @@ class HeatmapCodec:
         pooled = F.max_pool2d(tie_broken, ks, stride=1, padding=ks // 2)
         is_peak = (tie_broken == pooled) & (flat > threshold)
         n_max = int(is_peak.reshape(bk, -1).sum(1).max().item()) if bk else 0
+        if n_max > self.config.max_peaks:
+            log.warning("%d peaks above the threshold in one heatmap; only the max_peaks=%d strongest are kept "
+                        "(raise it: heatmaploc predict --max-peaks N, or Localizer.with_codec(max_peaks=N))",
+                        n_max, self.config.max_peaks)
         p = min(n_max, self.config.max_peaks)
         masked = torch.where(is_peak, flat, torch.full_like(flat, -1.0)).reshape(bk, -1)
         scores, idx = torch.topk(masked, p, dim=1) if p > 0 else (masked[:, :0], masked[:, :0].long())

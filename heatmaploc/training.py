@@ -23,6 +23,7 @@ from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from heatmaploc import distributed
 from heatmaploc.checkpoint import adapt_state_dict, load_checkpoint, save_checkpoint
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import RunConfig, TrainConfig, save_config
@@ -127,14 +128,20 @@ def autocast(tc: TrainConfig, device: torch.device):
 
 
 def batch_loss(model: nn.Module, batch: dict[str, Any], codec: HeatmapCodec, tc: TrainConfig,
-               device: torch.device) -> torch.Tensor:
-    """Forward one collated batch under :func:`autocast` and return the model's own
-    training loss (:meth:`~heatmaploc.models.outputs.HeatmapModel.compute_loss`)."""
+               device: torch.device, forward: nn.Module | None = None,
+               count_norm: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Forward one collated batch under :func:`autocast` (through ``forward``, e.g. the
+    DDP wrapper of ``model``, when given) and return the model's own training loss
+    (:meth:`~heatmaploc.models.outputs.HeatmapModel.compute_loss`; ``count_norm``: the
+    denominator of count-normalized losses, :meth:`heatmaploc.distributed.Context.count_norm`)."""
     x = batch["image"].to(device)
     if tc.channels_last:
         x = x.to(memory_format=torch.channels_last)
     with autocast(tc, device):
-        return model.compute_loss(model(x), batch, codec, tc)
+        out = (forward or model)(x)
+        if count_norm is None:
+            return model.compute_loss(out, batch, codec, tc)
+        return model.compute_loss(out, batch, codec, tc, count_norm=count_norm)
 
 
 def training_model(cfg: RunConfig, device: torch.device) -> tuple[HeatmapCodec, nn.Module]:
@@ -179,21 +186,40 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
 
 def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | None, progress: bool,
            on_step: Callable[[int, nn.Module], None] | None) -> TrainResult:
-    run_dir.mkdir(parents=True, exist_ok=True)
+    tc = cfg.train
+    ctx, dist_device = distributed.setup(tc.device)
+    try:
+        if tc.batch_size % ctx.world:
+            raise ValueError(f"train.batch_size={tc.batch_size} must be a multiple of the {ctx.world} processes "
+                             "(the global batch is shared evenly)")
+        return _train_loop(cfg, run_dir, resume, init_from, progress, on_step, ctx,
+                           dist_device or pick_device(tc.device))
+    finally:
+        distributed.teardown(ctx)
+
+
+def _train_loop(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | None, progress: bool,
+                on_step: Callable[[int, nn.Module], None] | None, ctx: distributed.Context,
+                device: torch.device) -> TrainResult:
     tc, data = cfg.train, cfg.data
-    device = pick_device(tc.device)
+    run_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(tc.seed)
     codec, model = training_model(cfg, device)
+    model = distributed.sync_batchnorm(model, ctx, device.type == "cuda")
     init_from = init_from if init_from is not None else tc.init_from
     if init_from is not None and not resume:
         ckpt = load_checkpoint(init_from)
         model.load_state_dict(adapt_state_dict(ckpt["model_state"], model, str(init_from)))
         log.info("initialized from %s", init_from)
+    # The gradients of N processes are averaged (DDP); `model` stays the plain module
+    # whose weights are saved, averaged (EMA) and validated.
+    forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if ctx.distributed else model
     opt = make_optimizer(model, tc)
     clock = {"start": time.time()}  # minus the minutes of earlier runs when resuming
 
     def time_fraction() -> float:
-        return (time.time() - clock["start"]) / 60 / tc.max_minutes if tc.max_minutes else 0.0
+        return ctx.max((time.time() - clock["start"]) / 60 / tc.max_minutes) if tc.max_minutes else 0.0
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, tc.warmup_steps, tc.steps, time_fraction()))
     ema = make_ema(model, tc.ema_decay) if tc.ema_decay else None
@@ -212,39 +238,50 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
         torch.set_rng_state(ts["torch_rng"])
         model.load_train_state(ts.get("model_train_state", {"stage": ts.get("stage")}))  # "stage": before 0.1.0's restructure
         log.info("resumed at step %d", step)
-    save_config(cfg, run_dir / "config.yaml")
+    if ctx.rank:  # other dropout draws than rank 0's, reproducibly
+        torch.manual_seed(tc.seed + 7919 * ctx.rank + 104729 * step)
+    validated = history[-1]["step"] if history else 0  # the step of the last validation (every rank knows it)
+    if ctx.main:
+        save_config(cfg, run_dir / "config.yaml")
     stream = training_stream(cfg, codec)
-    val = validation_samples(cfg, codec)
+    val = validation_samples(cfg, codec) if ctx.main else []
     val_truths = [s["points"].numpy() for s in val]
     val_shapes = [tuple(s["image"].shape[-2:]) for s in val]
 
     def checkpoint(path: Path) -> None:
-        save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best, history,
-                                                  losses))
+        if ctx.main:
+            save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best,
+                                                      history, losses))
 
     clock["start"] = time.time() - 60 * (history[-1]["minutes"] if history else 0.0)
     finished = True
-    board = _tensorboard(run_dir)
-    bar = tqdm(total=tc.steps, initial=step, desc="train", unit="step", disable=not progress, dynamic_ncols=True)
+    board = _tensorboard(run_dir) if ctx.main else None
+    bar = tqdm(total=tc.steps, initial=step, desc="train", unit="step", disable=not (progress and ctx.main),
+               dynamic_ncols=True)
     consistent = True  # the in-memory state is exactly the one after `step` steps (false mid-step)
-    workers = {"num_workers": data.workers, "worker_init_fn": ignore_interrupt if data.workers else None}
+    per_rank = tc.batch_size // ctx.world
+    share = ctx.share(tc.batch_size)
+    count_norm = ctx.count_norm()
     # Each DataLoader iterator draws a seed from its generator; from torch's global one
     # (which dropout also draws from) that draw would land elsewhere in the sequence after
     # a mid-epoch resume.  The samples themselves depend only on their global index.
+    workers = {"num_workers": data.workers, "worker_init_fn": ignore_interrupt if data.workers else None,
+               "generator": torch.Generator().manual_seed(tc.seed)}
     try:
         with StepInterrupt() as stop:
             # an epoch stopped by Ctrl-C after its last step still owes its validation
-            while step < tc.steps or step > (history[-1]["step"] if history else 0):
+            while step < tc.steps or step > validated:
                 end = min((epoch + 1) * tc.steps_per_epoch, tc.steps)
-                loader = DataLoader(stream, batch_size=tc.batch_size, collate_fn=collate, persistent_workers=False,
-                                    sampler=range(step * tc.batch_size, end * tc.batch_size), generator=torch.Generator().manual_seed(tc.seed),
-                                    **workers)
+                indices = [g for s in range(step, end) for g in range(s * tc.batch_size, (s + 1) * tc.batch_size)[share]]
+                loader = DataLoader(stream, batch_size=per_rank, collate_fn=collate, persistent_workers=False,
+                                    sampler=indices, **workers)
                 model.train()
                 for batch in loader:
                     consistent = False
-                    loss = batch_loss(model, batch, codec, tc, device)
-                    if not torch.isfinite(loss):
-                        raise TrainingDiverged(f"loss became {loss.item()} at step {step}; training stopped, the last "
+                    loss = batch_loss(model, batch, codec, tc, device, forward=forward, count_norm=count_norm)
+                    value = ctx.mean(loss.item())
+                    if not math.isfinite(value):
+                        raise TrainingDiverged(f"loss became {value} at step {step}; training stopped, the last "
                                                "good checkpoint is "
                                                f"{last_path if last_path.exists() else 'none (no epoch finished)'}")
                     opt.zero_grad(set_to_none=True)
@@ -256,42 +293,29 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
                     if ema is not None:
                         ema.update_parameters(model)
                     step += 1
-                    losses.append(loss.item())
+                    losses.append(value)
                     consistent = True
                     bar.update(1)
                     bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
                     if on_step is not None:
                         on_step(step, model)
-                    if stop.requested:
+                    if ctx.any(stop.requested):
                         raise KeyboardInterrupt
                     if time_fraction() > 1.0:
                         break  # the time budget ends this epoch early: validate and checkpoint as usual
                 consistent = False  # until this epoch's row and checkpoint are written
                 epoch += 1
-                eval_model = ema.module if ema is not None else model
-                outputs = predict_samples(eval_model, val, device, channels_last=tc.channels_last)
-                metrics = evaluate_outputs(outputs, val_truths, val_shapes, codec, radii=(tc.val_radius,))
-                m = metrics[f"r{tc.val_radius:g}"]
-                row = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-                       "val_f1": m["f1"], "val_count_acc": m["count_accuracy"], "val_rmse": m["rmse"],
-                       "lr": opt.param_groups[0]["lr"], "minutes": (time.time() - clock["start"]) / 60}
-                history.append(row)
+                validated = step
+                if ctx.main:
+                    best = _validate(model, ema, val, val_truths, val_shapes, codec, tc, device, epoch, step, losses,
+                                     history, opt, clock, board, best, checkpoint, best_path)
+                    checkpoint(last_path)
+                    _write_history(run_dir, history)
                 losses = []
-                if board is not None:
-                    for key in ("train_loss", "val_f1", "val_count_acc", "val_rmse", "lr"):
-                        board.add_scalar(key, row[key], step)
-                log.info("epoch %d step %d: loss %.4f  val F1@%g %.4f  count acc %.3f  rmse %.3f", epoch, step,
-                         row["train_loss"], tc.val_radius, m["f1"], m["count_accuracy"], m["rmse"])
-                message = model.on_validation(m)
-                if message:
-                    log.info(message)
-                if m["f1"] > best:
-                    best = m["f1"]
-                    checkpoint(best_path)
-                checkpoint(last_path)
+                _share_train_state(model, ctx)
+                ctx.barrier()
                 consistent = True
-                _write_history(run_dir, history)
-                if stop.requested:
+                if ctx.any(stop.requested):
                     raise KeyboardInterrupt
                 if time_fraction() > 1.0 and step < tc.steps:
                     log.warning("time budget of %.1f min reached at step %d", tc.max_minutes, step)
@@ -306,9 +330,49 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
         if board is not None:
             board.close()
     bar.close()
-    best_ckpt = calibrate_checkpoint(load_checkpoint(best_path, map_location=device), cfg, device, val)
-    threshold = best_ckpt["codec_config"]["threshold"]
-    for key in ("format", "format_version", "package_version"):
-        best_ckpt.pop(key, None)
-    save_checkpoint(best_path, best_ckpt)
+    threshold = float("nan")
+    if ctx.main:
+        best_ckpt = calibrate_checkpoint(load_checkpoint(best_path, map_location=device), cfg, device, val)
+        threshold = best_ckpt["codec_config"]["threshold"]
+        for key in ("format", "format_version", "package_version"):
+            best_ckpt.pop(key, None)
+        save_checkpoint(best_path, best_ckpt)
+    ctx.barrier()
     return TrainResult(run_dir, best_path, last_path, history, threshold, best, finished)
+
+
+def _validate(model, ema, val, val_truths, val_shapes, codec, tc, device, epoch, step, losses, history, opt, clock,
+              board, best, checkpoint, best_path) -> float:
+    """Validate after an epoch (rank 0): a history row, the log line, the model's own
+    reaction, ``best.pt`` when F1 improved.  Returns the best F1 so far."""
+    eval_model = ema.module if ema is not None else model
+    outputs = predict_samples(eval_model, val, device, channels_last=tc.channels_last)
+    metrics = evaluate_outputs(outputs, val_truths, val_shapes, codec, radii=(tc.val_radius,))
+    m = metrics[f"r{tc.val_radius:g}"]
+    row = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+           "val_f1": m["f1"], "val_count_acc": m["count_accuracy"], "val_rmse": m["rmse"],
+           "lr": opt.param_groups[0]["lr"], "minutes": (time.time() - clock["start"]) / 60}
+    history.append(row)
+    if board is not None:
+        for key in ("train_loss", "val_f1", "val_count_acc", "val_rmse", "lr"):
+            board.add_scalar(key, row[key], step)
+    log.info("epoch %d step %d: loss %.4f  val F1@%g %.4f  count acc %.3f  rmse %.3f", epoch, step,
+             row["train_loss"], tc.val_radius, m["f1"], m["count_accuracy"], m["rmse"])
+    message = model.on_validation(m)
+    if message:
+        log.info(message)
+    if m["f1"] > best:
+        best = m["f1"]
+        checkpoint(best_path)
+    return best
+
+
+def _share_train_state(model: nn.Module, ctx: distributed.Context) -> None:
+    """Rank 0's validation may change the model's own schedule (the cascade's stage):
+    every rank takes rank 0's."""
+    if ctx.distributed:
+        import torch.distributed as dist
+
+        state = [model.train_state()]
+        dist.broadcast_object_list(state, src=0)
+        model.load_train_state(state[0])

@@ -151,14 +151,45 @@ def ground_truth_for(path: Path, cache: dict) -> np.ndarray | None:
     return None
 
 
-def load_localizer(checkpoint: str | None, device: str, refine: str | None = None, tta: str | None = None):
+def load_localizer(checkpoint: str | None, device: str, refine: str | None = None, tta: str | None = None,
+                   args=None):
+    """The checkpoint's (or the shipped) Localizer with the command's overrides; ``args``
+    may carry the :func:`add_large_image_options` (``tile``, ``tile_overlap``, ``max_peaks``)."""
     from heatmaploc.api import Localizer
 
-    if checkpoint in (None, "default"):
+    onnx = getattr(args, "onnx", None)
+    if onnx is not None and checkpoint is not None:
+        raise ValueError("--onnx and --checkpoint exclude each other (the ONNX file carries its own codec)")
+    if onnx is not None:
+        if device not in ("auto", "cpu"):
+            raise ValueError(f"--onnx runs on the CPU (onnxruntime); got --device {device}")
+        loc = Localizer.from_onnx(onnx, tta)
+    elif checkpoint in (None, "default"):
         loc = Localizer.default(device, tta)
     else:
         loc = Localizer.from_checkpoint(checkpoint, device, tta)
-    return loc.with_codec(refine=refine) if refine in REFINE_MODES else loc
+    loc = loc.with_codec(refine=refine) if refine in REFINE_MODES else loc
+    if args is not None:
+        if getattr(args, "tile", None) is not None or getattr(args, "tile_overlap", None) is not None:
+            loc = loc.with_tiling(args.tile, args.tile_overlap)
+        if getattr(args, "max_peaks", None) is not None:
+            loc = loc.with_codec(max_peaks=args.max_peaks)
+    return loc
+
+
+def add_large_image_options(p) -> None:
+    """``--tile``, ``--tile-overlap``, ``--max-peaks`` (and ``--onnx``, the other engine)."""
+    p.add_argument("--onnx", metavar="FILE",
+                   help="run the network exported by 'heatmaploc export' with onnxruntime on the CPU instead of "
+                        "a checkpoint with torch (same preprocessing, tiling, TTA and decoding)")
+    p.add_argument("--tile", type=nonnegative_int, metavar="PX",
+                   help="images with a side above PX run in overlapping tiles of at most PX pixels, stitched and "
+                        "decoded without a peak cap (0: never tile); default: the checkpoint's, else 512")
+    p.add_argument("--tile-overlap", type=nonnegative_int, metavar="PX",
+                   help="minimum overlap of neighbouring tiles (default: the checkpoint's, else 32)")
+    p.add_argument("--max-peaks", type=positive_int, metavar="N",
+                   help="most peaks kept per untiled image (default: the checkpoint's, 256 for the shipped model; a "
+                        "warning says when it drops peaks)")
 
 
 def add_tta_option(p) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from heatmaploc.metrics import RADII
 
-from heatmaploc.cli.common import (add_refine_option, add_tta_option, load_localizer, physics_options, positive_float,
+from heatmaploc.cli.common import (add_large_image_options, add_refine_option, add_tta_option, load_localizer, physics_options, positive_float,
                                    print_point_table, threshold_arg)
 
 
@@ -16,6 +16,7 @@ def add(sub) -> None:
     p.add_argument("--threshold", type=threshold_arg, help="decode threshold (default: the checkpoint's)")
     add_refine_option(p, physics=True)
     add_tta_option(p)
+    add_large_image_options(p)
     p.add_argument("--radius", type=positive_float, action="append", default=[], help="extra matching radius in pixels")
     p.add_argument("--group-by", metavar="KEY", action="append", default=[],
                    help="also break F1@2 down by a per-image field of meta.json (kernel, observable, rendering, ...)")
@@ -57,7 +58,7 @@ def run(args) -> int:
     from heatmaploc.evaluation import evaluate_dataset
 
     known = physics_options(args)
-    loc = load_localizer(args.checkpoint, args.device, args.refine, args.tta)
+    loc = load_localizer(args.checkpoint, args.device, args.refine, args.tta, args)
     radii = sorted({*RADII, *args.radius})
     metrics = evaluate_dataset(loc, args.dataset, radii, args.threshold, args.group_by, args.field_fit_from_meta,
                                progress=True, physics=known, workers=args.workers if known is not None else None)

@@ -5,9 +5,21 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-from heatmaploc.cli.common import (add_refine_option, add_tta_option, expand_inputs, ground_truth_for, load_localizer,
-                                   physics_options, positive_float, threshold_arg, unique_names, writable_file,
-                                   writable_folder)
+from heatmaploc.cli.common import (
+    add_large_image_options,
+    add_refine_option,
+    add_tta_option,
+    expand_inputs,
+    ground_truth_for,
+    load_localizer,
+    physics_options,
+    positive_float,
+    threshold_arg,
+    unique_names,
+    writable_file,
+    writable_folder,
+)
+from heatmaploc.sharding import Shard, write_manifest
 
 
 def field_model_arg(text: str):
@@ -44,6 +56,7 @@ def add(sub) -> None:
     p.add_argument("--threshold", type=threshold_arg, help="decode threshold (default: the one stored in the checkpoint)")
     add_refine_option(p, physics=True)
     add_tta_option(p)
+    add_large_image_options(p)
     p.add_argument("--out", help="write predictions CSV (image,x,y,label,score,sigma[,refined])")
     p.add_argument("--overlay", metavar="DIR", help="write PNG overlays of predictions (and ground truth if known)")
     p.add_argument("--json", action="store_true",
@@ -61,6 +74,10 @@ def add(sub) -> None:
     p.add_argument("--strict", action="store_true",
                    help="stop at the first image that cannot be read (default: report it on one line, skip it, "
                         "predict the others and exit with 1)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="predict only the I-th of N deterministic shares of the inputs (1-based, dealt round-robin "
+                        "over the sorted input list) for N processes or a job array; needs --out, beside which a "
+                        "manifest is written for 'heatmaploc merge-predictions'")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.set_defaults(func=run)
 
@@ -86,14 +103,21 @@ def run(args) -> int:
     if field_model is not None:
         field_model = replace(field_model, colormap=args.field_colormap,
                               observable="amplitude" if args.field_amplitude else "snapshot")
+    shard = Shard.parse(args.shard) if args.shard is not None else None
+    if shard is not None and not args.out:
+        raise ValueError("--shard needs --out (the share's CSV, merged later by heatmaploc merge-predictions)")
     writable_file(args.out, "--out")
     writable_folder(args.overlay, "--overlay")
     files, others = expand_inputs(args.paths)
-    names = unique_names(files)
+    names = unique_names(files)  # from all inputs, so every share names an image alike
+    total = len(files)
+    position = {f: k for k, f in enumerate(files)}
+    if shard is not None:
+        files = [f for _, f in shard.take(files)]
     for folder, skipped in others.items():
         kinds = ", ".join(sorted({f.suffix.lower() or "(no extension)" for f in skipped}))
         print(f"{folder}: {len(skipped)} file(s) that are not images skipped ({kinds})", file=sys.stderr)
-    loc = load_localizer(args.checkpoint, args.device, args.refine, args.tta)
+    loc = load_localizer(args.checkpoint, args.device, args.refine, args.tta, args)
     results, images, failed = [], {}, []
     for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 4):
         try:
@@ -110,9 +134,9 @@ def run(args) -> int:
         results.append((path, pts))
         if args.overlay or known is not None:
             images[path] = image
-    if not results:
+    if not results and shard is None:
         raise ValueError(f"none of the {len(files)} input images could be predicted")
-    if known is not None:
+    if known is not None and results:
         refined = refine_many([images[p] for p, _ in results], [pts for _, pts in results], known,
                               [str(p) for p, _ in results], args.workers, progress=len(results) >= 4)
         results = [(path, pts) for (path, _), pts in zip(results, refined)]
@@ -123,7 +147,7 @@ def run(args) -> int:
             print(json.dumps({str(p): {"points": pts.to_list(), "refined": pts.refined, "physics": pts.physics}
                               for p, pts in results}, indent=1))
     else:
-        width = max(len(names[p]) for p, _ in results)
+        width = max([len(names[p]) for p, _ in results] + [5])
         print(f"{'image':<{width}}  count  points (x, y, score[, +-sigma px])")
         for path, pts in results:
             shown = ", ".join(f"({r['x']:.2f}, {r['y']:.2f}, {r['score']:.2f}"
@@ -132,12 +156,18 @@ def run(args) -> int:
             print(f"{names[path]:<{width}}  {pts.count:>5}  {shown}{more}")
             if known is not None:
                 print(f"{'':<{width}}         {physics_summary(pts.physics)}")
-        print(f"{len(results)} images, {sum(p.count for _, p in results)} sources "
+        print(f"{len(results)} images{f' (share {shard} of {total} inputs)' if shard else ''}, "
+              f"{sum(p.count for _, p in results)} sources "
               f"(threshold {args.threshold if args.threshold is not None else loc.threshold:g})")
     if args.out:
         write_points_csv(args.out, [(names[p], pts.xy, pts.labels, pts.scores, pts.sigma,
-                                     pts.refined if known is not None else None) for p, pts in results])
+                                     pts.refined if known is not None else None) for p, pts in results],
+                         with_scores=True, with_refined=known is not None)
         print(f"predictions: {args.out}")
+        if shard is not None:
+            done = {p for p, _ in results}
+            manifest = write_manifest(args.out, shard, total, [(position[f], names[f], f in done) for f in files])
+            print(f"share manifest: {manifest}")
     if args.overlay:
         cache: dict = {}
         out_dir = Path(args.overlay)

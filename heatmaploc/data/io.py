@@ -86,7 +86,7 @@ def atomic_replace(tmp: str | Path, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -108,7 +108,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
 
         buf = _io.BytesIO()
         np.save(buf, image, allow_pickle=False)
-        _atomic_write_bytes(path, buf.getvalue())
+        atomic_write_bytes(path, buf.getvalue())
         return
     if ext not in IMAGE_EXTENSIONS:
         raise ValueError(f"{path}: unsupported image extension {ext!r}")
@@ -120,7 +120,7 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(ext, data)
     if not ok:
         raise ValueError(f"{path}: could not encode a {image.dtype} image of shape {image.shape}")
-    _atomic_write_bytes(path, encoded.tobytes())
+    atomic_write_bytes(path, encoded.tobytes())
 
 
 @dataclass(frozen=True)
@@ -217,20 +217,22 @@ def read_points_csv(path: str | Path) -> PointTable:
     )
 
 
-def write_points_csv(path: str | Path, rows: Iterable[tuple]) -> None:
+def write_points_csv(path: str | Path, rows: Iterable[tuple], with_scores: bool | None = None,
+                     with_refined: bool | None = None) -> None:
     """Write ``image,x,y,label[,score,sigma][,refined]``; ``rows`` yields ``(name, xy,
     labels, scores[, sigma[, refined]])`` (labels, scores, sigma, refined may be ``None``).
 
-    The score and sigma columns are written when any row has scores; an unknown sigma
-    (NaN or ``None``) is an empty field.  The ``refined`` column (1: the image's points
-    come from the blind physics refinement, 0: the network's) is written when any row
-    gives it.  Coordinates keep 4 decimals (0.1 milli-pixel).
+    The score and sigma columns are written when any row has scores (or
+    ``with_scores``); an unknown sigma (NaN or ``None``) is an empty field.  The
+    ``refined`` column (1: the image's points come from the blind physics refinement,
+    0: the network's) is written when any row gives it (or ``with_refined``): fix both
+    when the header must not depend on the rows, e.g. for parts of one run.  Coordinates keep 4 decimals (0.1 milli-pixel).
     Fields are quoted by the csv module where needed, so any image name round-trips
     through :func:`read_points_csv`.  The file is replaced atomically.
     """
     rows = [tuple(r) + (None,) * (6 - len(r)) for r in rows]
-    with_scores = any(r[3] is not None for r in rows)
-    with_refined = any(r[5] is not None for r in rows)
+    with_scores = any(r[3] is not None for r in rows) if with_scores is None else with_scores
+    with_refined = any(r[5] is not None for r in rows) if with_refined is None else with_refined
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["image", "x", "y", "label"] + (["score", "sigma"] if with_scores else [])
@@ -247,7 +249,7 @@ def write_points_csv(path: str | Path, rows: Iterable[tuple]) -> None:
             if with_refined:
                 fields.append("" if refined is None else str(int(bool(refined))))
             writer.writerow(fields)
-    _atomic_write_bytes(Path(path), buffer.getvalue().encode())
+    atomic_write_bytes(Path(path), buffer.getvalue().encode())
 
 
 def read_meta(path: str | Path) -> dict:
@@ -266,4 +268,4 @@ def read_meta(path: str | Path) -> dict:
 
 def write_json(path: str | Path, data: dict) -> None:
     """Deterministic, atomic JSON write (sorted keys, 2-space indent)."""
-    _atomic_write_bytes(Path(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write_bytes(Path(path), (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())

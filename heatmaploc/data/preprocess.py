@@ -18,8 +18,20 @@ LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 MEAN, STD = 0.5, 0.25
 
 
-def to_unit_range(image: np.ndarray, in_channels: int, source: str = "image") -> np.ndarray:
-    """``(H, W)`` / ``(H, W, C)`` image -> ``(in_channels, H, W)`` float32 in [0, 1]."""
+def intensity_bounds(image: np.ndarray) -> tuple[float, float] | None:
+    """The ``(lo, hi)`` that rule 1 maps to [0, 1] for a float (or non-8/16-bit
+    integer) image: its minimum and maximum; ``None`` for uint8 and uint16, whose range
+    is their dtype's.  Lets a part of an image (a tile) be scaled as the whole is."""
+    if image.dtype in (np.uint8, np.uint16):
+        return None
+    return float(image.min()), float(image.max())
+
+
+def to_unit_range(image: np.ndarray, in_channels: int, source: str = "image",
+                  bounds: tuple[float, float] | None = None) -> np.ndarray:
+    """``(H, W)`` / ``(H, W, C)`` image -> ``(in_channels, H, W)`` float32 in [0, 1];
+    ``bounds``: the :func:`intensity_bounds` of the whole image when ``image`` is a
+    part of it (default: its own)."""
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
     image = check_image(image, source)
@@ -29,7 +41,7 @@ def to_unit_range(image: np.ndarray, in_channels: int, source: str = "image") ->
         x = image.astype(np.float32) / 65535.0
     else:
         x = image.astype(np.float64)
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = intensity_bounds(x) if bounds is None else bounds
         x = ((x - lo) / (hi - lo) if hi > lo else np.full_like(x, 0.5)).astype(np.float32)
     if x.ndim == 2:
         x = x[:, :, None]

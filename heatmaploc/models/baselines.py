@@ -160,7 +160,7 @@ class CascadeCNN(nn.Module):
     def outputs(self, x: torch.Tensor, tta: str = "none") -> list[PointOutput]:
         return [PointOutput(p) for p in self.to_points(self(x), tuple(x.shape[-2:]))]
 
-    def compute_loss(self, out: dict[str, torch.Tensor], batch: dict, codec, tc) -> torch.Tensor:
+    def compute_loss(self, out: dict[str, torch.Tensor], batch: dict, codec, tc, count_norm=None) -> torch.Tensor:
         device = out["count"].device
         return self.loss(out, [p.to(device) for p in batch["points"]], tuple(batch["image"].shape[-2:]))
 

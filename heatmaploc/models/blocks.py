@@ -13,9 +13,9 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, value: float = 0.0) -> tuple
     at the bottom/right keeps pixel ``(0, 0)`` where it was, so coordinates are unchanged.
     """
     h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), value=value)
+    # unconditional (a zero pad is a copy): a branch on the size would fix it in an
+    # exported graph (heatmaploc.onnx_export)
+    x = F.pad(x, (0, (-w) % multiple, 0, (-h) % multiple), value=value)
     return x, (h, w)
 
 
@@ -105,9 +105,10 @@ class WindowAttention(nn.Module):
         hp, wp = qkv.shape[-2:]
         nh, nw = hp // win, wp // win
         qkv = qkv.view(b, 3, heads, d, nh, win, nw, win).permute(1, 0, 4, 6, 2, 5, 7, 3)
-        q, k, v = qkv.reshape(3, b * nh * nw, heads, win * win, d)
+        q, k, v = qkv.reshape(3, b * nh * nw, heads, win * win, d).unbind(0)
         mask = None
-        if hp != h or wp != w:
+        # an exported graph serves every size, so it always carries the (maybe all-true) mask
+        if hp != h or wp != w or torch.onnx.is_in_onnx_export():
             valid = torch.zeros(hp, wp, dtype=torch.bool, device=x.device)
             valid[:h, :w] = True
             valid = valid.view(nh, win, nw, win).permute(0, 2, 1, 3).reshape(1, nh * nw, 1, 1, win * win)

@@ -26,17 +26,24 @@ import torch
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.losses import heatmap_loss, offset_losses
 from heatmaploc.points import Points
+from heatmaploc.tiling import DECODE_BLOCK, decode_in_blocks
 from heatmaploc.tta import averaged_maps
 
 
 class HeatmapOutput:
     """One image's maps: ``(K, H, W)`` float32 probabilities, or ``(K + 3, H, W)`` with
-    ``dx, dy, log sigma`` after them (:mod:`heatmaploc.codec`)."""
+    ``dx, dy, log sigma`` after them (:mod:`heatmaploc.codec`); ``tiled``: stitched
+    from tiles (:mod:`heatmaploc.tiling`)."""
 
-    def __init__(self, maps: np.ndarray) -> None:
+    def __init__(self, maps: np.ndarray, tiled: bool = False) -> None:
         self.maps = maps
+        self.tiled = tiled
 
     def decode(self, codec: HeatmapCodec, threshold: float | None = None) -> Points:
+        """Points of the maps; stitched or large maps block by block, without a peak cap
+        (:func:`heatmaploc.tiling.decode_in_blocks`)."""
+        if self.tiled or max(self.maps.shape[1:]) > DECODE_BLOCK:
+            return decode_in_blocks(codec, self.maps, threshold)
         return codec.decode(torch.from_numpy(self.maps)[None], threshold=threshold)[0]
 
     def heatmap(self, codec: HeatmapCodec) -> np.ndarray:
@@ -74,15 +81,17 @@ class HeatmapModel:
         the test-time augmentation ``tta`` (:func:`heatmaploc.tta.averaged_maps`)."""
         return [HeatmapOutput(m) for m in averaged_maps(self, x, tta).cpu().numpy()]
 
-    def compute_loss(self, out: torch.Tensor, batch: dict[str, Any], codec: HeatmapCodec, tc: Any) -> torch.Tensor:
+    def compute_loss(self, out: torch.Tensor, batch: dict[str, Any], codec: HeatmapCodec, tc: Any,
+                     count_norm=None) -> torch.Tensor:
         """The heatmap loss (``tc.loss``) on the ``K`` heatmap channels plus, with a
         regression head, ``offset_weight`` x offset L1 + ``sigma_weight`` x sigma NLL
-        (:func:`heatmaploc.losses.offset_losses`) on the batch's offset targets."""
+        (:func:`heatmaploc.losses.offset_losses`) on the batch's offset targets;
+        ``count_norm``: the denominator of the count-normalized terms (several processes)."""
         k, device = codec.config.num_classes, out.device
         loss = heatmap_loss(tc.loss, out[:, :k].float(), batch["heatmap"].to(device), pos_weight=tc.bce_pos_weight,
-                            alpha=tc.focal_alpha, beta=tc.focal_beta)
+                            alpha=tc.focal_alpha, beta=tc.focal_beta, count_norm=count_norm)
         if codec.split_regression(out) is not None:
-            offset, sigma = offset_losses(out[:, k:].float(), batch["offsets"].to(device))
+            offset, sigma = offset_losses(out[:, k:].float(), batch["offsets"].to(device), count_norm)
             loss = loss + tc.offset_weight * offset + tc.sigma_weight * sigma
         return loss
 

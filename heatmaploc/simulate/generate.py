@@ -47,7 +47,12 @@ def image_rng(seed: int, index: int) -> np.random.Generator:
 
 def render_scene(cfg: SimConfig, scene: Scene, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     """Field -> rendered, noisy image and the rendering parameters."""
-    field = synthesize(scene, cfg.height, cfg.width)
+    return render_field(cfg, synthesize(scene, cfg.height, cfg.width), rng)
+
+
+def render_field(cfg: SimConfig, field: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    """A ``(H, W)`` observable -> rendered (raw or colormap), noisy image and the
+    rendering parameters, drawn from ``cfg``."""
     if len(cfg.renderings) == 2:
         rendering = "raw" if rng.random() < cfg.raw_fraction else "colormap"
     else:

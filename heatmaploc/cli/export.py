@@ -1,0 +1,21 @@
+"""``heatmaploc export``: a checkpoint's network as an ONNX file for onnxruntime."""
+from __future__ import annotations
+
+from heatmaploc.cli.common import positive_int
+
+
+def add(sub) -> None:
+    p = sub.add_parser("export", help="export a checkpoint's network to ONNX (needs the onnx extra)")
+    p.add_argument("checkpoint", help="model checkpoint ('default' = the shipped model)")
+    p.add_argument("out", help="ONNX file to write")
+    p.add_argument("--opset", type=positive_int, default=None, help="ONNX opset (default: 18)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from heatmaploc.onnx_export import DEFAULT_OPSET, export_onnx
+
+    path = export_onnx(args.checkpoint, args.out, args.opset or DEFAULT_OPSET)
+    print(f"exported: {path} (dynamic batch, height and width; run it with heatmaploc predict --onnx {path} or "
+          "heatmaploc.Localizer.from_onnx)")
+    return 0
