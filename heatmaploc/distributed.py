@@ -23,6 +23,7 @@ batch (:mod:`heatmaploc.training`):
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -119,7 +120,8 @@ def teardown(ctx: Context) -> None:
 
 class CpuSyncBatchNorm(nn.BatchNorm2d):
     """``BatchNorm2d`` over the global batch of all ranks on CPUs (``nn.SyncBatchNorm``
-    runs on accelerators only): the per-channel sums and sums of squares are all-reduced
+    runs on accelerators only): the per-channel sums, then the sums of squared deviations
+    from the global mean, are all-reduced
     with autograd (``torch.distributed.nn.functional.all_reduce``), so gradients flow
     through the shared statistics as in one process.  Running statistics follow
     ``BatchNorm2d`` (unbiased variance, momentum or cumulative average).  Outside
@@ -132,19 +134,22 @@ class CpuSyncBatchNorm(nn.BatchNorm2d):
 
         c = x.shape[1]
         xf = x.float()
-        local = torch.cat([xf.sum(dim=(0, 2, 3)), (xf * xf).sum(dim=(0, 2, 3)),
-                           torch.tensor([x.numel() / c], dtype=torch.float32)])
-        stats = all_reduce(local)
-        n = stats[-1]
-        mean = stats[:c] / n
-        var = (stats[c : 2 * c] / n - mean * mean).clamp(min=0.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # its replacement is private; this one has autograd
+            n = torch.tensor(float(x.numel() // c))
+            counted = all_reduce(torch.cat([xf.sum(dim=(0, 2, 3)), n.reshape(1)]))
+            n = counted[-1]
+            mean = counted[:c] / n
+            # two passes (sum, then squared deviations): E[x^2] - E[x]^2 cancels badly in float32
+            centred = xf - mean[None, :, None, None]
+            var = all_reduce((centred * centred).sum(dim=(0, 2, 3))) / n
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked += 1
                 factor = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
                 self.running_mean.mul_(1 - factor).add_(factor * mean.detach())
                 self.running_var.mul_(1 - factor).add_(factor * var.detach() * (n / (n - 1)).clamp(max=1e6))
-        y = (xf - mean[None, :, None, None]) * torch.rsqrt(var + self.eps)[None, :, None, None]
+        y = centred * torch.rsqrt(var + self.eps)[None, :, None, None]
         if self.affine:
             y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
         return y.to(x.dtype)

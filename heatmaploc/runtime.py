@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -39,18 +40,24 @@ class StepInterrupt:
     Inside ``with StepInterrupt() as stop:`` a first SIGINT only sets ``stop.requested``;
     the training loop checks it after each step and saves a checkpoint that is exactly
     the state after that step (weights, optimizer, random generator), so resuming is
-    bit-identical to never stopping.  A second SIGINT raises at once.  Outside the main
+    bit-identical to never stopping.  A second SIGINT (more than a second later: under
+    torchrun each worker gets the terminal's Ctrl-C and torchrun's copy of it) raises at
+    once.  Outside the main
     thread (where Python cannot install signal handlers) it does nothing.
     """
 
     def __init__(self) -> None:
         self.requested = False
+        self._first = 0.0
         self._previous = None
 
     def _handle(self, signum, frame) -> None:
-        if self.requested:
+        now = time.monotonic()
+        if self.requested and now - self._first > 1.0:
             raise KeyboardInterrupt
-        self.requested = True
+        if self.requested:  # torchrun forwards the Ctrl-C its workers already got from the terminal
+            return
+        self.requested, self._first = True, now
         log.warning("interrupt: stopping after the current step (press Ctrl-C again to stop at once)")
 
     def __enter__(self) -> "StepInterrupt":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -48,13 +49,19 @@ def run(args) -> int:
     init = str(default_checkpoint_path()) if init == "default" else init
     training_log = logging.getLogger("heatmaploc.training")
     training_log.setLevel(min(training_log.getEffectiveLevel(), logging.INFO))  # the per-epoch validation lines
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 reports
     try:
         with logging_redirect_tqdm():
             result = train(cfg, out, resume=args.resume, init_from=init, progress=not args.quiet)
     except KeyboardInterrupt:
-        # the run saved its resolved config (overrides included): resuming reads it back
-        print(f"heatmaploc train: interrupted; continue with: heatmaploc train --out {out} --resume", file=sys.stderr)
+        # the run saved its resolved config (overrides included): resuming reads it back, with
+        # any number of processes
+        if main_process:
+            print(f"heatmaploc train: interrupted; continue with: heatmaploc train --out {out} --resume",
+                  file=sys.stderr)
         return 130
+    if not main_process:
+        return 0
     state = "finished" if result.finished else "stopped at the time budget"
     print(f"{state}: best val F1@{cfg.train.val_radius:g} {result.best_metric:.4f}, decode threshold {result.threshold:g}")
     print(f"best checkpoint: {result.best_checkpoint}\nlog: {out / 'log.csv'}  curves: {out / 'curves.png'}")
