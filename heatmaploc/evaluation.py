@@ -16,10 +16,18 @@ from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.config import RunConfig
 from heatmaploc.data.sources import validation_samples
 from heatmaploc.inference import decode_outputs, predict_samples
-from heatmaploc.metrics import (RADII, GAUSSIAN_COVERAGE, pixel_confusion, pixel_metrics, point_metrics, sigma_calibration,
-                                standardized_errors)
+from heatmaploc.metrics import (
+    GAUSSIAN_COVERAGE,
+    RADII,
+    pixel_confusion,
+    pixel_metrics,
+    point_metrics,
+    sigma_calibration,
+    standardized_errors,
+)
 from heatmaploc.models import build_model
 from heatmaploc.points import Points
+from heatmaploc.tiling import TileConfig
 
 CALIBRATION_RADIUS = 2.0  # pixels; docs/design.md section 6
 
@@ -78,9 +86,10 @@ def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.dev
 
     Updates and returns ``ckpt``: ``codec_config.threshold`` (and ``sigma_scale``) and
     ``threshold_scores`` (F1 per threshold) of ``cfg.train.tta``, and ``inference``:
-    ``{"tta": cfg.train.tta, "thresholds": {mode: t}, "sigma_scales": {mode: f}}`` (the
-    defaults of :class:`heatmaploc.api.Localizer`), merged over the modes calibrated
-    before."""
+    ``{"tta": cfg.train.tta, "thresholds": {mode: t}, "sigma_scales": {mode: f},
+    "tiling": {"size", "overlap"}}`` (the defaults of :class:`heatmaploc.api.Localizer`;
+    the tiling kept from before, else :class:`heatmaploc.tiling.TileConfig`'s), merged
+    over the modes calibrated before."""
     codec = HeatmapCodec(CodecConfig(**{**ckpt["codec_config"], "sigma_scale": 1.0}))
     val = validation_samples(cfg, codec) if val is None else val
     model = build_model(ckpt["model_config"]).to(device)
@@ -97,7 +106,8 @@ def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.dev
     ckpt["codec_config"]["threshold"] = thresholds[tta]
     ckpt["codec_config"]["sigma_scale"] = scales.get(tta, 1.0)
     ckpt["threshold_scores"] = {str(k): v for k, v in scores[tta].items()}
-    ckpt["inference"] = {"tta": tta, "thresholds": thresholds, "sigma_scales": scales}
+    tiling = inference.get("tiling") or {"size": TileConfig().size, "overlap": TileConfig().overlap}
+    ckpt["inference"] = {"tta": tta, "thresholds": thresholds, "sigma_scales": scales, "tiling": tiling}
     return ckpt
 
 

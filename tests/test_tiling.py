@@ -121,3 +121,15 @@ def test_localizer_tiles_only_above_the_tile_size(default_localizer):
     assert out_tiled.maps.shape == out_whole.maps.shape
     assert not default_localizer.with_tiling(150).raw_outputs([image])[0].tiled
     assert default_localizer.with_tiling(64, 16).with_tta("flip").tiling == TileConfig(64, 16)
+
+
+def test_training_writes_the_tiling_into_the_checkpoint_and_the_localizer_reads_it(tiny_checkpoint, tmp_path):
+    from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
+
+    ckpt = load_checkpoint(tiny_checkpoint)
+    assert ckpt["inference"]["tiling"] == {"size": TileConfig().size, "overlap": TileConfig().overlap}
+    ckpt["inference"]["tiling"] = {"size": 128, "overlap": 24}
+    for key in ("format", "format_version", "package_version"):
+        ckpt.pop(key, None)
+    save_checkpoint(tmp_path / "t.pt", ckpt)
+    assert Localizer.from_checkpoint(tmp_path / "t.pt", device="cpu").tiling == TileConfig(128, 24)
