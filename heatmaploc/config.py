@@ -139,7 +139,7 @@ def _typed(cls, name: str, value: Any, where: str) -> Any:
     if value is None:
         if type(None) in get_args(hint) or hint is None:
             return value
-        raise ValueError(f"{where}.{name}: a value is required, got null")
+        raise ValueError(f"{_join(where, name)}: a value is required, got null")
     if len(args) != 1 or args[0] not in (int, float, bool, str):
         return value
     kind = args[0]
@@ -152,7 +152,7 @@ def _typed(cls, name: str, value: Any, where: str) -> Any:
     if kind is str and isinstance(value, str):
         return value
     words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-    raise ValueError(f"{where}.{name}: expected {words[kind]}, got {value!r}")
+    raise ValueError(f"{_join(where, name)}: expected {words[kind]}, got {value!r}")
 
 
 def _build(cls, values: Any, where: str, base: Any = None):
@@ -163,17 +163,17 @@ def _build(cls, values: Any, where: str, base: Any = None):
     if values is None:
         return base if base is not None else cls()
     if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a mapping, got {type(values).__name__}")
+        raise ValueError(f"{where or 'top level'}: expected a mapping, got {type(values).__name__}")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+        raise ValueError(f"{where or 'top level'}: unknown key(s) {unknown}; known: {sorted(known)}")
     kwargs = {}
     defaults = base if base is not None else cls()
     for name, value in values.items():
         current = getattr(defaults, name)
         if is_dataclass(current):
-            kwargs[name] = _build(type(current), value, f"{where}.{name}", base=current)
+            kwargs[name] = _build(type(current), value, _join(where, name), base=current)
         elif isinstance(current, dict) and isinstance(value, dict) and "name" not in value:
             kwargs[name] = {**current, **value}  # e.g. model: {aspp: conv} keeps the name
         elif isinstance(value, list):
@@ -183,12 +183,21 @@ def _build(cls, values: Any, where: str, base: Any = None):
     try:
         return replace(defaults, **kwargs)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: {err}") from None
+        raise ValueError(f"{where}: {err}" if where else str(err)) from None
+
+
+def _join(where: str, name: str) -> str:
+    """The dotted key of ``name`` inside section ``where`` (``""``: the top level)."""
+    return f"{where}.{name}" if where else name
 
 
 def config_from_dict(data: dict[str, Any], source: str = "config") -> RunConfig:
-    """Map a nested dict (YAML) onto :class:`RunConfig`; unknown keys are errors."""
-    return _build(RunConfig, data or {}, source)
+    """Map a nested dict (YAML) onto :class:`RunConfig`; unknown keys are errors, named
+    with ``source`` and their dotted key (``configs/x.yaml: train.steps: ...``)."""
+    try:
+        return _build(RunConfig, data or {}, "")
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
@@ -207,6 +216,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping at the top level")
         source = str(path)
+    if overrides:
+        source += " with the --set overrides" if path is not None else "defaults with the --set overrides"
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, last = dotted.split(".")

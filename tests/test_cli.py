@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -312,3 +314,23 @@ def test_numeric_options_are_checked(tmp_path, capsys, option, value, message):
         main(["predict", str(tmp_path), option, value])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and f"argument {option}: '{value}'" in err and message in err
+
+
+def test_an_out_path_the_file_system_refuses_is_one_line_before_inference(tmp_path, capsys):
+    """Permission bits do not tell (root ignores them; /sys is read-only for everyone):
+    the check writes a temporary file where the output will go."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(dir="/sys")
+    except OSError:
+        pass
+    else:
+        os.close(fd)
+        os.unlink(probe)
+        pytest.skip("/sys is writable here")
+    image = tmp_path / "a.npy"
+    np.save(image, np.zeros((16, 16), np.float32))
+    assert main(["predict", str(image), "--out", "/sys/heatmaploc-p.csv"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write in /sys" in err[0]

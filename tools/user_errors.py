@@ -55,23 +55,24 @@ def main() -> None:
         write_image(tmp / "run2" / "x.png", good[1])
         quick = ["--tta", "none"]
 
-        code, err, _ = cli("predict", str(scans), *quick, "--out", "p.csv", cwd=tmp)
+        code, err, out = cli("predict", str(scans), *quick, "--out", "p.csv", cwd=tmp)
         names = sorted(read_points_csv(tmp / "p.csv").points)
+        summary = [ln for ln in out.splitlines() if " images" in ln and "sources" in ln]
         rows.append(("a folder with a comma in a name, a corrupt PNG, a JPEG and a .txt; `--out p.csv`", code,
-                     f"{err} (CSV images read back: {names})"))
+                     f"{err} (stdout: {summary[0] if summary else ''}; images with points in the CSV, read back: "
+                     f"{names})"))
         code, err, _ = cli("predict", str(scans), *quick, "--out", "p.csv", "--strict", cwd=tmp)
         rows.append(("the same with `--strict`", code, err))
         code, err, _ = cli("predict", "run1", "run2", *quick, "--out", "q.csv", "--overlay", "ov", cwd=tmp)
         rows.append(("`run1/x.png` and `run2/x.png`, `--out`, `--overlay`", code,
-                     f"CSV images {sorted(read_points_csv(tmp / 'q.csv').points)}; overlays "
+                     f"images with points in the CSV {sorted(read_points_csv(tmp / 'q.csv').points)}; overlays "
                      f"{sorted(str(p.relative_to(tmp / 'ov')) for p in (tmp / 'ov').rglob('*.png'))}"))
         locked = tmp / "locked"
         locked.mkdir()
         os.chmod(locked, stat.S_IRUSR | stat.S_IXUSR)
-        writable = os.access(locked, os.W_OK)  # root ignores the mode
-        code, err, _ = cli("predict", "run1", "--out", str(locked / "p.csv"), cwd=tmp)
-        rows.append(("`--out` into a read-only folder" + (" (running as root: writable anyway)" if writable else ""),
-                     code, err))
+        target = locked if not os.access(locked, os.W_OK) else Path("/sys")  # root ignores the mode bits
+        code, err, _ = cli("predict", "run1", "--out", str(target / "p.csv"), cwd=tmp)
+        rows.append((f"`--out` into a read-only folder (`{target.name if target == locked else target}`)", code, err))
         code, err, _ = cli("predict", "run1", "--out", "run2", cwd=tmp)
         rows.append(("`--out` naming a folder", code, err))
         for value in ("-1", "1.5", "nan"):

@@ -2,8 +2,8 @@
 (``heatmaploc.cli.<command>``: ``add(subparsers)`` and ``run(args) -> int``);
 ``main(argv) -> int``.
 
-User errors (``ValueError``, ``FileNotFoundError``) become one line on stderr and exit
-code 2.
+User errors (``ValueError``, ``FileNotFoundError``) and refusals of the file system
+(``OSError``) become one line on stderr and exit code 2.
 """
 from __future__ import annotations
 
@@ -39,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError) as err:
         print(f"heatmaploc {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # the file system refused a write or read the checks could not foresee
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"heatmaploc {args.command}: error: {where}{err.strerror or err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"heatmaploc {args.command}: interrupted", file=sys.stderr)

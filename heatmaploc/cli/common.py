@@ -107,6 +107,20 @@ def writable_file(path: str | None, option: str) -> None:
         raise ValueError(f"{option} {p}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (p.exists() and not os.access(p, os.W_OK)):
         raise ValueError(f"{option} {p}: not writable")
+    _try_write_in(parent, f"{option} {p}")
+
+
+def _try_write_in(folder: Path, label: str) -> None:
+    """Create and remove a temporary file in ``folder``, as the atomic writes will: the
+    permission bits do not tell (root, read-only mounts, special file systems)."""
+    import tempfile
+
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".heatmaploc-check-")
+    except OSError as err:
+        raise ValueError(f"{label}: cannot write in {folder} ({err.strerror})") from None
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def writable_folder(path: str | None, option: str) -> None:
@@ -123,6 +137,7 @@ def writable_folder(path: str | None, option: str) -> None:
         raise ValueError(f"{option} {p}: cannot create the folder ({err.strerror})") from None
     if not os.access(p, os.W_OK):
         raise ValueError(f"{option} {p}: not writable")
+    _try_write_in(p, f"{option} {p}")
 
 
 def unique_names(files: Sequence[Path]) -> dict[Path, str]:
