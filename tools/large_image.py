@@ -9,8 +9,11 @@ field drawn like the default preset at the density of its most crowded images
 The measurement runs in a fresh process (so its peak resident memory is the
 prediction's own) with the shipped model and its default test-time augmentation:
 
-* time per megapixel of the large image over that of a 512 x 512 crop of it (best of
-  two runs after a warm-up), and the process's peak resident memory;
+* time per megapixel of the large image over that of a 512 x 512 crop of it, the crop
+  timed between the large image's tiles (the median of one run every 9 tiles, taken
+  out of the large image's time): on a shared virtual machine the speed drifts by tens
+  of percent within minutes, so a reference timed before or after is not comparable;
+  in wall clock and in CPU time of the process; and the process's peak resident memory;
 * the count, F1 and RMSE at 2 px against the truth, and, to tell tiling from the
   model, the same on ``--crops`` 1024 x 1024 crops predicted whole (no tiling, no
   peak cap) against the tiled result inside the same crops.
@@ -27,6 +30,7 @@ import sys
 from pathlib import Path
 
 CROP = 1024
+REFERENCE_EVERY = 9  # tiles between two timed 512 x 512 references
 
 
 def simulate(data: Path, size: int, seed: int) -> None:
@@ -73,20 +77,48 @@ def measure(data: Path, crops: int) -> dict:
     small = image[:512, :512]
     loc.predict(small)  # warm-up
 
-    def best_of_two(img):
-        times = []
-        for _ in range(2):
-            start = time.perf_counter()
-            pts = loc.predict(img)
-            times.append(time.perf_counter() - start)
-        return min(times), pts
+    def timed(img):
+        """(wall seconds, CPU seconds of this process, points) of one prediction."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        pts = loc.predict(img)
+        return time.perf_counter() - wall, time.process_time() - cpu, pts
 
-    t_small, _ = best_of_two(small)
+    def best_of_two(img):
+        runs = [timed(img) for _ in range(2)]
+        return min(r[0] for r in runs), min(r[1] for r in runs)
+
+    t_before, c_before = best_of_two(small)
     rss_small = peak_rss_gib()
-    start = time.perf_counter()
-    pts = loc.predict(image)
-    t_large = time.perf_counter() - start
+    # The machine's speed drifts by tens of percent within minutes (a shared virtual
+    # machine), so the reference is also timed *between* tiles of the large image, at
+    # the same moments: every REFERENCE_EVERY tiles one 512 x 512 prediction, whose time
+    # is taken out of the large image's.
+    import heatmaploc.api as api
+
+    references: list[tuple[float, float]] = []
+    plain_tiled_maps = api.tiled_maps
+
+    def tiled_maps_with_references(model, tile_input, shape, tiling, device, tta="none", progress=None):
+        done = [0]
+
+        def step(n):
+            if progress is not None:
+                progress(n)
+            done[0] += n
+            if done[0] % REFERENCE_EVERY == 0:
+                references.append(timed(small)[:2])
+
+        return plain_tiled_maps(model, tile_input, shape, tiling, device, tta, step)
+
+    api.tiled_maps = tiled_maps_with_references
+    t_large, c_large, pts = timed(image)
+    api.tiled_maps = plain_tiled_maps
+    t_large -= sum(t for t, _ in references)
+    c_large -= sum(c for _, c in references)
     rss = peak_rss_gib()
+    t_after, c_after = best_of_two(small)
+    t_small, c_small = min(t_before, t_after), min(c_before, c_after)
+    t_inside, c_inside = (float(np.median([r[i] for r in references])) for i in (0, 1))
     h, w = image.shape[:2]
     whole = point_metrics([pts.xy], [truth], 2.0)
     rng = np.random.default_rng(0)
@@ -110,9 +142,14 @@ def measure(data: Path, crops: int) -> dict:
     return {
         "image": {"shape": [h, w], "dtype": str(image.dtype), "megapixels": h * w / 1e6},
         "tiling": {"size": loc.tiling.size, "overlap": loc.tiling.overlap, "tta": loc.tta},
-        "seconds_512": t_small, "seconds_large": t_large,
+        "seconds_512": t_small, "seconds_512_before": t_before, "seconds_512_after": t_after, "seconds_large": t_large,
         "s_per_mp_512": t_small / (512 * 512 / 1e6), "s_per_mp_large": t_large / (h * w / 1e6),
-        "time_per_mp_ratio": (t_large / (h * w)) / (t_small / (512 * 512)),
+        "time_per_mp_ratio_fastest_reference": (t_large / (h * w)) / (t_small / (512 * 512)),
+        "cpu_seconds_512": c_small, "cpu_seconds_large": c_large,
+        "references_between_tiles": len(references), "seconds_512_between_tiles_median": t_inside,
+        "cpu_seconds_512_between_tiles_median": c_inside,
+        "time_per_mp_ratio": (t_large / (h * w)) / (t_inside / (512 * 512)),
+        "cpu_time_per_mp_ratio": (c_large / (h * w)) / (c_inside / (512 * 512)),
         "peak_rss_gib_after_512": rss_small, "peak_rss_gib": rss,
         "count": pts.count, "truth": len(truth), "count_error": (pts.count - len(truth)) / len(truth),
         "f1_r2": whole.f1, "rmse_r2": whole.rmse,
@@ -151,9 +188,16 @@ def report(result: dict, data: Path, out: Path) -> None:
         "|---|---|",
         f"| peak resident memory | {result['peak_rss_gib']:.2f} GiB (after the 512 x 512 runs: "
         f"{result['peak_rss_gib_after_512']:.2f} GiB) |",
-        f"| time, large image | {result['seconds_large']:.1f} s ({result['s_per_mp_large']:.2f} s/MP) |",
-        f"| time, 512 x 512 crop | {result['seconds_512']:.2f} s ({result['s_per_mp_512']:.2f} s/MP) |",
-        f"| time per MP, large / 512 x 512 (same run) | {result['time_per_mp_ratio']:.3f} |",
+        f"| time, large image (the references between its tiles taken out) | {result['seconds_large']:.1f} s "
+        f"({result['s_per_mp_large']:.2f} s/MP) |",
+        f"| time, 512 x 512 crop: median of {result['references_between_tiles']} runs between the large image's "
+        f"tiles | {result['seconds_512_between_tiles_median']:.2f} s |",
+        f"| time per MP, large / 512 x 512 (references between tiles): wall clock | "
+        f"{result['time_per_mp_ratio']:.3f} |",
+        f"| the same in CPU time of the process | {result['cpu_time_per_mp_ratio']:.3f} |",
+        f"| for comparison: 512 x 512 fastest of 2 before / 2 after the large image | "
+        f"{result['seconds_512_before']:.2f} s / {result['seconds_512_after']:.2f} s (ratio to the fastest: "
+        f"{result['time_per_mp_ratio_fastest_reference']:.3f}) |",
         f"| count (truth {result['truth']}) | {result['count']} ({100 * result['count_error']:+.2f} %) |",
         f"| F1 / RMSE at 2 px | {result['f1_r2']:.4f} / {result['rmse_r2']:.4f} px |",
         f"| {c['n']} crops of {c['size']} px: truth / untiled / tiled count | {c['truth']} / {c['untiled']} / "
