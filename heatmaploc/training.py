@@ -253,6 +253,30 @@ def _train_loop(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Pa
             save_checkpoint(path, _checkpoint_payload(model, ema, opt, sched, cfg, codec.config, step, epoch, best,
                                                       history, losses))
 
+    def validate() -> None:
+        """After an epoch (rank 0): a history row, the log line, the model's own
+        reaction, and ``best.pt`` when F1 improved."""
+        nonlocal best
+        eval_model = ema.module if ema is not None else model
+        outputs = predict_samples(eval_model, val, device, channels_last=tc.channels_last)
+        metrics = evaluate_outputs(outputs, val_truths, val_shapes, codec, radii=(tc.val_radius,))
+        m = metrics[f"r{tc.val_radius:g}"]
+        row = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
+               "val_f1": m["f1"], "val_count_acc": m["count_accuracy"], "val_rmse": m["rmse"],
+               "lr": opt.param_groups[0]["lr"], "minutes": (time.time() - clock["start"]) / 60}
+        history.append(row)
+        if board is not None:
+            for key in ("train_loss", "val_f1", "val_count_acc", "val_rmse", "lr"):
+                board.add_scalar(key, row[key], step)
+        log.info("epoch %d step %d: loss %.4f  val F1@%g %.4f  count acc %.3f  rmse %.3f", epoch, step,
+                 row["train_loss"], tc.val_radius, m["f1"], m["count_accuracy"], m["rmse"])
+        message = model.on_validation(m)
+        if message:
+            log.info(message)
+        if m["f1"] > best:
+            best = m["f1"]
+            checkpoint(best_path)
+
     clock["start"] = time.time() - 60 * (history[-1]["minutes"] if history else 0.0)
     finished = True
     board = _tensorboard(run_dir) if ctx.main else None
@@ -307,8 +331,7 @@ def _train_loop(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Pa
                 epoch += 1
                 validated = step
                 if ctx.main:
-                    best = _validate(model, ema, val, val_truths, val_shapes, codec, tc, device, epoch, step, losses,
-                                     history, opt, clock, board, best, checkpoint, best_path)
+                    validate()
                     checkpoint(last_path)
                     _write_history(run_dir, history)
                 losses = []
@@ -339,32 +362,6 @@ def _train_loop(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Pa
         save_checkpoint(best_path, best_ckpt)
     ctx.barrier()
     return TrainResult(run_dir, best_path, last_path, history, threshold, best, finished)
-
-
-def _validate(model, ema, val, val_truths, val_shapes, codec, tc, device, epoch, step, losses, history, opt, clock,
-              board, best, checkpoint, best_path) -> float:
-    """Validate after an epoch (rank 0): a history row, the log line, the model's own
-    reaction, ``best.pt`` when F1 improved.  Returns the best F1 so far."""
-    eval_model = ema.module if ema is not None else model
-    outputs = predict_samples(eval_model, val, device, channels_last=tc.channels_last)
-    metrics = evaluate_outputs(outputs, val_truths, val_shapes, codec, radii=(tc.val_radius,))
-    m = metrics[f"r{tc.val_radius:g}"]
-    row = {"epoch": epoch, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan"),
-           "val_f1": m["f1"], "val_count_acc": m["count_accuracy"], "val_rmse": m["rmse"],
-           "lr": opt.param_groups[0]["lr"], "minutes": (time.time() - clock["start"]) / 60}
-    history.append(row)
-    if board is not None:
-        for key in ("train_loss", "val_f1", "val_count_acc", "val_rmse", "lr"):
-            board.add_scalar(key, row[key], step)
-    log.info("epoch %d step %d: loss %.4f  val F1@%g %.4f  count acc %.3f  rmse %.3f", epoch, step,
-             row["train_loss"], tc.val_radius, m["f1"], m["count_accuracy"], m["rmse"])
-    message = model.on_validation(m)
-    if message:
-        log.info(message)
-    if m["f1"] > best:
-        best = m["f1"]
-        checkpoint(best_path)
-    return best
 
 
 def _share_train_state(model: nn.Module, ctx: distributed.Context) -> None:

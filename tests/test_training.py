@@ -10,6 +10,8 @@ from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
 from heatmaploc.config import load_config
 from heatmaploc.training import TrainingDiverged, _lr_factor, train
 
+from interrupts import ctrl_c_in_second_epoch
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
 
@@ -27,6 +29,9 @@ def test_tiny_training_lowers_loss_and_writes_checkpoints(tiny_run):
         assert (tiny_run.run_dir / name).is_file(), name
     ckpt = load_checkpoint(tiny_run.last_checkpoint)
     assert ckpt["train_state"]["step"] == 12 and ckpt["package_version"]
+    # best.pt records the F1 that made it best
+    best = load_checkpoint(tiny_run.best_checkpoint)["train_state"]["best_metric"]
+    assert best == max(h["val_f1"] for h in tiny_run.history) == tiny_run.best_metric
     assert load_config(tiny_run.run_dir / "config.yaml") == load_config(TINY)
 
 
@@ -202,11 +207,8 @@ def test_ctrl_c_mid_epoch_then_the_printed_command_is_bit_identical(tmp_path):
     """A real Ctrl-C (SIGINT to the process group, a DataLoader worker included) during
     the second epoch; the command training prints resumes to the same weights and log
     as a run never stopped."""
-    import os
-    import signal
     import subprocess
     import sys
-    import time
 
     overrides = {"train.steps": 40, "train.steps_per_epoch": 20, "data.workers": 1}
     reference = train(load_config(TINY, overrides), tmp_path / "reference", progress=False)
@@ -214,14 +216,7 @@ def test_ctrl_c_mid_epoch_then_the_printed_command_is_bit_identical(tmp_path):
     sets = [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
     proc = subprocess.Popen([sys.executable, "-m", "heatmaploc", "train", "--config", str(TINY), "--out", str(run),
                              "--quiet", *sets], stderr=subprocess.PIPE, text=True, start_new_session=True)
-    for line in proc.stderr:
-        if "epoch 1 step 20" in line:
-            while not (run / "curves.png").exists():  # the epoch's last write
-                time.sleep(0.01)
-            time.sleep(0.5)
-            os.killpg(proc.pid, signal.SIGINT)
-            break
-    err = proc.stderr.read()
+    err = ctrl_c_in_second_epoch(proc, run, "epoch 1 step 20", settle=0.5)
     assert proc.wait(timeout=120) == 130, err
     resume_line = [ln for ln in err.splitlines() if "continue with:" in ln]
     assert len(resume_line) == 1
