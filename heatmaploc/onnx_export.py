@@ -16,6 +16,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,7 @@ class OnnxHeatmapNet(HeatmapModel, nn.Module):
         facts = self.meta["model"]
         self.in_channels, self.classes = int(facts["in_channels"]), int(facts["classes"])
         self.pad_multiple = int(facts.get("pad_multiple", 1))
-        self.config = _Facts(regression=bool(facts["regression"]))
+        self.config = SimpleNamespace(regression=bool(facts["regression"]))
         inputs = [i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
         dims = [d.dim_value or None for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
         if len(inputs) != 1 or len(dims) != 4 or dims[1] not in (None, self.in_channels):
@@ -151,8 +152,3 @@ class OnnxHeatmapNet(HeatmapModel, nn.Module):
             raise ValueError(f"{self.path}: the network gave maps of shape {out.shape} for an input of shape "
                              f"{arr.shape}; expected ({arr.shape[0]}, {self.out_channels}, H, W)")
         return torch.from_numpy(out)
-
-
-class _Facts:
-    def __init__(self, regression: bool) -> None:
-        self.regression = regression

@@ -124,10 +124,7 @@ def tiled_maps(model: nn.Module, tile_input: Callable[[int, int, int, int], torc
         averaged maps (probabilities, then ``dx, dy, log sigma``).
     """
     h, w = shape
-    multiple = int(getattr(model, "pad_multiple", 1))
-    starts_y, size_y = tile_layout(h, tiling.size, tiling.overlap, multiple)
-    starts_x, size_x = tile_layout(w, tiling.size, tiling.overlap, multiple)
-    boxes = [(y, x) for y in starts_y for x in starts_x]
+    boxes, (size_y, size_x) = tile_boxes(shape, tiling, int(getattr(model, "pad_multiple", 1)))
     total = weight = None
     model.eval()
     with torch.no_grad():
@@ -148,10 +145,19 @@ def tiled_maps(model: nn.Module, tile_input: Callable[[int, int, int, int], torc
     return total
 
 
+def tile_boxes(shape: tuple[int, int], tiling: TileConfig,
+               multiple: int = 1) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+    """The ``(y0, x0)`` corners of the tiles of an ``(H, W)`` image, row by row, and the
+    tiles' ``(height, width)`` (:func:`tile_layout` per axis)."""
+    starts_y, size_y = tile_layout(shape[0], tiling.size, tiling.overlap, multiple)
+    starts_x, size_x = tile_layout(shape[1], tiling.size, tiling.overlap, multiple)
+    return [(y, x) for y in starts_y for x in starts_x], (size_y, size_x)
+
+
 def n_tiles(shape: tuple[int, int], tiling: TileConfig) -> int:
-    """How many tiles :func:`tiled_maps` runs for an ``(H, W)`` image."""
-    return len(tile_layout(shape[0], tiling.size, tiling.overlap)[0]) * len(tile_layout(shape[1], tiling.size,
-                                                                                          tiling.overlap)[0])
+    """How many tiles :func:`tiled_maps` runs for an ``(H, W)`` image (the count does
+    not depend on the padding multiple)."""
+    return len(tile_boxes(shape, tiling)[0])
 
 
 def decode_margin(codec: HeatmapCodec) -> int:

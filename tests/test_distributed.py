@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,8 @@ from heatmaploc import distributed
 from heatmaploc.checkpoint import load_checkpoint
 from heatmaploc.config import load_config
 from heatmaploc.training import train
+
+from interrupts import ctrl_c_in_second_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
@@ -140,14 +140,7 @@ def test_two_processes_track_one_process_as_closely_as_float_summation_order_all
 def test_a_torchrun_run_interrupted_resumes_with_one_process_to_the_same_step(tmp_path):
     run = tmp_path / "run"
     proc = _torchrun(run, "train.steps=40", "train.steps_per_epoch=20")
-    for line in proc.stderr:
-        if "epoch 1 step 20" in line:
-            while not (run / "curves.png").exists():
-                time.sleep(0.01)
-            time.sleep(0.3)
-            os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches torchrun and its workers
-            break
-    err = proc.stderr.read()
+    err = ctrl_c_in_second_epoch(proc, run, "epoch 1 step 20", settle=0.3)  # reaches torchrun and its workers
     proc.wait(timeout=120)
     assert "continue with: heatmaploc train --out" in err
     stopped = _state(run)["step"]

@@ -111,9 +111,8 @@ def run(args) -> int:
     files, others = expand_inputs(args.paths)
     names = unique_names(files)  # from all inputs, so every share names an image alike
     total = len(files)
-    position = {f: k for k, f in enumerate(files)}
-    if shard is not None:
-        files = [f for _, f in shard.take(files)]
+    positioned = shard.take(files) if shard is not None else list(enumerate(files))
+    files = [f for _, f in positioned]
     for folder, skipped in others.items():
         kinds = ", ".join(sorted({f.suffix.lower() or "(no extension)" for f in skipped}))
         print(f"{folder}: {len(skipped)} file(s) that are not images skipped ({kinds})", file=sys.stderr)
@@ -166,7 +165,7 @@ def run(args) -> int:
         print(f"predictions: {args.out}")
         if shard is not None:
             done = {p for p, _ in results}
-            manifest = write_manifest(args.out, shard, total, [(position[f], names[f], f in done) for f in files])
+            manifest = write_manifest(args.out, shard, total, [(k, names[f], f in done) for k, f in positioned])
             print(f"share manifest: {manifest}")
     if args.overlay:
         cache: dict = {}
