@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
-from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from heatmaploc.checkpoint import load_checkpoint
+from heatmaploc.checkpoint import default_checkpoint_path, load_checkpoint
 from heatmaploc.codec import REFINE_MODES, CodecConfig, HeatmapCodec
 from heatmaploc.data.io import check_image, read_image
 from heatmaploc.data.preprocess import intensity_bounds, normalize, to_unit_range
@@ -36,15 +35,9 @@ from heatmaploc.points import PhysicalFrame, Points
 from heatmaploc.tiling import TileConfig, n_tiles, tiled_maps
 from heatmaploc.tta import transforms
 
-DEFAULT_CHECKPOINT = "default.pt"
 PHYSICS_REFINE = "physics"  # the refine mode that runs the blind physics fit after decoding
 
 ImageLike = Any  # str | Path | numpy.ndarray | PIL.Image.Image
-
-
-def default_checkpoint_path() -> Path:
-    """Path of the shipped default checkpoint inside the installed package."""
-    return Path(str(resources.files("heatmaploc") / "assets" / DEFAULT_CHECKPOINT))
 
 
 def load_input(image: ImageLike, name: str | None = None) -> tuple[np.ndarray, str]:
@@ -233,6 +226,61 @@ class Localizer:
 
             points = refine_many([im for im, _ in loaded], points, physics, [nm for _, nm in loaded], workers)
         return [p.with_frame(frame) for p in points]
+
+    def finetune(self, images: Sequence[ImageLike], points: Sequence[Any], *, out: str | Path,
+                 val_images: Sequence[ImageLike] | None = None, val_points: Sequence[Any] | None = None,
+                 minutes: float = 15.0, overrides: Mapping[str, Any] | None = None,
+                 progress: bool = True) -> "Localizer":
+        """This model fine-tuned on labelled images (:mod:`heatmaploc.finetune`, as
+        ``heatmaploc finetune``): returns the calibrated localizer of ``out/best.pt``.
+
+        Args:
+            images: paths, arrays or PIL images; ``points[i]`` are the ``(N_i, 2)``
+                sources of ``images[i]`` in pixels (docs/design.md section 1), an array
+                or a :class:`~heatmaploc.points.Points`.
+            out: the run folder; the images are written to ``out/data/`` as a dataset,
+                and this model's weights to ``out/start.pt``.
+            val_images, val_points: validation data; without them a share of
+                ``images`` is held out (:data:`heatmaploc.finetune.VAL_SHARE`).
+            minutes: the training budget; overrides: dotted values over the recipe.
+
+        Raises:
+            ValueError: an ONNX network (fine-tune the checkpoint it came from), image
+                and point lists of different lengths, a folder ``out`` that holds a run,
+                or what :func:`heatmaploc.finetune.finetune_config` refuses.
+        """
+        from dataclasses import asdict
+
+        from heatmaploc.checkpoint import save_checkpoint
+        from heatmaploc.data.io import write_dataset
+        from heatmaploc.finetune import finetune_config
+        from heatmaploc.models import model_config_dict
+        from heatmaploc.training import train
+
+        if not isinstance(self.model, torch.nn.Module):
+            raise ValueError("an ONNX network cannot be fine-tuned; fine-tune the checkpoint it was exported from")
+        out = Path(out)
+        if any((out / name).exists() for name in ("last.pt", "best.pt")):
+            raise ValueError(f"{out} already holds a run; give another out folder")
+
+        def dataset(folder: str, images: Sequence[ImageLike], points: Sequence[Any]) -> Path:
+            images, points = list(images), list(points)
+            if len(images) != len(points):
+                raise ValueError(f"{len(images)} {folder} images but {len(points)} point lists")
+            names = [f"{i:05d}.npy" for i in range(len(images))]
+            xy = [np.asarray(getattr(p, "xy", p), dtype=np.float64).reshape(-1, 2) for p in points]
+            # gray images among colour ones are replicated to RGB, as at prediction
+            return write_dataset(out / "data" / folder, {n: load_input(im)[0] for n, im in zip(names, images)},
+                                 dict(zip(names, xy)), meta={"mixed_channels": True})
+
+        train_dir = dataset("train", images, points)
+        val_dir = dataset("val", val_images, val_points or []) if val_images is not None else None
+        start = save_checkpoint(out / "start.pt", {
+            "model_config": model_config_dict(self.model), "codec_config": asdict(self.codec.config),
+            "model_state": self.model.state_dict(), "inference": {**self.inference, "tta": self.tta}})
+        cfg = finetune_config(train_dir, val=val_dir, checkpoint=start, minutes=minutes, overrides=dict(overrides or {}))
+        result = train(cfg, out, progress=progress)
+        return Localizer.from_checkpoint(result.best_checkpoint, device=str(self.device))
 
     def with_threshold(self, threshold: float) -> "Localizer":
         """A copy that decodes with another threshold."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,18 @@ from heatmaploc.data.io import atomic_replace
 
 FORMAT = "heatmaploc-checkpoint"
 FORMAT_VERSION = 1
+DEFAULT_CHECKPOINT = "default.pt"
+SHIPPED = "default"  # the name that stands for the shipped model wherever a checkpoint path is taken
+
+
+def default_checkpoint_path() -> Path:
+    """Path of the shipped default checkpoint inside the installed package."""
+    return Path(str(resources.files("heatmaploc") / "assets" / DEFAULT_CHECKPOINT))
+
+
+def checkpoint_path(name: str | Path) -> Path:
+    """``name`` as a checkpoint path: ``"default"`` is the shipped model."""
+    return default_checkpoint_path() if str(name) == SHIPPED else Path(name)
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any], half: bool = False) -> Path:
@@ -104,3 +117,47 @@ def adapt_state_dict(state: dict[str, torch.Tensor], model: nn.Module, source: s
         else:
             raise ValueError(f"{source}: tensor {key} has shape {tuple(value.shape)}, the model needs {tuple(want)}")
     return out
+
+
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, recursively, so a YAML value and a checkpoint's compare equal."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def adopt_model_config(asked: dict[str, Any], checkpoint_model: dict[str, Any], source: str,
+                       unset: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The model config of a run whose weights start from a checkpoint: the
+    checkpoint's own, with what the run's config ``asked`` for on top where the weights
+    can follow it.
+
+    ``asked`` (a run config's ``model`` section) may set ``in_channels`` (the first
+    convolution is adapted, :func:`adapt_state_dict`) and turn ``regression`` on for a
+    checkpoint without the head (it starts at zero); any other key that differs from
+    the checkpoint's is a ``ValueError`` naming it, since those weights cannot start
+    another architecture.  ``asked == unset`` (a config that says nothing of the model,
+    whose section holds only the default name) adopts the checkpoint's model as it is.
+    """
+    asked = {} if unset is not None and asked == unset else dict(asked)
+    for key, value in asked.items():
+        have = checkpoint_model.get(key)
+        adaptable = key == "in_channels" or (key == "regression" and value and not have)
+        if not adaptable and _plain(value) != _plain(have):
+            raise ValueError(f"model.{key}={value!r} conflicts with the checkpoint {source}, whose weights are those of "
+                             f"model.{key}={have!r}; drop the setting to adopt the checkpoint's model, or train "
+                             "without starting from it")
+    return {**checkpoint_model, **asked}
+
+
+def adopt_codec_config(run_codec: dict[str, Any], checkpoint_codec: dict[str, Any],
+                       defaults: dict[str, Any]) -> dict[str, Any]:
+    """The codec of a run started from a checkpoint: the checkpoint's geometry and
+    decoding (target width, sub-pixel mode, peak cap, ...), except where the run's
+    codec differs from ``defaults`` (the :class:`~heatmaploc.codec.CodecConfig`
+    defaults: what a config sets explicitly).  The decode threshold and sigma factor
+    are recalibrated by the run, so they are not taken over."""
+    calibrated = ("threshold", "sigma_scale")
+    base = {k: v for k, v in checkpoint_codec.items() if k in defaults and k not in calibrated}
+    explicit = {k: v for k, v in run_codec.items() if _plain(v) != _plain(defaults.get(k))}
+    return {**run_codec, **base, **explicit}

@@ -27,6 +27,9 @@ class DataConfig:
         simulate_overrides: ``SimConfig`` fields changed for both.
         train_seed: seed of the streamed training images (image ``i`` of step ``s``
             is ``simulate_image(cfg, train_seed, s * batch + i)``).
+        val_share: with ``train`` a folder and ``val`` unset, the share of its images
+            held out for validation (:func:`heatmaploc.data.index.split_dataset`: chosen by
+            their file names alone; the rest train).
         val_seed, val_size: the fixed simulated validation set when ``val`` is unset.
         in_channels: network input channels (1 or 3); images are converted by
             :mod:`heatmaploc.data.preprocess`.
@@ -35,6 +38,7 @@ class DataConfig:
 
     train: str | None = None
     val: str | None = None
+    val_share: float | None = None
     simulate: str | None = "default"
     simulate_overrides: dict = field(default_factory=dict)
     train_seed: int = 1000
@@ -48,6 +52,11 @@ class DataConfig:
         _check_ranges(self, positive=("val_size",), non_negative=("workers", "train_seed", "val_seed"))
         if self.in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {self.in_channels!r}")
+        if self.val_share is not None:
+            if not 0.0 < self.val_share < 1.0:
+                raise ValueError(f"val_share must be in (0, 1), got {self.val_share!r}")
+            if self.val or not self.train:
+                raise ValueError("val_share holds out part of the train folder: set data.train, and not data.val")
 
 
 @dataclass(frozen=True)
@@ -218,6 +227,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         source = str(path)
     if overrides:
         source += " with the --set overrides" if path is not None else "defaults with the --set overrides"
+    return config_from_dict(apply_overrides(data, overrides), source)
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Set each dotted key of ``overrides`` (``"train.steps": 100``) in the nested
+    config dict ``data`` (changed in place and returned)."""
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, last = dotted.split(".")
@@ -226,7 +241,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             if not isinstance(node, dict):
                 raise ValueError(f"override {dotted!r}: {key!r} is not a section")
         node[last] = value
-    return config_from_dict(data, source)
+    return data
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:

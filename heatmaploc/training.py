@@ -12,7 +12,7 @@ import csv
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,8 +24,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from heatmaploc import distributed
-from heatmaploc.checkpoint import adapt_state_dict, load_checkpoint, save_checkpoint
-from heatmaploc.codec import HeatmapCodec
+from heatmaploc.checkpoint import (adapt_state_dict, adopt_codec_config, adopt_model_config, checkpoint_path,
+                                   load_checkpoint, save_checkpoint)
+from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.config import RunConfig, TrainConfig, save_config
 from heatmaploc.data.dataset import collate
 from heatmaploc.data.sources import training_stream, validation_samples
@@ -157,6 +158,16 @@ def training_model(cfg: RunConfig, device: torch.device) -> tuple[HeatmapCodec, 
     return codec, model
 
 
+def adopt_checkpoint(cfg: RunConfig, ckpt: dict[str, Any], source: str) -> RunConfig:
+    """``cfg`` for a run whose weights start from ``ckpt``: the checkpoint's model
+    (:func:`~heatmaploc.checkpoint.adopt_model_config`; the input channels stay
+    ``data.in_channels``) and codec (:func:`~heatmaploc.checkpoint.adopt_codec_config`)."""
+    model = adopt_model_config(cfg.model, ckpt["model_config"], source, unset=RunConfig().model)
+    model.pop("in_channels", None)  # data.in_channels builds the model; the weights are adapted to it
+    codec = adopt_codec_config(asdict(cfg.codec), ckpt.get("codec_config", {}), asdict(CodecConfig()))
+    return replace(cfg, model=model, codec=CodecConfig(**codec))
+
+
 def make_optimizer(model: nn.Module, tc: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
@@ -168,8 +179,11 @@ def train(cfg: RunConfig, run_dir: str | Path, *, resume: bool = False, init_fro
 
     Args:
         resume: continue from ``run_dir/last.pt`` (same config).
-        init_from: start from the weights of another checkpoint (fine-tuning; input
-            channels are adapted, see :func:`adapt_state_dict`).
+        init_from: start from the weights of another checkpoint (``"default"``: the
+            shipped model; fine-tuning): the run
+            adopts its model and codec (:func:`adopt_checkpoint`; a conflicting model
+            setting is a ``ValueError``) and adapts the input channels
+            (:func:`adapt_state_dict`); ``None``: ``cfg.train.init_from``.
         on_step: called after every optimizer step with ``(step, model)`` (tests use
             it to simulate an interrupt or a fault).
 
@@ -192,13 +206,17 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
         if tc.batch_size % ctx.world:
             raise ValueError(f"train.batch_size={tc.batch_size} must be a multiple of the {ctx.world} processes "
                              "(the global batch is shared evenly)")
-        return _train_loop(cfg, run_dir, resume, init_from, progress, on_step, ctx,
-                           dist_device or pick_device(tc.device))
+        init_from = init_from if init_from is not None else tc.init_from
+        start = None
+        if init_from is not None and not resume:  # a resumed run's saved config has adopted it already
+            start = (str(init_from), load_checkpoint(checkpoint_path(init_from)))
+            cfg = adopt_checkpoint(cfg, start[1], start[0])
+        return _train_loop(cfg, run_dir, resume, start, progress, on_step, ctx, dist_device or pick_device(tc.device))
     finally:
         distributed.teardown(ctx)
 
 
-def _train_loop(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | None, progress: bool,
+def _train_loop(cfg: RunConfig, run_dir: Path, resume: bool, start: tuple[str, dict[str, Any]] | None, progress: bool,
                 on_step: Callable[[int, nn.Module], None] | None, ctx: distributed.Context,
                 device: torch.device) -> TrainResult:
     tc, data = cfg.train, cfg.data
@@ -206,11 +224,9 @@ def _train_loop(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Pa
     torch.manual_seed(tc.seed)
     codec, model = training_model(cfg, device)
     model = distributed.sync_batchnorm(model, ctx, device.type == "cuda")
-    init_from = init_from if init_from is not None else tc.init_from
-    if init_from is not None and not resume:
-        ckpt = load_checkpoint(init_from)
-        model.load_state_dict(adapt_state_dict(ckpt["model_state"], model, str(init_from)))
-        log.info("initialized from %s", init_from)
+    if start is not None:
+        model.load_state_dict(adapt_state_dict(start[1]["model_state"], model, start[0]))
+        log.info("initialized from %s", start[0])
     # The gradients of N processes are averaged (DDP); `model` stays the plain module
     # whose weights are saved, averaged (EMA) and validated.
     forward = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from heatmaploc.api import Localizer, default_checkpoint_path
+from heatmaploc.api import Localizer
+from heatmaploc.checkpoint import checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec, main_suite_name
 from heatmaploc.bench.measures import (blind_physics_metrics, both_found, coord_eps, crlb_of_suite, crlb_ratio,
@@ -47,8 +48,7 @@ def training_data(cfg: BenchConfig, spec: ModelSpec) -> dict[str, Any]:
 def obtain_model(spec: ModelSpec, cfg: BenchConfig, out: Path, progress: bool) -> tuple[Localizer, list[dict]]:
     """A Localizer for ``spec``: loaded, or trained here within ``cfg.train_minutes``."""
     if spec.checkpoint:
-        path = default_checkpoint_path() if spec.checkpoint == "default" else spec.checkpoint
-        loc = Localizer.from_checkpoint(path, device="auto", tta=spec.tta)
+        loc = Localizer.from_checkpoint(checkpoint_path(spec.checkpoint), device="auto", tta=spec.tta)
         if spec.codec:
             loc = loc.with_codec(**spec.codec)
         return loc, []

@@ -13,10 +13,10 @@ import sys
 from typing import Sequence
 
 from heatmaploc import __version__
-from heatmaploc.cli import benchmark, evaluate, export, info, merge, predict, simulate, train
+from heatmaploc.cli import benchmark, evaluate, export, finetune, info, merge, predict, simulate, train
 from heatmaploc.cli.common import parse_overrides
 
-COMMANDS = (simulate, info, train, predict, evaluate, benchmark, export, merge)
+COMMANDS = (simulate, info, train, finetune, predict, evaluate, benchmark, export, merge)
 
 __all__ = ["main", "build_parser", "parse_overrides"]
 

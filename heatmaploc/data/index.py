@@ -6,8 +6,10 @@ image and mixed channel counts.
 """
 from __future__ import annotations
 
+import hashlib
+import math
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +146,38 @@ def _validate_images(index: DatasetIndex, allow_mixed: bool, progress: bool) -> 
             f'"mixed_channels": true in meta.json to let gray images be replicated to RGB'
         )
     return checked
+
+
+MIN_VALIDATION_IMAGES = 5
+MIN_VALIDATION_POINTS = 10
+
+
+def split_dataset(index: DatasetIndex, share: float) -> tuple[DatasetIndex, DatasetIndex]:
+    """``(train, validation)`` parts of ``index``: the validation part holds
+    ``ceil(share * n)`` of its ``n`` images, those first in the order of the SHA-1 of
+    their file names (so the split depends on the names alone, and an image keeps its
+    side when others are added, unless it sits at the boundary); the rest train.
+
+    Raises:
+        ValueError: ``share`` outside (0, 1); a validation part with fewer than
+            ``MIN_VALIDATION_IMAGES`` images or ``MIN_VALIDATION_POINTS`` sources (the
+            decode threshold and the sigma factor are calibrated on it), or no image
+            left to train on.
+    """
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"validation share must be in (0, 1), got {share!r}")
+    n = len(index)
+    n_val = math.ceil(share * n)
+    order = sorted(range(n), key=lambda i: hashlib.sha1(index[i].name.encode()).hexdigest())
+    held = set(order[:n_val])
+    val = [r for i, r in enumerate(index.records) if i in held]
+    train = [r for i, r in enumerate(index.records) if i not in held]
+    n_points = sum(len(r.points) for r in val)
+    if len(val) < MIN_VALIDATION_IMAGES or n_points < MIN_VALIDATION_POINTS or not train:
+        raise ValueError(
+            f"{index.root}: a {share:.0%} validation share of its {n} images holds {len(val)} image(s) with "
+            f"{n_points} source(s); calibrating the threshold and sigma needs at least {MIN_VALIDATION_IMAGES} "
+            f"images and {MIN_VALIDATION_POINTS} sources there, and training at least one image left over: "
+            "label more images, or give a validation folder"
+        )
+    return replace(index, records=train), replace(index, records=val)

@@ -252,6 +252,21 @@ def write_points_csv(path: str | Path, rows: Iterable[tuple], with_scores: bool 
     atomic_write_bytes(Path(path), buffer.getvalue().encode())
 
 
+def write_dataset(root: str | Path, images: dict[str, np.ndarray], points: dict[str, np.ndarray],
+                  meta: dict | None = None) -> Path:
+    """Write a labelled dataset folder (docs/design.md section 2): ``images/<name>``
+    for each item of ``images`` (:func:`write_image`, by the name's extension),
+    ``points.csv`` with the ``(N, 2)`` points (pixels) of ``points[name]`` (an image
+    without an entry has none) and, when given, ``meta.json``.  Returns ``root``."""
+    root = Path(root)
+    for name, image in images.items():
+        write_image(root / "images" / name, image)
+    write_points_csv(root / "points.csv", [(name, points.get(name, np.zeros((0, 2))), None, None) for name in images])
+    if meta is not None:
+        write_json(root / "meta.json", meta)
+    return root
+
+
 def read_meta(path: str | Path) -> dict:
     """``meta.json`` as a dict; ``{}`` when the file does not exist."""
     path = Path(path)

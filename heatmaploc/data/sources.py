@@ -15,7 +15,7 @@ import numpy as np
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import RunConfig
 from heatmaploc.data.dataset import ImageSource, IndexSource, SampleStream
-from heatmaploc.data.index import load_dataset
+from heatmaploc.data.index import DatasetIndex, load_dataset, split_dataset
 from heatmaploc.simulate import get_preset, simulate_image
 
 
@@ -34,11 +34,27 @@ class SimulatedSource(ImageSource):
         return sim.image, sim.points, np.zeros(len(sim.points), np.int64), f"sim{g:08d}"
 
 
+def train_index(cfg: RunConfig) -> DatasetIndex:
+    """The run's training folder (``data.train``), less the images ``data.val_share``
+    holds out (:func:`~heatmaploc.data.index.split_dataset`)."""
+    index = load_dataset(cfg.data.train)
+    return split_dataset(index, cfg.data.val_share)[0] if cfg.data.val_share is not None else index
+
+
+def val_index(cfg: RunConfig) -> DatasetIndex | None:
+    """The run's validation folder: the share of ``data.train`` that ``data.val_share``
+    holds out, or ``data.val``; ``None`` when validation is simulated."""
+    if cfg.data.val_share is not None:
+        return split_dataset(load_dataset(cfg.data.train), cfg.data.val_share)[1]
+    return load_dataset(cfg.data.val) if cfg.data.val else None
+
+
 def validation_samples(cfg: RunConfig, codec: HeatmapCodec) -> list[dict[str, Any]]:
     """The fixed validation set as a list of samples (no augmentation)."""
     data = cfg.data
-    if data.val:
-        source: ImageSource = IndexSource(load_dataset(data.val))
+    val = val_index(cfg)
+    if val is not None:
+        source: ImageSource = IndexSource(val)
     elif data.simulate:
         source = SimulatedSource(data.simulate, data.simulate_overrides, data.val_seed, data.val_size)
     else:
@@ -50,7 +66,7 @@ def validation_samples(cfg: RunConfig, codec: HeatmapCodec) -> list[dict[str, An
 def training_stream(cfg: RunConfig, codec: HeatmapCodec) -> SampleStream:
     data = cfg.data
     if data.train:
-        source: ImageSource = IndexSource(load_dataset(data.train), cfg.train.seed, shuffle=True)
+        source: ImageSource = IndexSource(train_index(cfg), cfg.train.seed, shuffle=True)
     elif data.simulate:
         source = SimulatedSource(data.simulate, data.simulate_overrides, data.train_seed)
     else:
