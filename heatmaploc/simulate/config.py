@@ -57,6 +57,18 @@ class SimConfig:
             (a fraction) at the edges; sources are discs of a radius drawn from
             ``source_radius_range`` (pixels); a wall ``wall_distance_px`` beyond the left
             edge reflects with coefficient ``reflection`` (0: none).
+        medium_speed_variation, medium_scale_wavelengths, orthotropy_range,
+        edge_count_range, edge_conditions, edge_distance_px_range: media solved by
+            finite differences (:mod:`heatmaploc.physics.fdsolve`; ``free`` and ``plate``
+            kernels only), used when any is active (:attr:`finite_difference`): a
+            smooth random wave speed ``1 + e s(p)`` with ``|s| <= 1`` and ``e`` up to
+            ``medium_speed_variation``, correlated over ``medium_scale_wavelengths``
+            wavelengths (drawn uniformly); an orthotropic medium whose wavelength ratio
+            is drawn from ``orthotropy_range`` at a uniform axis angle; a number of the
+            view's sides, from ``edge_count_range``, that are reflecting edges (condition
+            drawn from ``edge_conditions``: ``dirichlet`` or ``neumann``) at a distance
+            drawn from ``edge_distance_px_range`` beyond the view; the other sides
+            absorb.  The source size is the std of a Gaussian source there.
     """
 
     height: int = 128
@@ -90,7 +102,18 @@ class SimConfig:
     source_radius_range: tuple[float, float] = (0.0, 0.0)
     reflection: float = 0.0
     wall_distance_px: float = 3.0
+    medium_speed_variation: float = 0.0
+    medium_scale_wavelengths: tuple[float, float] = (1.0, 3.0)
+    orthotropy_range: tuple[float, float] = (1.0, 1.0)
+    edge_count_range: tuple[int, int] = (0, 0)
+    edge_conditions: tuple[str, ...] = ("dirichlet", "neumann")
+    edge_distance_px_range: tuple[float, float] = (1.0, 12.0)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finite_difference(self) -> bool:
+        """True when the scenes' fields are solved by finite differences."""
+        return bool(self.medium_speed_variation or self.orthotropy_range != (1.0, 1.0) or self.edge_count_range[1])
 
     def __post_init__(self) -> None:
         if self.height < 8 or self.width < 8:
@@ -117,6 +140,28 @@ class SimConfig:
             raise ValueError(f"wavelength_range must be positive and ordered, got {self.wavelength_range}")
         if self.snr_db_range is None and self.noise_std is None:
             raise ValueError("give snr_db_range or noise_std (use noise_std=0 for no noise)")
+        if self.finite_difference:
+            self._check_finite_difference()
+
+    def _check_finite_difference(self) -> None:
+        from heatmaploc.physics.fdsolve import EDGES
+
+        if "seed" in self.kernels:
+            raise ValueError("finite-difference media (medium_*, orthotropy_range, edge_*) model the 'free' and "
+                             "'plate' kernels; remove 'seed' from kernels")
+        if self.speed_variation or self.reflection or self.source_radius_range[1]:
+            raise ValueError("speed_variation, reflection and source_radius_range are analytic stand-ins; "
+                             "with a finite-difference medium use medium_speed_variation and edge_count_range")
+        if not 0.0 <= self.medium_speed_variation < 0.5:
+            raise ValueError(f"medium_speed_variation must be in [0, 0.5), got {self.medium_speed_variation}")
+        if not 0.5 <= self.orthotropy_range[0] <= self.orthotropy_range[1] <= 3.0:
+            raise ValueError(f"orthotropy_range must be ordered within [0.5, 3], got {self.orthotropy_range}")
+        lo, hi = self.edge_count_range
+        if not 0 <= lo <= hi <= 4:
+            raise ValueError(f"edge_count_range must satisfy 0 <= min <= max <= 4, got {self.edge_count_range}")
+        bad = [c for c in self.edge_conditions if c not in EDGES[1:]]
+        if bad or not self.edge_conditions:
+            raise ValueError(f"edge_conditions must be among {EDGES[1:]}, got {self.edge_conditions}")
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON/YAML-friendly dict (tuples become lists)."""

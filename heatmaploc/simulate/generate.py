@@ -96,6 +96,14 @@ def simulate_image(cfg: SimConfig, seed: int, index: int) -> SimulatedImage:
     if scene.slowness_slope or scene.source_radius or scene.reflection:  # the stress suites' mismatch
         info.update(slowness_slope=round(scene.slowness_slope, 8), source_radius_px=round(scene.source_radius, 6),
                     reflection=scene.reflection)
+    if scene.medium is not None:  # a finite-difference medium
+        m = scene.medium
+        speed = m.speed if m.speed is not None else np.ones(1)
+        info.update(medium="finite-difference", speed_min=round(float(speed.min()), 6),
+                    speed_max=round(float(speed.max()), 6), orthotropy_ratio=round(m.ratio, 6),
+                    orthotropy_angle=round(m.angle, 6),
+                    edges={side: [m.edges[side], round(m.distances[side], 4)] for side in m.edges
+                           if m.edges[side] != "absorb"})
     return SimulatedImage(image, scene.points, scene, info)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from heatmaploc.physics.fdsolve import SIDES, Medium, solve_field
 from heatmaploc.physics.forward import TABLE_STEP, observe, wave_field
 from heatmaploc.simulate.config import SimConfig
 
@@ -33,6 +34,9 @@ class Scene:
         source_radius: every source is a disc of this radius (pixels), not a point.
         mirror_x, reflection: a straight wall at ``x = mirror_x`` reflects the field
             with this coefficient (mirror-image sources); ``None``: no wall.
+        medium: a medium solved by finite differences
+            (:class:`heatmaploc.physics.fdsolve.Medium`, holding the wavenumber, the
+            kernel and the source size too); ``None``: the analytic kernels.
     """
 
     points: np.ndarray
@@ -49,6 +53,7 @@ class Scene:
     source_radius: float = 0.0
     mirror_x: float | None = None
     reflection: float = 0.0
+    medium: Medium | None = None
 
     @property
     def wavelength(self) -> float:
@@ -67,6 +72,8 @@ def complex_field(scene: Scene, height: int, width: int, exact: bool = False) ->
     """
     points = np.vstack([scene.points.reshape(-1, 2), scene.hidden_points.reshape(-1, 2)])
     strengths = np.concatenate([scene.strengths, scene.hidden_strengths])
+    if scene.medium is not None:
+        return solve_field(scene.medium, points, strengths, height, width)
     if scene.source_radius > 0:  # a disc: a centre and two rings of sub-sources sharing the strength
         offsets = [(0.0, 0.0)] + [(rho * np.cos(t), rho * np.sin(t)) for rho, m in ((0.5, 6), (1.0, 12))
                                   for t in np.linspace(0, 2 * np.pi, m, endpoint=False)]
@@ -120,10 +127,12 @@ def _draw_positions(cfg: SimConfig, n: int, min_sep: float, rng: np.random.Gener
     return points
 
 
-def _draw_outside(cfg: SimConfig, n: int, wavelength: float, rng: np.random.Generator) -> np.ndarray:
-    """``n`` positions outside the image, at least the clearance beyond its edge."""
+def _draw_outside(cfg: SimConfig, n: int, wavelength: float, rng: np.random.Generator,
+                  reach: float | None = None) -> np.ndarray:
+    """``n`` positions outside the image, at least the clearance beyond its edge and at
+    most ``reach`` (default: half the image size) beyond it."""
     clear = max(cfg.outside_clearance_wavelengths * wavelength, 4.0)
-    ext = max(0.5 * max(cfg.height, cfg.width), clear + 1.0)
+    ext = max(0.5 * max(cfg.height, cfg.width) if reach is None else reach, clear + 1.0)
     x0, x1, y0, y1 = -0.5 - ext, cfg.width - 0.5 + ext, -0.5 - ext, cfg.height - 0.5 + ext
     out = []
     while len(out) < n:
@@ -153,24 +162,61 @@ def sample_scene(cfg: SimConfig, index: int, rng: np.random.Generator) -> Scene:
     else:
         time_phase = float(rng.uniform(0.0, 2.0 * math.pi))
     n_out = int(rng.integers(cfg.outside_count_range[0], cfg.outside_count_range[1] + 1))
-    hidden = _draw_outside(cfg, n_out, wavelength, rng)
+    reach = fd_margin(wavelength) if cfg.finite_difference else None
+    hidden = _draw_outside(cfg, n_out, wavelength, rng, reach)
     hidden_q = rng.uniform(*cfg.amplitude_range, size=n_out) * np.exp(1j * rng.uniform(0, 2 * math.pi, size=n_out))
     # model mismatch (stress suites): drawn only when enabled, so other datasets keep their bytes
     slope = rng.uniform(-1.0, 1.0) * 2.0 * cfg.speed_variation / cfg.width if cfg.speed_variation else 0.0
     radius = float(rng.uniform(*cfg.source_radius_range)) if cfg.source_radius_range[1] > 0 else 0.0
+    k = complex(k_real, k_real * damping)
+    source_size = float(rng.uniform(*cfg.source_size_range))
+    medium = _draw_medium(cfg, k, kernel, wavelength, source_size, rng) if cfg.finite_difference else None
     return Scene(
         points=points,
         hidden_points=hidden,
         hidden_strengths=hidden_q,
         strengths=amplitudes * np.exp(1j * phases),
-        wavenumber=complex(k_real, k_real * damping),
+        wavenumber=k,
         kernel=kernel,
         observable=observable,
         time_phase=time_phase,
-        source_size=float(rng.uniform(*cfg.source_size_range)),
+        source_size=source_size,
         slowness_slope=slope,
         centre_x=(cfg.width - 1) / 2.0,
         source_radius=radius,
         mirror_x=-0.5 - cfg.wall_distance_px if cfg.reflection else None,
         reflection=cfg.reflection,
+        medium=medium,
     )
+
+
+def fd_margin(wavelength: float) -> float:
+    """Pixels between the view and an absorbing layer of a finite-difference medium:
+    room for the sources outside the view."""
+    return max(16.0, wavelength)
+
+
+def _draw_medium(cfg: SimConfig, k: complex, kernel: str, wavelength: float, source_size: float,
+                 rng: np.random.Generator) -> Medium:
+    """A finite-difference medium of ``cfg`` (:attr:`SimConfig.finite_difference`):
+    the wave speed field, the orthotropy and the reflecting edges."""
+    from scipy.ndimage import gaussian_filter
+
+    speed = None
+    if cfg.medium_speed_variation:
+        scale = float(rng.uniform(*cfg.medium_scale_wavelengths)) * wavelength
+        noise = gaussian_filter(rng.standard_normal((cfg.height, cfg.width)), scale / 2.0, mode="reflect")
+        amplitude = float(rng.uniform(0.5, 1.0)) * cfg.medium_speed_variation
+        speed = 1.0 + amplitude * noise / max(float(np.abs(noise).max()), 1e-12)
+    ratio = float(rng.uniform(*cfg.orthotropy_range))
+    angle = float(rng.uniform(0.0, math.pi)) if ratio != 1.0 else 0.0
+    n_edges = int(rng.integers(cfg.edge_count_range[0], cfg.edge_count_range[1] + 1))
+    edged = set(rng.choice(SIDES, size=n_edges, replace=False).tolist()) if n_edges else set()
+    edges, distances = {}, {}
+    for side in SIDES:
+        if side in edged:
+            edges[side] = str(rng.choice(cfg.edge_conditions))
+            distances[side] = float(rng.uniform(*cfg.edge_distance_px_range))
+        else:
+            edges[side], distances[side] = "absorb", fd_margin(wavelength)
+    return Medium(k, kernel, speed, ratio, angle, edges, distances, source_size)
