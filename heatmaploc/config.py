@@ -31,6 +31,15 @@ class DataConfig:
             held out for validation (:func:`heatmaploc.data.index.split_dataset`: chosen by
             their file names alone; the rest train).
         val_seed, val_size: the fixed simulated validation set when ``val`` is unset.
+        mix: a training mixture (used instead of ``train`` / ``simulate`` for the
+            streamed training images): components ``{"share": s, "simulate": preset,
+            "overrides": {...}}`` (streamed) or ``{"share": s, "folder": dataset,
+            "val": dataset}`` (a simulated or labelled folder), shares summing to 1;
+            sample ``g`` comes from the component drawn for ``g``
+            (:class:`heatmaploc.data.sources.MixSource`).  Unless ``val`` or
+            ``val_share`` is set, validation draws the same mixture from ``val_seed``,
+            with each folder component's ``val`` folder (components without one are
+            left out of validation and the other shares renormalized).
         in_channels: network input channels (1 or 3); images are converted by
             :mod:`heatmaploc.data.preprocess`.
         workers: DataLoader worker processes.
@@ -44,6 +53,7 @@ class DataConfig:
     train_seed: int = 1000
     val_seed: int = 999
     val_size: int = 256
+    mix: tuple[dict, ...] = ()
     in_channels: int = 3
     workers: int = 1
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(crop_size=(128, 128)))
@@ -52,6 +62,7 @@ class DataConfig:
         _check_ranges(self, positive=("val_size",), non_negative=("workers", "train_seed", "val_seed"))
         if self.in_channels not in (1, 3):
             raise ValueError(f"in_channels must be 1 or 3, got {self.in_channels!r}")
+        _check_mix(self.mix)
         if self.val_share is not None:
             if not 0.0 < self.val_share < 1.0:
                 raise ValueError(f"val_share must be in (0, 1), got {self.val_share!r}")
@@ -128,6 +139,30 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+MIX_KEYS = {"share", "simulate", "overrides", "folder", "val"}
+
+
+def _check_mix(mix: tuple[dict, ...]) -> None:
+    """``ValueError`` naming the first malformed component of a training mixture."""
+    for i, component in enumerate(mix):
+        where = f"mix[{i}]"
+        if not isinstance(component, dict):
+            raise ValueError(f"{where}: expected a mapping, got {component!r}")
+        unknown = sorted(set(component) - MIX_KEYS)
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(MIX_KEYS)}")
+        share = component.get("share")
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not share > 0:
+            raise ValueError(f"{where}: share must be a number > 0, got {share!r}")
+        if ("simulate" in component) == ("folder" in component):
+            raise ValueError(f"{where}: give either simulate (a preset) or folder (a dataset)")
+        if "folder" in component and "overrides" in component:
+            raise ValueError(f"{where}: overrides apply to a simulate component, not a folder")
+    total = sum(c["share"] for c in mix)
+    if mix and abs(total - 1.0) > 1e-6:
+        raise ValueError(f"mix: shares must sum to 1, got {total:g}")
 
 
 def _check_ranges(obj: Any, positive: tuple[str, ...] = (), non_negative: tuple[str, ...] = ()) -> None:
@@ -226,7 +261,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ValueError(f"{path}: expected a mapping at the top level")
         source = str(path)
     if overrides:
-        source += " with the --set overrides" if path is not None else "defaults with the --set overrides"
+        source += " with the --set overrides"
     return config_from_dict(apply_overrides(data, overrides), source)
 
 

@@ -19,7 +19,7 @@ def test_one_config_per_baseline_and_the_default():
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_builds_its_model(path):
     cfg = load_config(path)
-    assert cfg.data.simulate or cfg.data.train, f"{path.name}: no training data"
+    assert cfg.data.simulate or cfg.data.train or cfg.data.mix, f"{path.name}: no training data"
     model = build_model({**cfg.model, "in_channels": cfg.data.in_channels}).eval()
     with torch.no_grad():
         out = model(torch.zeros(1, cfg.data.in_channels, 64, 64))

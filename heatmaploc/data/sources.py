@@ -2,8 +2,9 @@
 and the training stream of a run config.
 
 Training data is a deterministic function of the *global sample index* ``g = step *
-batch + i``: streamed simulation (``simulate_image(cfg, train_seed, g)``) or a
-dataset folder walked in per-pass permutations.  Resuming at step ``s`` therefore
+batch + i``: streamed simulation (``simulate_image(cfg, train_seed, g)``), a
+dataset folder walked in per-pass permutations, or a mixture of such sources drawn per
+``g`` (:class:`MixSource`).  Resuming at step ``s`` therefore
 continues with exactly the samples an uninterrupted run would have seen.
 """
 from __future__ import annotations
@@ -34,6 +35,46 @@ class SimulatedSource(ImageSource):
         return sim.image, sim.points, np.zeros(len(sim.points), np.int64), f"sim{g:08d}"
 
 
+class MixSource(ImageSource):
+    """A mixture of sources: sample ``g`` is sample ``g`` of the component drawn for ``g``
+    with probabilities ``shares`` (from ``default_rng([seed, g, 1])``, so it depends on
+    ``g`` alone: resumable, and the same whatever the worker count)."""
+
+    def __init__(self, components: list[tuple[float, ImageSource]], seed: int, size: int | None = None) -> None:
+        if not components:
+            raise ValueError("a mixture needs at least one component")
+        shares = np.array([share for share, _ in components], dtype=np.float64)
+        self.cumulative = np.cumsum(shares / shares.sum())
+        self.sources = [source for _, source in components]
+        self.seed, self.size = seed, size
+
+    def __len__(self) -> int:
+        return self.size if self.size is not None else 2**62
+
+    def component(self, g: int) -> int:
+        u = np.random.default_rng([self.seed, g, 1]).random()
+        return min(int(np.searchsorted(self.cumulative, u, side="right")), len(self.sources) - 1)
+
+    def get(self, g: int):
+        return self.sources[self.component(g)].get(g)
+
+
+def mix_source(cfg: RunConfig, seed: int, size: int | None = None, validation: bool = False) -> MixSource:
+    """The mixture ``cfg.data.mix`` (:class:`~heatmaploc.config.DataConfig`): simulated
+    components stream from ``seed`` plus the component's position (times 7919), folder
+    components walk their images (shuffled per pass for training); for ``validation``
+    each folder component uses its ``val`` folder, and one without is left out."""
+    components: list[tuple[float, ImageSource]] = []
+    for i, c in enumerate(cfg.data.mix):
+        if "simulate" in c:
+            components.append((c["share"], SimulatedSource(c["simulate"], c.get("overrides") or {}, seed + 7919 * i)))
+        elif not validation:
+            components.append((c["share"], IndexSource(load_dataset(c["folder"]), cfg.train.seed + i, shuffle=True)))
+        elif c.get("val"):
+            components.append((c["share"], IndexSource(load_dataset(c["val"]))))
+    return MixSource(components, seed, size)
+
+
 def train_index(cfg: RunConfig) -> DatasetIndex:
     """The run's training folder (``data.train``), less the images ``data.val_share``
     holds out (:func:`~heatmaploc.data.index.split_dataset`)."""
@@ -55,18 +96,22 @@ def validation_samples(cfg: RunConfig, codec: HeatmapCodec) -> list[dict[str, An
     val = val_index(cfg)
     if val is not None:
         source: ImageSource = IndexSource(val)
+    elif data.mix:
+        source = mix_source(cfg, data.val_seed, data.val_size, validation=True)
     elif data.simulate:
         source = SimulatedSource(data.simulate, data.simulate_overrides, data.val_seed, data.val_size)
     else:
-        raise ValueError("no validation data: set data.val or data.simulate")
+        raise ValueError("no validation data: set data.val, data.mix or data.simulate")
     stream = SampleStream(source, codec, data.in_channels, None, 0)
     return [stream[i] for i in range(len(source))]
 
 
 def training_stream(cfg: RunConfig, codec: HeatmapCodec) -> SampleStream:
     data = cfg.data
-    if data.train:
-        source: ImageSource = IndexSource(train_index(cfg), cfg.train.seed, shuffle=True)
+    if data.mix:
+        source: ImageSource = mix_source(cfg, data.train_seed)
+    elif data.train:
+        source = IndexSource(train_index(cfg), cfg.train.seed, shuffle=True)
     elif data.simulate:
         source = SimulatedSource(data.simulate, data.simulate_overrides, data.train_seed)
     else:
