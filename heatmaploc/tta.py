@@ -25,6 +25,12 @@ import torch.nn as nn
 TTA_MODES = ("none", "flip", "d4")
 
 Transform = tuple[int, bool]  # (quarter turns, then left-right flip first)
+# The views of a test-time augmentation run as one batch up to this many pixels (batch x
+# height x width of the input), else view by view.  0: never by default, since on this
+# 2-core CPU 8 images of 128 x 128 px at d4 ran 2.4x slower as one batch of 64 than as 8
+# batches of 8 (tools/inference_speed.py, docs/benchmark/speed/); batch_views=True asks
+# for it where it pays (an accelerator).
+VIEW_BATCH_MAX_PIXELS = 0
 
 
 def transforms(mode: str) -> list[Transform]:
@@ -65,16 +71,32 @@ def invert_vectors(dx: torch.Tensor, dy: torch.Tensor, t: Transform) -> tuple[to
     return (-dx, dy) if flip else (dx, dy)
 
 
-def averaged_maps(model: nn.Module, x: torch.Tensor, mode: str = "none") -> torch.Tensor:
+def averaged_maps(model: nn.Module, x: torch.Tensor, mode: str = "none",
+                  batch_views: bool | None = None) -> torch.Tensor:
     """``(B, C, H, W)`` images -> the model's maps averaged over the mode's transforms:
     ``(B, K, H, W)`` float32 source probabilities (sigmoid of the logits), followed for
     a model with a regression head by ``dx, dy`` (averaged after mapping back) and
-    ``log sigma`` (log of the root mean square sigma)."""
+    ``log sigma`` (log of the root mean square sigma).
+
+    ``batch_views``: run the views of one shape (all of them for square images; the
+    turned and the unturned ones otherwise) as one batch of ``B`` times their number
+    instead of one forward pass each; ``None``: when ``B H W`` is at most
+    :data:`VIEW_BATCH_MAX_PIXELS`."""
     classes = int(getattr(model, "classes", 1))
-    prob = offsets = variance = None
     ts = transforms(mode)
+    if batch_views is None:
+        batch_views = x.shape[0] * x.shape[-2] * x.shape[-1] <= VIEW_BATCH_MAX_PIXELS
+    outputs: dict[Transform, torch.Tensor] = {}
+    groups: dict[tuple[int, int], list[Transform]] = {}
     for t in ts:
-        y = invert(model(apply(x, t)).float(), t)
+        groups.setdefault(tuple(apply(x[:1, :1], t).shape[-2:]) if batch_views else (len(groups), 0), []).append(t)
+    for group in groups.values():
+        views = model(torch.cat([apply(x, t) for t in group])).float() if len(group) > 1 else model(apply(x, group[0])).float()
+        for t, y in zip(group, views.split(x.shape[0])):
+            outputs[t] = invert(y, t)
+    prob = offsets = variance = None
+    for t in ts:  # summed in the mode's order, whatever the batching
+        y = outputs[t]
         p = torch.sigmoid(y[:, :classes])
         prob = p if prob is None else prob + p
         if y.shape[1] > classes:

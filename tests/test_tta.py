@@ -77,3 +77,15 @@ def test_checkpoint_carries_its_tta_and_cli_overrides_it(tiny_checkpoint, tmp_pa
     assert list(json.loads(capsys.readouterr().out)) == [str(tmp_path / "x.npy")]
     with pytest.raises(ValueError, match="tta must be one of"):
         config_from_dict({"train": {"tta": "spin"}})
+
+
+@pytest.mark.parametrize("shape", [(12, 12), (10, 14)])
+@pytest.mark.parametrize("mode", ["flip", "d4"])
+def test_views_run_as_one_batch_give_the_maps_of_views_run_one_by_one(shape, mode):
+    model = lopsided_model()
+    x = torch.randn(3, 1, *shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        batched = averaged_maps(model, x, mode, batch_views=True)
+        alone = averaged_maps(model, x, mode, batch_views=False)
+    assert batched.shape == alone.shape == (3, 1, *shape)
+    assert torch.allclose(batched, alone, atol=1e-6)
