@@ -257,7 +257,9 @@ class Localizer:
         from heatmaploc.models import model_config_dict
         from heatmaploc.training import train
 
-        if not isinstance(self.model, torch.nn.Module):
+        from heatmaploc.onnx_export import OnnxHeatmapNet
+
+        if isinstance(self.model, OnnxHeatmapNet):
             raise ValueError("an ONNX network cannot be fine-tuned; fine-tune the checkpoint it was exported from")
         out = Path(out)
         if any((out / name).exists() for name in ("last.pt", "best.pt")):

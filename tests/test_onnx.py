@@ -90,3 +90,10 @@ def test_bad_onnx_files_give_one_line(tmp_path, tiny_checkpoint, capsys, case, m
     assert main(["predict", str(image), "--onnx", str(path), *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_an_onnx_network_is_not_fine_tuned(exported, tmp_path):
+    loc = Localizer.from_onnx(exported)
+    with pytest.raises(ValueError, match="an ONNX network cannot be fine-tuned"):
+        loc.finetune([np.zeros((16, 16), np.float32)], [np.zeros((0, 2))], out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
