@@ -17,8 +17,7 @@ from typing import Any
 
 from heatmaploc.checkpoint import checkpoint_path, load_checkpoint
 from heatmaploc.config import RunConfig, apply_overrides, config_from_dict
-from heatmaploc.data.index import load_dataset
-from heatmaploc.data.sources import val_index
+from heatmaploc.data.index import load_dataset, split_dataset
 
 VAL_SHARE = 0.2
 DEFAULT_MINUTES = 15.0
@@ -81,5 +80,9 @@ def finetune_config(data: str | Path, *, val: str | Path | None = None, checkpoi
     }
     source = "the fine-tuning recipe" + (" with the --set overrides" if overrides else "")
     cfg = config_from_dict(apply_overrides(values, overrides), source)
-    val_index(cfg)  # a validation share too small to calibrate on fails here, before any training
+    # before any training: a validation share too small to calibrate on, or a bad --val folder
+    if cfg.data.val_share is not None:
+        split_dataset(index, cfg.data.val_share)
+    elif cfg.data.val:
+        load_dataset(cfg.data.val)
     return cfg
