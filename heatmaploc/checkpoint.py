@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from heatmaploc import __version__
+from heatmaploc.config import to_plain
 from heatmaploc.data.io import atomic_replace
 
 FORMAT = "heatmaploc-checkpoint"
@@ -119,13 +120,6 @@ def adapt_state_dict(state: dict[str, torch.Tensor], model: nn.Module, source: s
     return out
 
 
-def _plain(value: Any) -> Any:
-    """Tuples -> lists, recursively, so a YAML value and a checkpoint's compare equal."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
 def adopt_model_config(asked: dict[str, Any], checkpoint_model: dict[str, Any], source: str,
                        unset: dict[str, Any] | None = None) -> dict[str, Any]:
     """The model config of a run whose weights start from a checkpoint: the
@@ -143,7 +137,7 @@ def adopt_model_config(asked: dict[str, Any], checkpoint_model: dict[str, Any], 
     for key, value in asked.items():
         have = checkpoint_model.get(key)
         adaptable = key == "in_channels" or (key == "regression" and value and not have)
-        if not adaptable and _plain(value) != _plain(have):
+        if not adaptable and to_plain(value) != to_plain(have):
             raise ValueError(f"model.{key}={value!r} conflicts with the checkpoint {source}, whose weights are those of "
                              f"model.{key}={have!r}; drop the setting to adopt the checkpoint's model, or train "
                              "without starting from it")
@@ -159,5 +153,5 @@ def adopt_codec_config(run_codec: dict[str, Any], checkpoint_codec: dict[str, An
     are recalibrated by the run, so they are not taken over."""
     calibrated = ("threshold", "sigma_scale")
     base = {k: v for k, v in checkpoint_codec.items() if k in defaults and k not in calibrated}
-    explicit = {k: v for k, v in run_codec.items() if _plain(v) != _plain(defaults.get(k))}
+    explicit = {k: v for k, v in run_codec.items() if to_plain(v) != to_plain(defaults.get(k))}
     return {**run_codec, **base, **explicit}

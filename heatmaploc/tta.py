@@ -86,24 +86,22 @@ def averaged_maps(model: nn.Module, x: torch.Tensor, mode: str = "none",
     ts = transforms(mode)
     if batch_views is None:
         batch_views = x.shape[0] * x.shape[-2] * x.shape[-1] <= VIEW_BATCH_MAX_PIXELS
-    outputs: dict[Transform, torch.Tensor] = {}
-    groups: dict[tuple[int, int], list[Transform]] = {}
-    for t in ts:
-        groups.setdefault(tuple(apply(x[:1, :1], t).shape[-2:]) if batch_views else (len(groups), 0), []).append(t)
-    for group in groups.values():
-        views = model(torch.cat([apply(x, t) for t in group])).float() if len(group) > 1 else model(apply(x, group[0])).float()
-        for t, y in zip(group, views.split(x.shape[0])):
-            outputs[t] = invert(y, t)
+    groups: dict[object, list[Transform]] = {}
+    for t in ts:  # batched: by the view's shape (an odd number of quarter turns swaps H and W)
+        groups.setdefault(bool(t[0] % 2) and x.shape[-2] != x.shape[-1] if batch_views else t, []).append(t)
     prob = offsets = variance = None
-    for t in ts:  # summed in the mode's order, whatever the batching
-        y = outputs[t]
-        p = torch.sigmoid(y[:, :classes])
-        prob = p if prob is None else prob + p
-        if y.shape[1] > classes:
-            dx, dy = invert_vectors(y[:, classes], y[:, classes + 1], t)
-            var = torch.exp(2 * y[:, classes + 2])
-            offsets = torch.stack([dx, dy], 1) if offsets is None else offsets + torch.stack([dx, dy], 1)
-            variance = var if variance is None else variance + var
+    for group in groups.values():
+        views = [apply(x, t) for t in group]
+        out = model(views[0] if len(views) == 1 else torch.cat(views)).float()
+        for t, y in zip(group, out.split(x.shape[0])):  # accumulated as they come: one view's maps at a time
+            y = invert(y, t)
+            p = torch.sigmoid(y[:, :classes])
+            prob = p if prob is None else prob + p
+            if y.shape[1] > classes:
+                dx, dy = invert_vectors(y[:, classes], y[:, classes + 1], t)
+                var = torch.exp(2 * y[:, classes + 2])
+                offsets = torch.stack([dx, dy], 1) if offsets is None else offsets + torch.stack([dx, dy], 1)
+                variance = var if variance is None else variance + var
     n = len(ts)
     if offsets is None:
         return prob / n
