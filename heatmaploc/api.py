@@ -28,7 +28,7 @@ from heatmaploc.checkpoint import default_checkpoint_path, load_checkpoint
 from heatmaploc.codec import REFINE_MODES, CodecConfig, HeatmapCodec
 from heatmaploc.data.io import check_image, read_image
 from heatmaploc.data.preprocess import intensity_bounds, normalize, to_unit_range
-from heatmaploc.inference import pick_device, predict_samples
+from heatmaploc.inference import pick_device, predict_samples, support_candidates
 from heatmaploc.models import build_model
 from heatmaploc.models.outputs import HeatmapModel, HeatmapOutput
 from heatmaploc.points import PhysicalFrame, Points
@@ -220,12 +220,25 @@ class Localizer:
             raise ValueError("physics (what is known of the wave model) needs refine='physics'")
         loc = self.with_codec(refine=refine) if refine in REFINE_MODES else self
         loaded = [load_input(im) for im in images]
-        points = [o.decode(loc.codec, threshold) for o in loc._outputs_of_loaded(loaded, batch_size)]
+        outputs = loc._outputs_of_loaded(loaded, batch_size)
+        points = [o.decode(loc.codec, threshold) for o in outputs]
         if refine == PHYSICS_REFINE:
             from heatmaploc.physics.parallel import refine_many
 
-            points = refine_many([im for im, _ in loaded], points, physics, [nm for _, nm in loaded], workers)
+            points = refine_many([im for im, _ in loaded], points, physics, [nm for _, nm in loaded], workers,
+                                 candidates=support_candidates(outputs, loc.codec, threshold))
         return [p.with_frame(frame) for p in points]
+
+    def predict_with_support(self, image: ImageLike, threshold: float | None = None,
+                             pixel_size: float | None = None) -> tuple[Points, np.ndarray]:
+        """:meth:`predict`'s points of one image and its ``(c, 2)`` support candidates
+        (:func:`heatmaploc.inference.support_candidates`: heatmap peaks above a floor
+        below the threshold, where the physics refinement may add a source), from one
+        pass of the network."""
+        frame = PhysicalFrame(pixel_size, (0.0, 0.0)) if pixel_size is not None else None
+        output = self._outputs_of_loaded([load_input(image)], 1)
+        return output[0].decode(self.codec, threshold).with_frame(frame), \
+            support_candidates(output, self.codec, threshold)[0]
 
     def finetune(self, images: Sequence[ImageLike], points: Sequence[Any], *, out: str | Path,
                  val_images: Sequence[ImageLike] | None = None, val_points: Sequence[Any] | None = None,

@@ -15,7 +15,7 @@ from tqdm import tqdm
 from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.config import RunConfig
 from heatmaploc.data.sources import validation_samples
-from heatmaploc.inference import decode_outputs, predict_samples
+from heatmaploc.inference import decode_outputs, predict_samples, support_candidates
 from heatmaploc.metrics import (
     GAUSSIAN_COVERAGE,
     RADII,
@@ -164,9 +164,9 @@ def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RAD
                                 **{f"r{r:g}": point_metrics(refined, truths, r).to_dict() for r in radii}}
     after_physics = None
     if physics is not None:
-        metrics["physics"], after_physics = _physics_metrics(index, images, decode_outputs(outputs, loc.codec,
-                                                                                          metrics["threshold"]),
-                                                             truths, radii, physics, workers, progress)
+        metrics["physics"], after_physics = _physics_metrics(
+            index, images, decode_outputs(outputs, loc.codec, metrics["threshold"]),
+            support_candidates(outputs, loc.codec, metrics["threshold"]), truths, radii, physics, workers, progress)
     for key in group_by:
         groups: dict[str, list[int]] = {}
         for i, rec in enumerate(index.records):
@@ -185,14 +185,16 @@ def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RAD
     return metrics
 
 
-def _physics_metrics(index: Any, images: Sequence[np.ndarray], preds: Sequence[Points], truths: Sequence[np.ndarray],
-                     radii: Sequence[float], known: Mapping[str, Any], workers: int | None,
-                     progress: bool) -> tuple[dict[str, Any], list[Points]]:
-    """:func:`evaluate_dataset`'s ``physics`` entry and the refined points."""
+def _physics_metrics(index: Any, images: Sequence[np.ndarray], preds: Sequence[Points],
+                     candidates: Sequence[np.ndarray], truths: Sequence[np.ndarray], radii: Sequence[float],
+                     known: Mapping[str, Any], workers: int | None, progress: bool) -> tuple[dict[str, Any], list[Points]]:
+    """:func:`evaluate_dataset`'s ``physics`` entry and the refined points (``candidates``:
+    per image the support candidates, :func:`heatmaploc.inference.support_candidates`)."""
     from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
     started = time.perf_counter()
-    refined = refine_many(images, preds, known, [str(rec.path) for rec in index.records], workers, progress)
+    refined = refine_many(images, preds, known, [str(rec.path) for rec in index.records], workers, progress,
+                          candidates)
     wall = time.perf_counter() - started
     per_image = index.meta.get("images", {})
     estimates, errors, errors_used = [], [], []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -51,3 +52,15 @@ def decode_outputs(outputs: Sequence[Any], codec: HeatmapCodec, threshold: float
     """Model outputs -> one :class:`Points` per image (``threshold`` overrides the
     codec's for heatmap outputs)."""
     return [o.decode(codec, threshold) for o in outputs]
+
+
+SUPPORT_FLOOR = 0.5  # share of the detection threshold above which a heatmap peak supports a source physics adds
+
+
+def support_candidates(outputs: Sequence[Any], codec: HeatmapCodec, threshold: float | None = None) -> list[np.ndarray]:
+    """Per image the ``(c, 2)`` heatmap peaks above ``SUPPORT_FLOOR`` times the detection
+    threshold (``threshold``, default the codec's): where the physics refinement may add
+    a source (:func:`heatmaploc.physics.blind.refine_physics`'s ``candidates``).  A point
+    model's candidates are its points."""
+    floor = SUPPORT_FLOOR * (codec.config.threshold if threshold is None else float(threshold))
+    return [o.decode(codec, floor).xy for o in outputs]

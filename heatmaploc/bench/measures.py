@@ -130,7 +130,7 @@ def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | No
 
 
 def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | None = None,
-                          workers: int | None = None) -> dict[str, Any]:
+                          workers: int | None = None, candidates: list[np.ndarray] | None = None) -> dict[str, Any]:
     """A model's points ``preds`` on ``suite`` refined by the blind physics fit
     (:func:`heatmaploc.physics.parallel.refine_many`, nothing known): point metrics
     within 1 and 2 px, the share of images whose fit was used, the median relative
@@ -139,7 +139,8 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
     where it was used) and, with ``bounds``, RMSE / CRLB."""
     from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
-    refined = refine_many(suite.images, preds, None, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers)
+    refined = refine_many(suite.images, preds, None, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers,
+                          candidates=candidates)
     m = point_metrics([p.xy for p in refined], suite.truths, 2.0)
     errors = [abs(p.physics["wavelength_px"] / scene.wavelength - 1.0) for p, scene in zip(refined, suite.scenes)
               if p.physics.get("wavelength_px") and len(scene.points) + len(scene.hidden_points)]

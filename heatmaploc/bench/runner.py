@@ -23,7 +23,7 @@ from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
 from heatmaploc.evaluation import evaluate_outputs
-from heatmaploc.inference import decode_outputs
+from heatmaploc.inference import decode_outputs, support_candidates
 from heatmaploc.models.outputs import PointOutput
 from heatmaploc.runtime import torch_session
 from heatmaploc.training import train
@@ -135,6 +135,7 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
     main_outputs: dict[str, list[Any]] = {}
     main_suite = suites[main_suite_name({name: s.spec.group for name, s in suites.items()})]
     first_preds: dict[str, list[Points]] = {}  # the first model's points, for the physics refinements
+    first_candidates: dict[str, list[np.ndarray]] = {}  # and where the refinement may add a source
     for spec in cfg.models:
         loc, history = obtain_model(spec, cfg, out, progress)
         locs[spec.label] = loc
@@ -153,6 +154,7 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
                 metrics.update(crlb_ratio(metrics["r2"]["rmse"], metrics["r2"]["tp"], bounds[name]))
             if spec is cfg.models[0] and (cfg.physics_groups is None or suite.spec.group in cfg.physics_groups):
                 first_preds[name] = preds
+                first_candidates[name] = support_candidates(outputs, loc.codec)
             if suite.spec.group == "seed" and suite.frame is not None:
                 metrics["coord_eps"] = coord_eps([p.xy for p in preds], suite.truths, suite.frame.pixel_size, cfg.seed_eps)
             if cfg.physical_radius and suite.frame is not None:
@@ -177,7 +179,8 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
     for name, preds in tqdm(first_preds.items(), desc="physics refinement", disable=not progress):
         report["physics"][name] = {
             "known": field_fit_metrics(preds, suites[name], bounds.get(name)),
-            "blind": blind_physics_metrics(preds, suites[name], bounds.get(name), cfg.threads)}
+            "blind": blind_physics_metrics(preds, suites[name], bounds.get(name), cfg.threads,
+                                           first_candidates[name])}
     report["baselines"] = _baselines(cfg, suites, bounds, progress)
     report["seed_ceiling"] = {name: seed_protocol_ceiling(s, cfg.seed_eps, cfg.seed_crlb_images,
                                                           locs[first].codec.config.nms_kernel)

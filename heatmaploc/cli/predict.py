@@ -117,11 +117,15 @@ def run(args) -> int:
         kinds = ", ".join(sorted({f.suffix.lower() or "(no extension)" for f in skipped}))
         print(f"{folder}: {len(skipped)} file(s) that are not images skipped ({kinds})", file=sys.stderr)
     loc = load_localizer(args.checkpoint, args.device, args.refine, args.tta, args)
-    results, images, failed = [], {}, []
+    results, images, failed, candidates = [], {}, [], {}
     for path in tqdm(files, desc="predict", unit="img", disable=len(files) < 4):
         try:
             image = read_image(path)  # read once: network, field fit and overlay
-            pts = loc.predict(image, threshold=args.threshold, pixel_size=args.pixel_size)
+            if known is not None:
+                pts, candidates[path] = loc.predict_with_support(image, threshold=args.threshold,
+                                                                 pixel_size=args.pixel_size)
+            else:
+                pts = loc.predict(image, threshold=args.threshold, pixel_size=args.pixel_size)
             if field_model is not None:
                 pts = refine_points(image, pts, field_model, name=str(path))
         except (ValueError, FileNotFoundError) as err:
@@ -137,7 +141,8 @@ def run(args) -> int:
         raise ValueError(f"none of the {len(files)} input images could be predicted")
     if known is not None and results:
         refined = refine_many([images[p] for p, _ in results], [pts for _, pts in results], known,
-                              [str(p) for p, _ in results], args.workers, progress=len(results) >= 4)
+                              [str(p) for p, _ in results], args.workers, progress=len(results) >= 4,
+                              candidates=[candidates[p] for p, _ in results])
         results = [(path, pts) for (path, _), pts in zip(results, refined)]
     if args.json:
         if known is None:

@@ -45,6 +45,7 @@ from heatmaploc.physics.colormap import (get_colormap, identify_colormap, invert
                                          rgb_colours, rgb_noise_std)
 from heatmaploc.physics.forward import OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
+from heatmaploc.physics.local import Hypothesis, LocalSource, refine_locally
 from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidates, select_count
 from heatmaploc.physics.spectrum import wavelength_candidates
 from heatmaploc.physics.wavefit import WaveFit, fit_wave, linear_rss
@@ -56,6 +57,8 @@ ACCEPT_RATIO = 1.15  # residual std over the model-free noise estimate that coun
 MIN_SIZE = 8  # pixels per side; smaller images carry no wave to estimate
 SEARCH_PIXELS = 4096  # pixels the model and count search fit (every search_stride-th pixel); the final fit uses all
 MAX_MARGIN = 96  # pixels beyond the image where sources outside the view are looked for
+SUPPORT_RADIUS_PX = 2.0  # a candidate this close supports a source the fit added
+NETWORK_SIGMA_FALLBACK = 0.5  # pixels: the network point's sigma where its model gives none
 KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap")
 
 
@@ -75,6 +78,11 @@ class PhysicsEstimate:
         count_network, count: points before and after; added, removed: count changes.
         hidden_sources: sources the fit placed outside the image (not reported).
         seconds: wall time of the refinement.
+        mode: whose points were reported: ``global`` (the image-wide fit),
+            ``local`` (windows decided per source, :mod:`heatmaploc.physics.local`) or
+            ``network`` (none refined).
+        sources: with ``mode == "local"``, one dict per reported point, in order: its
+            ``decision`` (refined, kept, added) and its window's local fit.
     """
 
     accepted: bool
@@ -93,6 +101,8 @@ class PhysicsEstimate:
     removed: int = 0
     hidden_sources: int = 0
     seconds: float = 0.0
+    mode: str = "network"
+    sources: list | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v) for k, v in asdict(self).items()}
@@ -282,6 +292,18 @@ def validate_known(known: Mapping | None, name: str = "physics") -> dict[str, An
     return known
 
 
+@dataclass(frozen=True)
+class LocalStart:
+    """What the local refinement of an image starts from: the ``(H, W)`` field at unit
+    scale (``(field - offset) / scale``), the weights that put its residuals in units
+    of the noise, and the image's hypothesis."""
+
+    field: np.ndarray
+    weights: np.ndarray
+    scale: float
+    hypothesis: Hypothesis
+
+
 def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, name: str = "image",
              max_shift: float = 3.0, search_stride: int | None = None) -> tuple[PhysicsEstimate, WaveFit | None]:
     """Estimate the physics of ``image`` and fit it from the ``(n, 2)`` start points ``xy``.
@@ -290,14 +312,22 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
     ``estimate.accepted`` says whether the fit should replace the start points.
     Raises ``ValueError`` (naming ``name``) for an unreadable image or bad ``known``.
     """
+    est, fit, _ = _estimate(image, xy, known, name, max_shift, search_stride)
+    return est, fit
+
+
+def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: str, max_shift: float,
+              search_stride: int | None) -> tuple[PhysicsEstimate, WaveFit | None, LocalStart | None]:
+    """:func:`estimate`, and where a wave model was fitted but rejected, what the local
+    refinement starts from."""
     started = time.perf_counter()
     known = validate_known(known, name)
     start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
 
-    def reject(reason: str, **values) -> tuple[PhysicsEstimate, None]:
-        log.info("%s: physics refinement kept the network's points (%s)", name, reason)
+    def reject(reason: str, **values) -> tuple[PhysicsEstimate, None, None]:
+        log.info("%s: the global physics fit kept the network's points (%s)", name, reason)
         return PhysicsEstimate(False, reason, count_network=len(start), count=len(start),
-                               seconds=time.perf_counter() - started, **values), None
+                               seconds=time.perf_counter() - started, **values), None, None
 
     arr = check_image(np.asarray(image), name)
     if min(arr.shape[:2]) < MIN_SIZE:
@@ -362,44 +392,73 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
             return reject(f"residual {final.residual_std:.2f}x the noise level with no source", colormap=colormap,
                           noise_std=noise, residual_ratio=final.residual_std)
         return PhysicsEstimate(True, "", colormap=colormap, noise_std=noise, residual_ratio=final.residual_std,
-                               count_network=len(start), removed=len(start),
-                               seconds=time.perf_counter() - started), final
+                               count_network=len(start), removed=len(start), seconds=time.perf_counter() - started,
+                               mode="global"), final, None
     values = dict(kernel=final.kernel, observable=final.observable, colormap=colormap,
                   wavelength_px=final.wavelength_px, damping=None if final.kernel == "seed" else final.damping,
                   source_size_px=final.source_size_px, noise_std=noise, residual_ratio=final.residual_std,
                   count_network=len(start), count=int(inside.sum()), hidden_sources=int((~inside).sum()),
                   **_changes(start, final.xy[inside], max_shift))
+    local = LocalStart(field, weights, scale, Hypothesis(final.kernel, final.observable, final.wavelength_px,
+                                                         final.damping, final.source_size_px))
     if not np.all(np.isfinite(final.xy)) or not np.all(np.isfinite(final.sigma)):
-        est, _ = reject("the fit did not give finite positions", **values)
-        return est, None
+        est, *_ = reject("the fit did not give finite positions", **values)
+        return est, None, local
     if final.residual_std > ACCEPT_RATIO:
         reason = (f"residual {final.residual_std:.2f}x the noise level: no model explains the image "
                   f"(best {final.kernel} {final.observable})")
-        est, _ = reject(reason, **{k: v for k, v in values.items() if k not in ("count_network", "count")})
-        return est, final
-    return PhysicsEstimate(True, "", seconds=time.perf_counter() - started, **values), final
+        est, *_ = reject(reason, **{k: v for k, v in values.items() if k not in ("count_network", "count")})
+        return est, final, local
+    return PhysicsEstimate(True, "", seconds=time.perf_counter() - started, mode="global", **values), final, None
 
 
 def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
-                   max_shift: float = 3.0) -> Points:
-    """``points`` (the network's) refined by :func:`estimate`: the fitted in-image sources
-    with the fit's sigma and ``refined=True`` when the fit is accepted, else ``points``
-    unchanged with ``refined=False``; either way ``physics`` holds the estimate.
+                   max_shift: float = 3.0, candidates: np.ndarray | None = None) -> Points:
+    """``points`` (the network's) refined by the physics of ``image``.
 
-    A source the fit adds has score 0 (it has no heatmap peak); kept sources keep the
-    score of the network point they started from."""
-    est, fit = estimate(image, points.xy, known, name, max_shift)
-    return refined_points(points, est, fit, np.shape(image)[:2], max_shift)
+    The image-wide fit (:func:`estimate`) is tried first; when it explains the image
+    down to the noise its in-image sources are reported with the fit's sigma.  When a
+    wave model was found but does not explain the whole image (a heterogeneous or
+    anisotropic medium, reflecting edges, a finite source), each source is decided in a
+    window of its own (:func:`heatmaploc.physics.local.refine_locally`): refined where
+    its window's local model is down to the noise, removed where the window does not
+    need it, added only at ``candidates`` ``(c, 2)`` (the network's heatmap peaks above
+    a support floor, e.g. its points at half the threshold) that a window needs.
+    Otherwise ``points`` come back unchanged.  ``refined`` says whether any point
+    changed; ``physics`` holds the estimate.
+
+    A source the fit adds has score 0 (it has no heatmap peak above the threshold);
+    kept sources keep the score of the network point they started from."""
+    started = time.perf_counter()
+    est, fit, local = _estimate(image, points.xy, known, name, max_shift, None)
+    if est.accepted or local is None:
+        return refined_points(points, est, fit, np.shape(image)[:2], max_shift, candidates)
+    sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
+    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, candidates, max_shift)
+    est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
+                  added=sum(s.decision == "added" for s in sources),
+                  removed=len(points.xy) - sum(s.decision != "added" for s in sources),
+                  sources=[s.to_dict(local.scale) for s in sources])
+    log.info("%s: local physics refined %d, kept %d, added %d, removed %d", name,
+             sum(s.decision == "refined" for s in sources), sum(s.decision == "kept" for s in sources),
+             est.added, est.removed)
+    return local_points(points, est, sources, max_shift)
 
 
-def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, shape: tuple[int, int],
-                   max_shift: float = 3.0) -> Points:
-    """The :class:`~heatmaploc.points.Points` that :func:`refine_physics` returns for the
-    network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``."""
-    if not est.accepted or fit is None:
-        return replace(points, refined=False, physics=est.to_dict())
-    inside = in_view(fit.xy, shape)
-    xy, sigma = fit.xy[inside], fit.sigma[inside]
+def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource], max_shift: float = 3.0) -> Points:
+    """The :class:`~heatmaploc.points.Points` of the local refinement's ``sources``: a
+    refined or kept point keeps the score and label of the network point nearest its
+    start; an added one has score 0.  ``refined`` is true when any point changed."""
+    xy = np.array([s.xy for s in sources], dtype=np.float64).reshape(-1, 2)
+    sigma = np.array([s.sigma for s in sources], dtype=np.float64)
+    scores, labels = _inherited(points, xy, max_shift)
+    changed = any(s.decision != "kept" for s in sources) or est.removed > 0
+    return Points(xy, scores, labels, points.frame, sigma, refined=changed, physics=est.to_dict())
+
+
+def _inherited(points: Points, xy: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, labels)`` of ``xy (m, 2)``: those of the network point nearest each,
+    within the fit's reach; 0 and label 0 for a point with none."""
     scores = np.zeros(len(xy))
     labels = np.zeros(len(xy), np.int64)
     if len(points.xy) and len(xy):
@@ -408,4 +467,32 @@ def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, sh
         close = dist[np.arange(len(xy)), nearest] <= max_shift * math.sqrt(2) + 1e-9
         scores[close] = points.scores[nearest[close]]
         labels[close] = points.labels[nearest[close]]
-    return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=est.to_dict())
+    return scores, labels
+
+
+def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, shape: tuple[int, int],
+                   max_shift: float = 3.0, candidates: np.ndarray | None = None) -> Points:
+    """The :class:`~heatmaploc.points.Points` that :func:`refine_physics` returns for the
+    network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``.
+
+    With ``candidates`` ``(c, 2)`` (heatmap peaks above the support floor), a source the
+    global fit added (no network point within its reach) is reported only where a
+    candidate lies within ``SUPPORT_RADIUS_PX``; the others stay in the model, not in
+    the report (``physics["unsupported"]`` counts them)."""
+    if not est.accepted or fit is None:
+        return replace(points, refined=False, physics=est.to_dict())
+    inside = in_view(fit.xy, shape)
+    xy, sigma = fit.xy[inside], fit.sigma[inside]
+    physics = est.to_dict()
+    if candidates is not None and len(xy):
+        cand = np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
+        reach = max_shift * math.sqrt(2) + 1e-9
+        from_network = (np.min(np.linalg.norm(xy[:, None] - points.xy[None], axis=2), axis=1) <= reach
+                        if len(points.xy) else np.zeros(len(xy), bool))
+        supported = (np.min(np.linalg.norm(xy[:, None] - cand[None], axis=2), axis=1) <= SUPPORT_RADIUS_PX
+                     if len(cand) else np.zeros(len(xy), bool))
+        keep = from_network | supported
+        physics.update(unsupported=int((~keep).sum()), count=int(keep.sum()), added=int((keep & ~from_network).sum()))
+        xy, sigma = xy[keep], sigma[keep]
+    scores, labels = _inherited(points, xy, max_shift)
+    return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=physics)

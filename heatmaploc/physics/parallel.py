@@ -24,9 +24,9 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
 
 
 def _refine_one(args: tuple) -> Points:
-    image, points, known, name = args
+    image, points, known, name, candidates = args
     try:
-        return refine_physics(image, points, known, name)
+        return refine_physics(image, points, known, name, candidates=candidates)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         log.warning("%s: physics refinement failed (%s); keeping the network's points", name, err)
         return replace(points, refined=False, physics=PhysicsEstimate(False, f"error: {err}", count=points.count,
@@ -34,11 +34,14 @@ def _refine_one(args: tuple) -> Points:
 
 
 def refine_many(images: Sequence[np.ndarray], points: Sequence[Points], known: Mapping | None = None,
-                names: Sequence[str] | None = None, workers: int | None = None, progress: bool = False) -> list[Points]:
+                names: Sequence[str] | None = None, workers: int | None = None, progress: bool = False,
+                candidates: Sequence[Points | np.ndarray] | None = None) -> list[Points]:
     """:func:`~heatmaploc.physics.blind.refine_physics` of each image, in order, on
-    ``workers`` processes (default: the CPU count; 1 runs here)."""
+    ``workers`` processes (default: the CPU count; 1 runs here); ``candidates[i]``: the
+    heatmap peaks of image ``i`` above the support floor (points or ``(c, 2)``)."""
     names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
-    jobs = [(np.asarray(im), pts, dict(known or {}), nm) for im, pts, nm in zip(images, points, names)]
+    cands = [None] * len(images) if candidates is None else [getattr(c, "xy", c) for c in candidates]
+    jobs = [(np.asarray(im), pts, dict(known or {}), nm, c) for im, pts, nm, c in zip(images, points, names, cands)]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     bar = dict(total=len(jobs), desc="physics", unit="img", disable=not progress)
     if workers == 1:

@@ -55,3 +55,30 @@ def wavelength_candidates(field: np.ndarray, count: int = 3) -> list[float]:
         shift = 0.5 * (a - c) / (a - 2 * b + c) if (a - 2 * b + c) < 0 else 0.0
         out.append(1.0 / ((p + float(np.clip(shift, -0.5, 0.5))) * (freqs[1] - freqs[0])))
     return out
+
+
+def ring_directions(field: np.ndarray, wavelength: float, count: int, spacing: float = 1.0,
+                    half_turn: bool = True) -> np.ndarray:
+    """``(count,)`` directions (radians) of the strongest plane waves of wavelength
+    ``wavelength`` (pixels) in the ``(h, w)`` ``field`` sampled every ``spacing`` pixels:
+    the maxima of the Hann-windowed, zero-padded power spectrum along the ring of radius
+    ``1 / wavelength`` cycles per pixel, each at least ``pi / (2 count)`` from the
+    others; with ``half_turn`` (a real snapshot, whose spectrum is symmetric) modulo pi."""
+    h, w = field.shape
+    values = (field - field.mean()) * np.outer(np.hanning(h), np.hanning(w))
+    size = PAD * max(h, w)
+    power = np.abs(np.fft.fft2(values, s=(size, size))) ** 2
+    turn = np.pi if half_turn else 2 * np.pi
+    angles = np.linspace(0.0, turn, 360, endpoint=False)
+    radius = spacing / wavelength * size  # bins per cycle per pixel
+    cols = np.round(radius * np.cos(angles)).astype(np.int64) % size
+    rows = np.round(radius * np.sin(angles)).astype(np.int64) % size
+    ring = power[rows, cols]
+    out = []
+    gap = np.pi / (2 * max(count, 1))
+    for _ in range(count):
+        best = int(np.argmax(ring))
+        out.append(angles[best])
+        distance = np.abs((angles - angles[best] + turn / 2) % turn - turn / 2)
+        ring = np.where(distance < gap, -np.inf, ring)
+    return np.asarray(out)

@@ -22,13 +22,14 @@ counts is :mod:`heatmaploc.physics.blind`'s job.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field as dataclass_field
 
 import numpy as np
 from scipy.optimize import least_squares
 
 from heatmaploc.physics.forward import radial_fields
 from heatmaploc.physics.kernels import KERNELS
+from heatmaploc.physics.spectrum import ring_directions
 
 WAVELENGTH_RANGE = (0.75, 1.35)  # fitted wavelength bounds, as factors of the start value
 DAMPING_MAX = 0.3
@@ -49,6 +50,10 @@ class WaveFit:
         n_params: number of fitted real parameters.
         cov_xy: ``(n, 2, 2)`` covariance of each source's ``(x, y)`` (pixels^2).
         converged: ``least_squares`` reported success.
+        background, background_angles: ``(m,)`` complex amplitudes and directions
+            (radians) of the fit's plane waves (empty without).
+        residual: ``(P,)`` weighted residual (model minus data) at the fitted pixels,
+            row-major.
     """
 
     kernel: str
@@ -64,6 +69,9 @@ class WaveFit:
     n_params: int
     cov_xy: np.ndarray
     converged: bool
+    background: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(0, np.complex128))
+    background_angles: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(0))
+    residual: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
     def residual_std(self) -> float:
@@ -93,7 +101,10 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
              max_shift: float = 2.0, stride: int = 1, strengths: np.ndarray | None = None, offset: float = 0.0,
              weights: np.ndarray | None = None, robust: bool = False,
              wavelength_range: tuple[float, float] = WAVELENGTH_RANGE, table_step: float | None = FIT_TABLE_STEP,
-             max_nfev: int = 60) -> WaveFit:
+             max_nfev: int = 60, plane_waves: int = 0, origin: tuple[float, float] = (0.0, 0.0),
+             plane_angles: np.ndarray | None = None, fixed_field: np.ndarray | None = None,
+             tr_solver: str = "lsmr",
+             pixels: tuple[np.ndarray, np.ndarray] | None = None) -> WaveFit:
     """Fit the model to the float ``(H, W)`` ``field`` from start positions ``xy (n, 2)``.
 
     Args:
@@ -117,17 +128,39 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
             quadratic fit: heavy-tailed errors, e.g. a colormap inverted under strong
             noise, lose their pull; ``rss`` is then the Huber cost, which equals the
             RSS where no residual passes the corner.
+        plane_waves: ``m`` plane waves ``b exp(i Re(k) e_m . (p - origin))`` join the
+            sources in ``u`` (what arrives from outside a window: reflections, sources
+            out of reach), their complex amplitudes ``b`` fitted like strengths and
+            their directions ``e_m = (cos t_m, sin t_m)`` fitted too, starting at
+            ``plane_angles`` (default: the strongest directions on the wavelength's
+            ring of the spectrum of what a fit without them leaves,
+            :func:`~heatmaploc.physics.spectrum.ring_directions`).  They are reported
+            in ``WaveFit.background`` and ``WaveFit.background_angles``.
+        pixels: ``(rows, cols)`` integer indices of the pixels to fit (e.g. a
+            window), instead of every ``stride``-th pixel of the image.
+        fixed_field: ``(P,)`` complex field added to ``u`` at the fitted pixels, held
+            (e.g. the fitted neighbours of a window, around a source's core).
+        tr_solver: ``least_squares``'s trust-region solver: ``lsmr`` (iterative, for
+            the many parameters of a whole image) or ``exact`` (dense, faster for the
+            few of a small window with single-threaded BLAS).
     """
     if kernel not in KERNELS:
         raise ValueError(f"unknown kernel {kernel!r}; expected one of {KERNELS}")
     if observable not in ("snapshot", "amplitude"):
         raise ValueError(f"unknown observable {observable!r}")
     h, w = field.shape
-    xs, ys = np.arange(0, w, stride, dtype=np.float64), np.arange(0, h, stride, dtype=np.float64)
-    data = np.asarray(field, dtype=np.float64)[::stride, ::stride].ravel()
-    weight_px = None if weights is None else np.asarray(weights, dtype=np.float64)[::stride, ::stride].ravel()
+    if pixels is None:
+        rows, cols = np.arange(0, h, stride), np.arange(0, w, stride)
+    else:
+        rows, cols = (np.asarray(i, dtype=np.int64) for i in pixels)
+    xs, ys = cols.astype(np.float64), rows.astype(np.float64)
+    data = np.asarray(field, dtype=np.float64)[np.ix_(rows, cols)].ravel()
+    weight_px = None if weights is None else np.asarray(weights, dtype=np.float64)[np.ix_(rows, cols)].ravel()
     start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     n = len(start)
+    m = int(plane_waves)
+    nt = n + m
+    grid_x, grid_y = (g.ravel() for g in np.meshgrid(xs - origin[0], ys - origin[1]))
     fit_damping = fit_damping and kernel != "seed"
     if bounds is None:
         edge = np.array([w - 0.5, h - 0.5])
@@ -135,16 +168,28 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
     else:
         lo_xy, hi_xy = (np.asarray(b, dtype=np.float64).reshape(-1, 2) for b in bounds)
     amplitude = observable == "amplitude"
+    if m and plane_angles is None:
+        # start directions: the plane waves that the residual of the fit without them holds
+        first = fit_wave(field, start, kernel, observable, wavelength, damping, source_size, fit_wavelength=False,
+                         fit_damping=False, fit_size=False, fit_offset=fit_offset, bounds=(lo_xy, hi_xy),
+                         strengths=None if strengths is None else np.asarray(strengths)[:n], offset=offset,
+                         weights=weights, table_step=table_step, max_nfev=max_nfev // 2, pixels=(rows, cols),
+                         fixed_field=fixed_field, tr_solver=tr_solver)
+        spacing = float(np.median(np.diff(cols))) if len(cols) > 1 else 1.0
+        plane_angles = ring_directions(first.residual.reshape(len(rows), len(cols)), wavelength, m, spacing,
+                                       half_turn=observable == "snapshot")
+    angles0 = np.asarray(plane_angles if m else [], np.float64).reshape(m)
 
-    # parameter vector: x, y per source | Re q | Im q | c | a | lambda | d
+    # parameter vector: x, y per source | Re q, then Re b | Im q, then Im b | c | a | lambda | d | plane-wave angles
     i_q = 2 * n
-    i_c = 4 * n
+    i_c = 2 * n + 2 * nt
     i_g = i_c + int(fit_offset)
     globals_free = [name for name, free in (("a", fit_size), ("lambda", fit_wavelength), ("d", fit_damping)) if free]
+    i_t = i_g + len(globals_free)
 
     def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, float, float]:
-        g = dict(zip(globals_free, x[i_g:]))
-        q = x[i_q:i_q + n] + 1j * x[i_q + n:i_c]
+        g = dict(zip(globals_free, x[i_g:i_t]))
+        q = x[i_q:i_q + nt] + 1j * x[i_q + nt:i_c]
         return (x[:2 * n].reshape(n, 2), q, float(x[i_c]) if fit_offset else 0.0, g.get("a", source_size),
                 g.get("lambda", wavelength), g.get("d", damping))
 
@@ -157,26 +202,32 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
             pos, q, c, a, lam, d = unpack(x)
             g, dg, r, offsets = radial_fields(kernel, pos, xs, ys, _wavenumber(lam, d), a,
                                                   table_step=table_step)
-            u = q @ g
+            theta = x[i_t:]
+            waves = np.cos(theta)[:, None] * grid_x + np.sin(theta)[:, None] * grid_y
+            plane = np.exp(1j * (2 * math.pi / lam) * waves)
+            u = q[:n] @ g + q[n:] @ plane
+            if fixed_field is not None:
+                u = u + fixed_field
+            g = np.vstack([g, plane])
             cache.clear()
-            cache[key] = (pos, q, c, a, lam, d, g, dg, r, offsets, u)
+            cache[key] = (pos, q, c, a, lam, d, g, dg, r, offsets, u, waves)
         return cache[key]
 
     def residual(x: np.ndarray) -> np.ndarray:
-        *_, u = evaluate(x)
+        u = evaluate(x)[10]
         c = unpack(x)[2]
         res = ((np.abs(u) if amplitude else u.real) + c - data) * irls[0]
         return res if weight_px is None else res * weight_px
 
     def jacobian(x: np.ndarray) -> np.ndarray:
-        pos, q, c, a, lam, d, g, dg, r, offsets, u = evaluate(x)
+        pos, q, c, a, lam, d, g, dg, r, offsets, u, waves = evaluate(x)
         weight = np.conj(u) / np.maximum(np.abs(u), 1e-12) if amplitude else 1.0
         jac = np.empty((len(data), len(x)))
-        qdg = q[:, None] * dg
+        qdg = q[:n, None] * dg
         jac[:, 0:2 * n:2] = np.real(weight * (-qdg * offsets[0] / r)).T
         jac[:, 1:2 * n:2] = np.real(weight * (-qdg * offsets[1] / r)).T
-        jac[:, i_q:i_q + n] = np.real(weight * g).T
-        jac[:, i_q + n:i_c] = np.real(weight * 1j * g).T
+        jac[:, i_q:i_q + nt] = np.real(weight * g).T
+        jac[:, i_q + nt:i_c] = np.real(weight * 1j * g).T
         if fit_offset:
             jac[:, i_c] = 1.0
         column = i_g
@@ -185,29 +236,43 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
                 du = (qdg * (a / r)).sum(axis=0)
             elif name == "lambda":
                 du = (qdg * (-r / lam)).sum(axis=0)
+                if m:  # d/dlambda of exp(i (2 pi / lambda) phase) = -i (2 pi / lambda^2) phase exp(...)
+                    du = du + (q[n:, None] * g[n:] * waves * (-2j * math.pi / lam**2)).sum(axis=0)
             else:
                 du = (qdg * r).sum(axis=0) * (1j / (1 + 1j * d))
             jac[:, column] = np.real(weight * du)
             column += 1
+        theta = x[i_t:]
+        across = -np.sin(theta)[:, None] * grid_x + np.cos(theta)[:, None] * grid_y  # d(phase)/d(angle)
+        jac[:, i_t:] = np.real(weight * (q[n:, None] * g[n:] * across * (2j * math.pi / lam))).T
         jac *= irls[0][:, None]
         return jac if weight_px is None else jac * weight_px[:, None]
 
     pos0 = np.clip(start, lo_xy + 1e-9, hi_xy - 1e-9)
+    planes0 = np.exp(1j * (2 * math.pi / wavelength) * (np.cos(angles0)[:, None] * grid_x
+                                                         + np.sin(angles0)[:, None] * grid_y))
+    if strengths is None and fixed_field is not None:
+        raise ValueError("a fit with a fixed field needs start strengths")
     if strengths is None:
         q0, c0 = _start_strengths(kernel, observable, pos0, xs, ys, _wavenumber(wavelength, damping), source_size,
-                                  data, fit_offset, weight_px, table_step)
+                                  data, fit_offset, weight_px, table_step, planes0)
     else:
-        q0, c0 = np.asarray(strengths, np.complex128).reshape(n), float(offset) if fit_offset else 0.0
+        q0 = np.asarray(strengths, np.complex128).reshape(-1)
+        q0 = np.concatenate([q0, np.full(nt - len(q0), np.nan)]) if len(q0) < nt else q0[:nt]
+        c0 = float(offset) if fit_offset else 0.0
         missing = ~np.isfinite(q0)
         if missing.any():
             q0 = _fill_strengths(kernel, observable, pos0, q0, c0, xs, ys, _wavenumber(wavelength, damping),
-                                 source_size, data, weight_px, table_step)
+                                 source_size, data, weight_px, table_step, planes0)
     g_start = {"a": source_size, "lambda": wavelength, "d": damping}
     g_lo = {"a": SOURCE_SIZE_RANGE[0], "lambda": wavelength_range[0] * wavelength, "d": 0.0}
     g_hi = {"a": SOURCE_SIZE_RANGE[1], "lambda": wavelength_range[1] * wavelength, "d": DAMPING_MAX}
-    x0 = np.concatenate([pos0.ravel(), q0.real, q0.imag, [c0] if fit_offset else [], [g_start[k] for k in globals_free]])
-    lo = np.concatenate([lo_xy.ravel(), np.full(2 * n + int(fit_offset), -np.inf), [g_lo[k] for k in globals_free]])
-    hi = np.concatenate([hi_xy.ravel(), np.full(2 * n + int(fit_offset), np.inf), [g_hi[k] for k in globals_free]])
+    x0 = np.concatenate([pos0.ravel(), q0.real, q0.imag, [c0] if fit_offset else [], [g_start[k] for k in globals_free],
+                         angles0])
+    lo = np.concatenate([lo_xy.ravel(), np.full(2 * nt + int(fit_offset), -np.inf), [g_lo[k] for k in globals_free],
+                         np.full(m, -np.inf)])
+    hi = np.concatenate([hi_xy.ravel(), np.full(2 * nt + int(fit_offset), np.inf), [g_hi[k] for k in globals_free],
+                         np.full(m, np.inf)])
     finite = np.isfinite(lo)
     x0[finite] = np.maximum(x0[finite], lo[finite] + 1e-9 * (np.abs(lo[finite]) + 1))
     finite = np.isfinite(hi)
@@ -215,16 +280,16 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
     if len(x0) == 0:
         rss = float(np.sum((data if weight_px is None else data * weight_px) ** 2))
         return WaveFit(kernel, observable, start, np.zeros(0, np.complex128), 0.0, source_size, wavelength, damping,
-                       rss, len(data), 0, np.zeros((0, 2, 2)), True)
+                       rss, len(data), 0, np.zeros((0, 2, 2)), True, np.zeros(0, np.complex128))
     result = least_squares(residual, x0, jac=jacobian, bounds=(lo, hi), x_scale="jac", method="trf",
-                           max_nfev=max_nfev, tr_solver="lsmr")
+                           max_nfev=max_nfev, tr_solver=tr_solver)
     if robust:
         # Huber loss by one reweighting (iteratively reweighted least squares): residuals
         # beyond HUBER_SCALE keep the weight that makes their pull constant
         magnitude = np.abs(residual(result.x))
         irls[0] = np.sqrt(np.minimum(1.0, HUBER_SCALE / np.maximum(magnitude, 1e-12)))
         result = least_squares(residual, result.x, jac=jacobian, bounds=(lo, hi), x_scale="jac", method="trf",
-                               max_nfev=max_nfev, tr_solver="lsmr")
+                               max_nfev=max_nfev, tr_solver=tr_solver)
     pos, q, c, a, lam, d = unpack(result.x)
     res = residual(result.x) / irls[0]
     if robust:
@@ -234,8 +299,8 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
     else:
         rss = float(res @ res)
     cov_xy = _position_covariance(jacobian(result.x), rss, n)
-    return WaveFit(kernel, observable, pos.copy(), q, c, a, lam, d, rss, len(data), len(x0), cov_xy,
-                   bool(result.success))
+    return WaveFit(kernel, observable, pos.copy(), q[:n], c, a, lam, d, rss, len(data), len(x0), cov_xy,
+                   bool(result.success), q[n:], result.x[i_t:].copy(), res)
 
 
 def retrieve_strengths(fields: np.ndarray, amplitude: np.ndarray, fit_offset: bool = True, starts: int = 4,
@@ -269,11 +334,15 @@ def retrieve_strengths(fields: np.ndarray, amplitude: np.ndarray, fit_offset: bo
 
 def _fill_strengths(kernel: str, observable: str, xy: np.ndarray, q: np.ndarray, c: float, xs: np.ndarray,
                     ys: np.ndarray, k: complex, source_size: float, data: np.ndarray,
-                    weights: np.ndarray | None, table_step: float | None = FIT_TABLE_STEP) -> np.ndarray:
-    """``q`` with its NaN entries estimated, the others held: for a snapshot by
-    weighted linear least squares on what the known sources leave; for an amplitude
-    map the median known magnitude (1 if none) at the best of eight phases."""
+                    weights: np.ndarray | None, table_step: float | None = FIT_TABLE_STEP,
+                    planes: np.ndarray | None = None) -> np.ndarray:
+    """``q`` (sources, then the ``planes (m, P)`` plane waves) with its NaN entries
+    estimated, the others held: for a snapshot by weighted linear least squares on what
+    the known terms leave; for an amplitude map the median known magnitude (1 if none)
+    at the best of eight phases."""
     g = radial_fields(kernel, xy, xs, ys, k, source_size, table_step=table_step)[0]
+    if planes is not None and len(planes):
+        g = np.vstack([g, planes])
     missing = ~np.isfinite(q)
     known = np.where(missing, 0.0, q)
     w = np.ones(len(data)) if weights is None else weights
@@ -293,13 +362,15 @@ def _fill_strengths(kernel: str, observable: str, xy: np.ndarray, q: np.ndarray,
 
 def _start_strengths(kernel: str, observable: str, xy: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex,
                      source_size: float, data: np.ndarray, fit_offset: bool,
-                     weights: np.ndarray | None = None, table_step: float | None = FIT_TABLE_STEP
-                     ) -> tuple[np.ndarray, float]:
-    """Start ``q (n,)`` and ``c``: (weighted) linear least squares for a snapshot,
-    alternating projections for an amplitude map."""
+                     weights: np.ndarray | None = None, table_step: float | None = FIT_TABLE_STEP,
+                     planes: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Start ``q`` (sources, then the ``planes (m, P)`` plane waves) and ``c``:
+    (weighted) linear least squares for a snapshot, alternating projections for an
+    amplitude map."""
     g = radial_fields(kernel, xy, xs, ys, k, source_size, table_step=table_step)[0]
-    n = len(xy)
-    if n == 0:
+    if planes is not None and len(planes):
+        g = np.vstack([g, planes])
+    if len(g) == 0:
         return np.zeros(0, np.complex128), float(np.mean(data)) if fit_offset else 0.0
     if observable == "amplitude":
         return retrieve_strengths(g.T, data, fit_offset, starts=3, iterations=25)

@@ -1,0 +1,398 @@
+"""Local physics: each source, or group of sources, fitted in a window of its own.
+
+Near a source, a heterogeneous medium, an orthotropic plate, a reflecting edge or a
+finite source all look like the homogeneous model with *local* parameters, and what
+arrives from farther away looks like a few plane waves.  So every window fits
+
+    f(p) = obs( sum_j q_j G(k r_j(p)) + sum_m b_m exp(i Re(k) e_m . (p - o)) ) + c
+
+on the pixels within ``WINDOW_WAVELENGTHS`` wavelengths of its sources, with its own
+complex wavenumber (wavelength and damping), source size, positions, strengths and
+plane-wave amplitudes (:func:`heatmaploc.physics.wavefit.fit_wave` with
+``plane_waves``).  The kernel, the observable, the colormap and the noise map are the
+image's (:mod:`heatmaploc.physics.blind` estimates them once).
+
+**Layout** (:func:`window_layout`): sources closer than ``GROUP_WAVELENGTHS``
+wavelengths form a group (connected components of that graph); each group is one
+window, the bounding box of its sources grown by the radius; a source of another group
+inside the window is fitted too (it shapes the window's pixels) but reported by its own
+window only, so every source is reported once.
+
+**Decisions, per source** (docs/design.md section 5d):
+
+* a fitted position replaces the network's only where the window's weighted residual
+  is down to the noise (rms ``<= ACCEPT_RATIO`` in units of the model-free noise) and
+  the move is consistent with the combined uncertainty,
+  ``|d|^2 / (sigma_net^2 + sigma_fit^2) <= MOVE_CHI2`` (chi-square, 2 degrees of
+  freedom, 0.999);
+* a network point is removed only where the window without it is down to the noise
+  too and its BIC is lower;
+* a source is added only at a *candidate* (a peak of the network's heatmap above a
+  floor, passed in by the caller) where the window with it is down to the noise, its
+  BIC is lower than without it and the window without it is not down to the noise:
+  a wrong model elsewhere never adds a source, and an empty region has no candidate.
+
+Everything else keeps the network's point and sigma.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from heatmaploc.physics.forward import radial_fields
+from heatmaploc.physics.wavefit import DAMPING_MAX, FIT_TABLE_STEP, SOURCE_SIZE_RANGE, WaveFit, fit_wave
+
+log = logging.getLogger(__name__)
+
+ACCEPT_RATIO = 1.15  # window residual rms over the model-free noise that counts as "down to the noise"
+WINDOW_WAVELENGTHS = 1.0  # window radius around each source: the local model and the decisions
+MIN_RADIUS_PX = 6.0
+CORE_WAVELENGTHS = 0.35  # core half-width around each source: its position, the rest of the window held
+MIN_CORE_PX = 3.0
+GROUP_WAVELENGTHS = 1.0  # sources closer than this share a window
+NEIGHBOUR_WAVELENGTHS = 2.5  # other sources this close to a window are modelled in it
+MODEL_TOLERANCE = 0.1  # the share of a window's signal rms a local model may leave unexplained beyond the noise
+PLANE_WAVES = 2  # plane waves (free directions) of what arrives from outside a window
+MOVE_CHI2 = 13.8  # chi-square with 2 degrees of freedom at 0.999
+LOCAL_WAVELENGTH_RANGE = (0.8, 1.25)  # a window's wavelength, as factors of the image's
+PINNED = 0.98  # a fitted value this close to its upper bound is pinned there
+CANDIDATE_CLEARANCE_PX = 2.0  # a candidate this close to a fitted source is that source
+
+
+@dataclass(frozen=True)
+class Window:
+    """One window of :func:`window_layout`.
+
+    Attributes:
+        members: ``(k,)`` indices of the sources this window reports.
+        neighbours: ``(l,)`` indices of the other sources within ``NEIGHBOUR_WAVELENGTHS``
+            of it: modelled, not reported.
+        rows, cols: ``(start, stop)`` pixel ranges of the window (stop exclusive).
+    """
+
+    members: np.ndarray
+    neighbours: np.ndarray
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """``(x, y)`` centre of the window (the plane waves' phase origin)."""
+        return 0.5 * (self.cols[0] + self.cols[1] - 1), 0.5 * (self.rows[0] + self.rows[1] - 1)
+
+    def contains(self, xy: np.ndarray) -> np.ndarray:
+        """``(n,)`` bool: which ``(x, y)`` lie on the window's pixels."""
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        return ((xy[:, 0] >= self.cols[0] - 0.5) & (xy[:, 0] <= self.cols[1] - 0.5)
+                & (xy[:, 1] >= self.rows[0] - 0.5) & (xy[:, 1] <= self.rows[1] - 0.5))
+
+
+def window_radius(wavelength: float) -> float:
+    """Pixels around a source that its window covers."""
+    return max(MIN_RADIUS_PX, WINDOW_WAVELENGTHS * wavelength)
+
+
+def _box(xy: np.ndarray, radius: float, shape: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    h, w = shape
+    lo = np.floor(xy.min(axis=0) - radius).astype(int)
+    hi = np.ceil(xy.max(axis=0) + radius).astype(int) + 1
+    return (max(0, lo[1]), min(h, hi[1])), (max(0, lo[0]), min(w, hi[0]))
+
+
+def _box_distance(xy: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
+    """``(n,)`` distance (pixels) of each ``(x, y)`` from the box of pixels ``rows`` x ``cols``."""
+    lo = np.array([cols[0] - 0.5, rows[0] - 0.5])
+    hi = np.array([cols[1] - 0.5, rows[1] - 0.5])
+    return np.linalg.norm(np.maximum(0.0, np.maximum(lo - xy, xy - hi)), axis=1)
+
+
+def window_layout(xy: np.ndarray, shape: tuple[int, int], wavelength: float) -> list[Window]:
+    """Windows of the ``(n, 2)`` sources ``xy`` on an ``(H, W)`` image: one per group of
+    sources closer than ``GROUP_WAVELENGTHS * wavelength`` (connected components), each
+    the bounding box of its group grown by :func:`window_radius` and clipped to the
+    image.  Every source is a member of exactly one window."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    n = len(xy)
+    if n == 0:
+        return []
+    pairs = cKDTree(xy).query_pairs(GROUP_WAVELENGTHS * wavelength, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else \
+        coo_matrix((n, n))
+    _, labels = connected_components(graph, directed=False)
+    radius = window_radius(wavelength)
+    windows = []
+    for group in range(labels.max() + 1):
+        members = np.flatnonzero(labels == group)
+        rows, cols = _box(xy[members], radius, shape)
+        near = _box_distance(xy, rows, cols) <= NEIGHBOUR_WAVELENGTHS * wavelength
+        windows.append(Window(members, np.flatnonzero(near & (labels != group)), rows, cols))
+    return windows
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """The image-wide model every window starts from: kernel, observable, and start
+    values of the wavelength (pixels), damping and source size (pixels)."""
+
+    kernel: str
+    observable: str
+    wavelength_px: float
+    damping: float
+    source_size_px: float
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """One reported source of the local refinement.
+
+    Attributes:
+        xy: ``(2,)`` position; sigma: its standard deviation (pixels).
+        decision: ``refined`` (the window's fit), ``kept`` (the network's point),
+            ``added`` (a supported candidate the window needs).
+        residual_ratio: the window's residual rms in units of the noise.
+        wavelength_px, damping, source_size_px, strength: the window's local fit
+            (None where the network's point was kept).
+    """
+
+    xy: np.ndarray
+    sigma: float
+    decision: str
+    residual_ratio: float | None = None
+    wavelength_px: float | None = None
+    damping: float | None = None
+    source_size_px: float | None = None
+    strength: complex | None = None
+
+    def to_dict(self, scale: float = 1.0) -> dict:
+        """JSON-friendly values; ``strength`` (amplitude ``|q|``, times ``scale``, the
+        field's units per unit-scale unit) and ``phase`` (radians) of the local fit."""
+        out = {"decision": self.decision}
+        for key in ("residual_ratio", "wavelength_px", "damping", "source_size_px"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = round(float(value), 6)
+        if self.strength is not None:
+            out["strength"] = round(abs(self.strength) * scale, 6)
+            out["phase"] = round(float(np.angle(self.strength)), 6)
+        return out
+
+
+class _WindowFitter:
+    """Fits of one window with the image's hypothesis: the window's own wavelength,
+    damping and source size, ``PLANE_WAVES`` plane waves, a robust loss."""
+
+    def __init__(self, field: np.ndarray, weights: np.ndarray, window: Window, hypothesis: Hypothesis,
+                 max_shift: float, max_nfev: int) -> None:
+        self.field, self.weights, self.window, self.hyp = field, weights, window, hypothesis
+        self.max_shift, self.max_nfev = max_shift, max_nfev
+        self.pixels = (np.arange(*window.rows), np.arange(*window.cols))
+        self.lo = np.array([window.cols[0] - 0.5, window.rows[0] - 0.5])
+        self.hi = np.array([window.cols[1] - 0.5, window.rows[1] - 0.5])
+        values = field[np.ix_(*self.pixels)] * weights[np.ix_(*self.pixels)]
+        self.signal_rms = float(np.std(values))  # in units of the noise
+
+    def ok(self, fit: WaveFit) -> bool:
+        """The window's fit explains it: its residual rms is down to the noise
+        (``<= ACCEPT_RATIO``), or what it leaves beyond the noise is at most
+        ``MODEL_TOLERANCE`` of the window's signal rms; its values are finite; and its
+        source size and damping are not pinned at their upper bounds (a wave model that
+        needs them there mimics something else, e.g. a blob)."""
+        excess = math.sqrt(max(fit.residual_std**2 - 1.0, 0.0))
+        pinned = len(fit.xy) and (fit.source_size_px >= PINNED * SOURCE_SIZE_RANGE[1] or fit.damping >= PINNED * DAMPING_MAX)
+        return bool((fit.residual_std <= ACCEPT_RATIO or excess <= MODEL_TOLERANCE * self.signal_rms) and not pinned
+                    and np.all(np.isfinite(fit.xy)) and np.all(np.isfinite(fit.sigma)))
+
+    def fit(self, xy: np.ndarray, like: WaveFit | None = None) -> WaveFit:
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        inside = self.window.contains(xy)[:, None]
+        lo = np.where(inside, np.maximum(xy - self.max_shift, self.lo), xy - self.max_shift)
+        hi = np.where(inside, np.minimum(xy + self.max_shift, self.hi), xy + self.max_shift)
+        hyp = self.hyp
+        warm = {}
+        if like is not None:
+            strengths = np.full(len(xy), np.nan, np.complex128)
+            for j, p in enumerate(xy):
+                same = np.flatnonzero(np.all(like.xy == p, axis=1))
+                if len(same):
+                    strengths[j] = like.strengths[same[0]]
+            warm = {"strengths": np.concatenate([strengths, like.background]), "offset": like.offset,
+                    "plane_angles": like.background_angles}
+            hyp = Hypothesis(hyp.kernel, hyp.observable, like.wavelength_px, like.damping, like.source_size_px)
+        return fit_wave(self.field, xy, hyp.kernel, hyp.observable, hyp.wavelength_px, hyp.damping,
+                        hyp.source_size_px, fit_size=len(xy) > 0, bounds=(lo, hi), weights=self.weights,
+                        robust=True, wavelength_range=LOCAL_WAVELENGTH_RANGE, max_nfev=self.max_nfev,
+                        plane_waves=PLANE_WAVES, origin=self.window.centre, pixels=self.pixels, tr_solver="exact",
+                        **warm)
+
+
+def rendered_part(fit: WaveFit, rows: list[int], pixels: tuple[np.ndarray, np.ndarray], origin: tuple[float, float],
+                  with_planes: bool = True) -> np.ndarray:
+    """``(P,)`` complex field of the sources ``rows`` of ``fit`` (and, ``with_planes``,
+    its plane waves about ``origin``) at the pixels ``pixels = (rows, cols)``, row-major."""
+    ys, xs = (np.asarray(p, dtype=np.float64) for p in pixels)
+    k = 2 * math.pi / fit.wavelength_px * (1 + 1j * fit.damping)
+    g = radial_fields(fit.kernel, fit.xy[rows], xs, ys, k, fit.source_size_px, table_step=FIT_TABLE_STEP)[0]
+    u = fit.strengths[rows] @ g if rows else np.zeros(len(xs) * len(ys), np.complex128)
+    if with_planes and len(fit.background):
+        gx, gy = (v.ravel() for v in np.meshgrid(xs - origin[0], ys - origin[1]))
+        angles = fit.background_angles
+        u = u + fit.background @ np.exp(1j * (2 * math.pi / fit.wavelength_px)
+                                        * (np.cos(angles)[:, None] * gx + np.sin(angles)[:, None] * gy))
+    return u
+
+
+def polish_cores(field: np.ndarray, weights: np.ndarray, fit: WaveFit, rows: list[int], window: Window,
+                 max_shift: float, max_nfev: int = 30) -> tuple[WaveFit, tuple[int, int]]:
+    """The sources ``rows`` of a window's ``fit`` refitted in their core, the box of
+    half-width ``max(MIN_CORE_PX, CORE_WAVELENGTHS * wavelength)`` around them: a
+    medium that varies bends the wavefronts more the farther they travel, so the
+    position is taken where the local model holds best; the window's other sources and
+    plane waves are held, and so are its wavelength, damping and source size.  Returns
+    the core's fit and its ``(h, w)`` pixel shape."""
+    half = max(MIN_CORE_PX, CORE_WAVELENGTHS * fit.wavelength_px)
+    (r0, r1), (c0, c1) = _box(fit.xy[rows], half, field.shape)
+    r0, r1 = max(r0, window.rows[0]), min(r1, window.rows[1])
+    c0, c1 = max(c0, window.cols[0]), min(c1, window.cols[1])
+    pixels = (np.arange(r0, r1), np.arange(c0, c1))
+    others = [r for r in range(len(fit.xy)) if r not in rows]
+    fixed = rendered_part(fit, others, pixels, window.centre)
+    xy = fit.xy[rows]
+    lo = np.maximum(xy - max_shift, [c0 - 0.5, r0 - 0.5])
+    hi = np.minimum(xy + max_shift, [c1 - 0.5, r1 - 0.5])
+    core = fit_wave(field, xy, fit.kernel, fit.observable, fit.wavelength_px, fit.damping, fit.source_size_px,
+                    fit_wavelength=False, fit_damping=False, fit_size=False, bounds=(lo, hi), weights=weights,
+                    robust=True, max_nfev=max_nfev, pixels=pixels, fixed_field=fixed,
+                    strengths=fit.strengths[rows], offset=fit.offset, tr_solver="exact")
+    return core, (r1 - r0, c1 - c0)
+
+
+def correlation_area(residual: np.ndarray, reach: float) -> float:
+    """Pixels per independent residual sample of an ``(h, w)`` residual map: the sum of
+    its normalized autocorrelation over the lags within ``reach`` pixels (clipped at 0;
+    1 for white noise).  A model mismatch leaves a smooth residual, whose pixels are not
+    independent: the fit's covariance, which assumes they are, is scaled by this."""
+    r = residual - residual.mean()
+    h, w = r.shape
+    spectrum = np.fft.rfft2(r, s=(2 * h, 2 * w))
+    corr = np.fft.irfft2(np.abs(spectrum) ** 2, s=(2 * h, 2 * w))
+    if corr[0, 0] <= 0:
+        return 1.0
+    corr = np.fft.fftshift(corr / corr[0, 0])
+    dy, dx = np.mgrid[-h:h, -w:w]
+    near = dx**2 + dy**2 <= reach**2
+    return float(max(1.0, np.sum(np.clip(corr[near], 0.0, None))))
+
+
+def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np.ndarray, sigma: np.ndarray,
+                  tentative: np.ndarray, hypothesis: Hypothesis, max_shift: float = 3.0,
+                  max_nfev: int = 20) -> list[LocalSource]:
+    """The sources a window reports (module docstring): its network members refined,
+    kept or removed, and its tentative members (support candidates) added or dropped.
+
+    Args:
+        field: ``(H, W)`` field at unit scale; weights: ``(H, W)`` one over the noise std
+            in the same units (weighted residuals are in units of the noise).
+        xy, sigma: ``(n, 2)`` all points of the layout and their ``(n,)`` sigmas.
+        tentative: ``(n,)`` bool: the point is a support candidate, not a network point.
+    """
+    fitter = _WindowFitter(field, weights, window, hypothesis, max_shift, max_nfev)
+    members = set(int(i) for i in window.members)
+    source_of = [int(i) for i in np.concatenate([window.members, window.neighbours])]  # layout index per fitted row
+    fit = fitter.fit(xy[source_of])
+
+    def without(row: int, better: Callable[[WaveFit], bool]) -> tuple[WaveFit, bool]:
+        """The window's fit without one source from a warm start (``fit``'s values) and,
+        unless that one passes ``better``, from a cold start (the layout's points): two
+        independent starts.  Returns the fit that passes (else the lower BIC) and
+        whether it passes."""
+        warm = fitter.fit(np.delete(fit.xy, row, axis=0), like=fit)
+        if better(warm):
+            return warm, True
+        cold = fitter.fit(np.delete(xy[source_of], row, axis=0))
+        if better(cold):
+            return cold, True
+        return min(warm, cold, key=lambda f: f.bic()), False
+
+    # a candidate stays only where the window with it is down to the noise (or the model
+    # tolerance), without it is not, and the BIC prefers it; weakest first
+    candidates = [i for i in members if tentative[i]]
+    if candidates and not fitter.ok(fit):  # no candidate can pass: all dropped in one refit
+        keep = [r for r, i in enumerate(source_of) if i not in candidates]
+        source_of = [source_of[r] for r in keep]
+        fit = fitter.fit(fit.xy[keep], like=fit)
+        candidates = []
+    for i in sorted(candidates, key=lambda i: float(np.abs(fit.strengths[source_of.index(i)]))):
+        row = source_of.index(i)
+        trial, needless = without(row, lambda f: fitter.ok(f) or f.bic() <= fit.bic()
+                                  or fit.residual_std > ACCEPT_RATIO)
+        if needless:
+            del source_of[row]
+            fit = trial
+    while fitter.ok(fit):  # removals: a network member the window does not need, weakest first
+        mine = [r for r, i in enumerate(source_of) if i in members and not tentative[i]]
+        for r in sorted(mine, key=lambda r: float(np.abs(fit.strengths[r]))):
+            trial, needless = without(r, lambda f: fitter.ok(f) and f.bic() < fit.bic())
+            if needless:
+                log.debug("window rows %s cols %s: removed (%.2f, %.2f)", window.rows, window.cols, *fit.xy[r])
+                del source_of[r]
+                fit = trial
+                break
+        else:
+            break
+    ok = fitter.ok(fit)
+    ratio = fit.residual_std
+    mine = [r for r, i in enumerate(source_of) if i in members]
+    core, core_inflation = None, 1.0
+    if ok and mine:
+        core, shape = polish_cores(field, weights, fit, mine, window, max_shift, max_nfev)
+        core_inflation = math.sqrt(correlation_area(core.residual.reshape(shape), 0.5 * fit.wavelength_px))
+    out = []
+    for r, i in enumerate(source_of):
+        if i not in members:
+            continue
+        local = dict(residual_ratio=ratio, wavelength_px=fit.wavelength_px, damping=fit.damping,
+                     source_size_px=fit.source_size_px, strength=complex(fit.strengths[r]))
+        position, fit_sigma = fit.xy[r], float(fit.sigma[r])
+        if core is not None:
+            # the core's statistical sigma, and the spread that the region fitted makes:
+            # half the squared window-to-core move per coordinate
+            position = core.xy[mine.index(r)]
+            move = float(np.sum((position - fit.xy[r]) ** 2))
+            fit_sigma = math.sqrt((float(core.sigma[mine.index(r)]) * core_inflation) ** 2 + 0.5 * move)
+        if tentative[i]:
+            out.append(LocalSource(position.copy(), fit_sigma, "added", **local))
+            continue
+        move = position - xy[i]
+        if ok and float(move @ move) <= MOVE_CHI2 * (float(sigma[i]) ** 2 + fit_sigma**2):
+            out.append(LocalSource(position.copy(), fit_sigma, "refined", **local))
+        else:
+            out.append(LocalSource(xy[i].copy(), float(sigma[i]), "kept", residual_ratio=ratio))
+    return out
+
+
+def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma: np.ndarray,
+                   hypothesis: Hypothesis, candidates: np.ndarray | None = None, max_shift: float = 3.0
+                   ) -> list[LocalSource]:
+    """Every network point ``xy (n, 2)`` (sigmas ``(n,)``) and every support candidate
+    ``(c, 2)`` farther than ``CANDIDATE_CLEARANCE_PX`` from them through the windows of
+    :func:`window_layout` (:func:`refine_window`): the network points refined, kept or
+    removed, the candidates added or dropped.  ``field`` and ``weights`` as in
+    :func:`refine_window`.  Returns the reported sources, window by window."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    cand = np.zeros((0, 2)) if candidates is None else np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
+    if len(cand) and len(xy):
+        cand = cand[np.min(np.linalg.norm(cand[:, None] - xy[None], axis=2), axis=1) >= CANDIDATE_CLEARANCE_PX]
+    points = np.vstack([xy, cand])
+    tentative = np.r_[np.zeros(len(xy), bool), np.ones(len(cand), bool)]
+    sigmas = np.r_[np.asarray(sigma, dtype=np.float64).reshape(len(xy)), np.full(len(cand), np.nan)]
+    out: list[LocalSource] = []
+    for window in window_layout(points, field.shape, hypothesis.wavelength_px):
+        out += refine_window(field, weights, window, points, sigmas, tentative, hypothesis, max_shift)
+    return out

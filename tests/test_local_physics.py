@@ -1,0 +1,125 @@
+"""Local physics (heatmaploc.physics.local): window layout, the per-source decisions on
+constructed fields, and fields of media the image-wide model does not describe."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from heatmaploc.physics.fdsolve import Medium, solve_field
+from heatmaploc.physics.local import Hypothesis, correlation_area, refine_locally, window_layout
+from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.simulate.scene import Scene, synthesize
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 12), st.floats(6.0, 30.0), st.integers(16, 90), st.integers(16, 90), st.integers(0, 2**31 - 1))
+def test_window_layout_reports_every_source_once(n, wavelength, h, w, seed):
+    xy = np.random.default_rng(seed).uniform([-0.5, -0.5], [w - 0.5, h - 0.5], (n, 2))
+    windows = window_layout(xy, (h, w), wavelength)
+    members = np.concatenate([win.members for win in windows]) if windows else np.zeros(0, int)
+    assert sorted(members.tolist()) == list(range(n))
+    for win in windows:
+        assert 0 <= win.rows[0] < win.rows[1] <= h and 0 <= win.cols[0] < win.cols[1] <= w
+        assert win.contains(xy[win.members]).all()
+        assert not set(win.neighbours.tolist()) & set(win.members.tolist())
+
+
+def test_close_sources_share_a_window():
+    xy = np.array([[10.0, 10.0], [17.0, 10.0], [60.0, 60.0]])
+    windows = window_layout(xy, (80, 80), 10.0)
+    assert sorted(sorted(win.members.tolist()) for win in windows) == [[0, 1], [2]]
+
+
+def test_correlation_area_is_one_for_white_noise_and_large_for_a_smooth_residual():
+    rng = np.random.default_rng(0)
+    assert correlation_area(rng.normal(size=(40, 40)), 4.0) < 1.6
+    yy, xx = np.mgrid[0:40, 0:40]
+    smooth = np.cos(2 * np.pi * xx / 30.0) + 0.05 * rng.normal(size=(40, 40))
+    assert correlation_area(smooth, 4.0) > 10.0
+
+
+def test_plane_waves_fit_what_arrives_from_outside():
+    # one source in view and a plane wave from outside: the fit with two plane waves of
+    # free direction finds the source and is down to the noise
+    k = 2 * np.pi / 10.0
+    truth = np.array([[24.3, 21.7]])
+    scene = Scene(truth, np.array([1.0 + 0.3j]), complex(k, 0.0), "free", "snapshot", time_phase=0.4, source_size=0.9)
+    yy, xx = np.mgrid[0:44, 0:48]
+    image = synthesize(scene, 44, 48) + 0.2 * np.cos(k * (xx * np.cos(0.3) + yy * np.sin(0.3)) + 1.0)
+    image += np.random.default_rng(1).normal(0.0, 0.005, image.shape)
+    without = fit_wave(image, truth + 0.5, "free", "snapshot", 10.0, weights=np.full(image.shape, 200.0))
+    with_waves = fit_wave(image, truth + 0.5, "free", "snapshot", 10.0, weights=np.full(image.shape, 200.0),
+                          plane_waves=2, origin=(24.0, 22.0))
+    assert len(with_waves.background) == 2 and len(with_waves.strengths) == 1
+    assert with_waves.residual_std < 1.2 < without.residual_std
+    assert np.linalg.norm(with_waves.xy[0] - truth[0]) < 0.05
+
+
+def _right_and_wrong(seed=0):
+    """A free-field source on the left (the model holds) and a Gaussian blob on the
+    right (no wave model holds), with noise; the network's points are 0.6 px off."""
+    k = 2 * np.pi / 10.0
+    wave_source = np.array([[20.3, 30.6]])
+    scene = Scene(wave_source, np.array([1.0 + 0.0j]), complex(k, 0.05 * k), "free", "snapshot", time_phase=0.3,
+                  source_size=0.9)
+    h, w = 60, 110
+    field = synthesize(scene, h, w)
+    yy, xx = np.mgrid[0:h, 0:w]
+    field += 0.3 * np.exp(-((xx - 88.4) ** 2 + (yy - 30.2) ** 2) / (2 * 3.0**2))
+    noise = 0.004
+    field += np.random.default_rng(seed).normal(0.0, noise, field.shape)
+    network = np.array([[20.9, 30.1], [88.0, 30.8]])
+    return field, np.full(field.shape, 1.0 / noise), network, wave_source[0]
+
+
+def test_right_model_refined_wrong_model_kept_nothing_added_in_empty_space():
+    field, weights, network, truth = _right_and_wrong()
+    hypothesis = Hypothesis("free", "snapshot", 10.0, 0.05, 1.0)
+    empty = np.array([[55.0, 8.0]])  # a candidate (heatmap peak below the threshold) in empty space
+    sources = refine_locally(field, weights, network, np.array([0.5, 0.5]), hypothesis, empty)
+    assert [s.decision for s in sources] == ["refined", "kept"]
+    assert np.linalg.norm(sources[0].xy - truth) < 0.1
+    assert sources[0].wavelength_px == pytest.approx(10.0, rel=0.03)
+    np.testing.assert_array_equal(sources[1].xy, network[1])  # the blob keeps the network's point
+    assert sources[1].sigma == 0.5
+
+
+def test_a_supported_candidate_the_window_needs_is_added_and_a_needless_point_removed():
+    k = 2 * np.pi / 9.0
+    truth = np.array([[18.2, 20.7], [40.6, 24.4]])
+    scene = Scene(truth, np.array([1.0, 0.8j]), complex(k, 0.04 * k), "free", "snapshot", time_phase=0.0,
+                  source_size=0.9)
+    noise = 0.004
+    field = synthesize(scene, 44, 60) + np.random.default_rng(3).normal(0.0, noise, (44, 60))
+    weights = np.full(field.shape, 1.0 / noise)
+    hypothesis = Hypothesis("free", "snapshot", 9.0, 0.04, 1.0)
+    # the network found only the first source; the second is a candidate below its threshold
+    sources = refine_locally(field, weights, truth[:1] + 0.4, np.array([0.5]), hypothesis, truth[1:] + 0.5)
+    assert sorted(s.decision for s in sources) == ["added", "refined"]
+    found = np.array([s.xy for s in sources])
+    assert np.all(np.min(np.linalg.norm(found[:, None] - truth[None], axis=2), axis=0) < 0.1)
+    # a network point in empty space far from both: the window does not need it
+    extra = np.vstack([truth + 0.3, [[8.0, 38.0]]])
+    sources = refine_locally(field, weights, extra, np.full(3, 0.5), hypothesis)
+    assert len(sources) == 2 and all(s.decision == "refined" for s in sources)
+
+
+@pytest.mark.parametrize("variation", [0.1, 0.2])
+def test_heterogeneous_medium_source_found_by_its_window(variation):
+    # finite-difference field of a medium whose wave speed varies smoothly by
+    # +-variation: the window's local wavelength and the source within 0.25 px
+    rng = np.random.default_rng(11)
+    h = w = 72
+    yy, xx = np.mgrid[0:h, 0:w]
+    speed = 1.0 + variation * np.sin(2 * np.pi * xx / 50.0 + 0.5) * np.cos(2 * np.pi * yy / 60.0)
+    truth = np.array([[35.4, 37.2]])
+    medium = Medium(2 * np.pi / 10.0 * (1 + 0.03j), "free", speed=speed, source_size=0.8)
+    u = solve_field(medium, truth, np.array([1.0]), h, w)
+    field = np.real(u * np.exp(-0.6j))
+    noise = 0.01 * field.std()
+    field = field + rng.normal(0.0, noise, field.shape)
+    hypothesis = Hypothesis("free", "snapshot", 10.0, 0.03, 1.0)
+    sources = refine_locally(field / field.std(), np.full(field.shape, field.std() / noise), truth + [0.6, -0.5],
+                             np.array([0.5]), hypothesis)
+    assert len(sources) == 1 and sources[0].decision == "refined"
+    assert np.linalg.norm(sources[0].xy - truth[0]) < 0.25
