@@ -5,8 +5,6 @@ half-written checkpoint in place of a good one.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,7 +14,7 @@ import torch.nn as nn
 
 from heatmaploc import __version__
 from heatmaploc.config import to_plain
-from heatmaploc.data.io import atomic_replace
+from heatmaploc.data.io import atomic_path
 
 FORMAT = "heatmaploc-checkpoint"
 FORMAT_VERSION = 1
@@ -43,15 +41,8 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any], half: bool = Fals
     if half:
         data["model_state"] = {k: v.half() if v.is_floating_point() else v for k, v in data["model_state"].items()}
         data["stored_half"] = True
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(data, tmp)
-        atomic_replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -13,6 +13,8 @@ import yaml
 
 from heatmaploc.codec import CodecConfig
 from heatmaploc.data.augment import AugmentConfig
+from heatmaploc.data.io import atomic_write_bytes
+from heatmaploc.metrics import HEADLINE_RADIUS
 from heatmaploc.tta import TTA_MODES
 
 
@@ -107,7 +109,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
-    val_radius: float = 2.0
+    val_radius: float = HEADLINE_RADIUS
     threshold_grid: tuple[float, ...] = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8)
     max_minutes: float | None = None
     init_from: str | None = None
@@ -280,7 +282,8 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
 
 
 def save_config(cfg: RunConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_plain(cfg.to_dict()), sort_keys=False))
+    """Write ``cfg`` as YAML, atomically."""
+    atomic_write_bytes(Path(path), yaml.safe_dump(to_plain(cfg.to_dict()), sort_keys=False).encode())
 
 
 def to_plain(value: Any) -> Any:

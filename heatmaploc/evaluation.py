@@ -18,6 +18,7 @@ from heatmaploc.data.sources import validation_samples
 from heatmaploc.inference import decode_outputs, predict_samples, support_candidates
 from heatmaploc.metrics import (
     GAUSSIAN_COVERAGE,
+    HEADLINE_RADIUS,
     RADII,
     pixel_confusion,
     pixel_metrics,
@@ -29,7 +30,6 @@ from heatmaploc.models import build_model
 from heatmaploc.points import Points
 from heatmaploc.tiling import TileConfig
 
-CALIBRATION_RADIUS = 2.0  # pixels; docs/design.md section 6
 
 
 def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]],
@@ -37,7 +37,7 @@ def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shape
     """Point metrics at each radius, pixel metrics (disk masks of radius
     ``codec.config.mask_radius`` vs the heatmap thresholded at the decode threshold;
     point models: disks around their points) and the calibration of the points'
-    sigmas over pairs matched within ``CALIBRATION_RADIUS`` (``calibration``; its
+    sigmas over pairs matched within ``HEADLINE_RADIUS`` (``calibration``; its
     shares are NaN for a model that predicts no sigma)."""
     thr = codec.config.threshold if threshold is None else threshold
     preds = decode_outputs(outputs, codec, thr)
@@ -49,7 +49,7 @@ def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shape
         conf += pixel_confusion(out.source_mask(codec, thr, shape), codec.masks(truth, shape))
     result["pixel"] = pixel_metrics(conf).to_dict()
     result["calibration"] = asdict(sigma_calibration([p.xy for p in preds], [p.sigma for p in preds], truths,
-                                                     CALIBRATION_RADIUS))
+                                                     HEADLINE_RADIUS))
     return result
 
 
@@ -65,7 +65,7 @@ def best_threshold(outputs: Sequence[Any], truths: Sequence[np.ndarray], codec: 
     return best, scores
 
 
-def sigma_scale(preds: Sequence[Points], truths: Sequence[np.ndarray], radius: float = CALIBRATION_RADIUS) -> float:
+def sigma_scale(preds: Sequence[Points], truths: Sequence[np.ndarray], radius: float = HEADLINE_RADIUS) -> float:
     """The factor that makes the predicted sigmas of ``preds`` calibrated at one sigma:
     the 68.27 % quantile of ``|error| / sigma`` over the coordinates of the pairs matched
     within ``radius`` (1.0 when no matched point has a sigma).  Multiplying every sigma
@@ -174,13 +174,14 @@ def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RAD
         metrics[f"by_{key}"] = {}
         for value, idx in sorted(groups.items()):
             sub = evaluate_outputs([outputs[i] for i in idx], [truths[i] for i in idx], [shapes[i] for i in idx],
-                                   loc.codec, (2.0,), threshold=threshold)["r2"]
+                                   loc.codec, (HEADLINE_RADIUS,), threshold=threshold)["r2"]
             sub.update(n_images=len(idx), n_sources=sum(len(truths[i]) for i in idx))
             if refined is not None:
-                sub["after_field_fit"] = point_metrics([refined[i] for i in idx], [truths[i] for i in idx], 2.0).to_dict()
+                sub["after_field_fit"] = point_metrics([refined[i] for i in idx], [truths[i] for i in idx],
+                                                   HEADLINE_RADIUS).to_dict()
             if after_physics is not None:
                 sub["after_physics"] = point_metrics([after_physics[i].xy for i in idx], [truths[i] for i in idx],
-                                                     2.0).to_dict()
+                                                     HEADLINE_RADIUS).to_dict()
             metrics[f"by_{key}"][value] = sub
     return metrics
 
@@ -215,7 +216,7 @@ def _physics_metrics(index: Any, images: Sequence[np.ndarray], preds: Sequence[P
     out = {f"r{r:g}": point_metrics([p.xy for p in refined], truths, r).to_dict() for r in radii}
     out.update(
         calibration=asdict(sigma_calibration([p.xy for p in refined], [p.sigma for p in refined], truths,
-                                             CALIBRATION_RADIUS)),
+                                             HEADLINE_RADIUS)),
         accepted=float(np.mean([bool(p.refined) for p in refined])) if refined else float("nan"),
         wavelength={"n_images": int(len(errors_arr)),
                     "median_relative_error": float(np.median(errors_arr)) if len(errors_arr) else float("nan"),

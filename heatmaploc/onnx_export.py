@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from heatmaploc import __version__
+from heatmaploc.data.io import atomic_path
 from heatmaploc.models.outputs import HeatmapModel
 
 log = logging.getLogger(__name__)
@@ -65,20 +66,19 @@ def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEF
     out.parent.mkdir(parents=True, exist_ok=True)
     x = torch.randn(2, loc.in_channels, *sample_size)
     axes = {0: "batch", 2: "height", 3: "width"}
-    tmp = out.with_name(out.name + ".tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's deprecation notice and tracer remarks on shape arithmetic
-        torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
-    proto = onnx.load(str(tmp))
-    meta = metadata(loc)
-    del proto.metadata_props[:]
-    for key, value in meta.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = META_PREFIX + key, value
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(tmp))
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's deprecation notice and tracer remarks on shape arithmetic
+            torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                              output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
+        proto = onnx.load(str(tmp))
+        meta = metadata(loc)
+        del proto.metadata_props[:]
+        for key, value in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = META_PREFIX + key, value
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(tmp))
     return out
 
 

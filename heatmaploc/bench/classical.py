@@ -16,7 +16,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.feature import peak_local_max
 
 from heatmaploc.data.preprocess import to_unit_range
-from heatmaploc.metrics import point_metrics
+from heatmaploc.metrics import HEADLINE_RADIUS, point_metrics
 from heatmaploc.points import Points
 
 
@@ -40,7 +40,7 @@ class ClassicalDetector:
         return Points(xy, scores)
 
 
-def tune_classical(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], radius: float = 2.0,
+def tune_classical(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], radius: float = HEADLINE_RADIUS,
                    sigmas: Sequence[float] = (0.8, 1.5, 2.5, 4.0), thresholds: Sequence[float] = (0.2, 0.35, 0.5, 0.65, 0.8),
                    min_distances: Sequence[int] = (2, 4, 8)) -> tuple[ClassicalDetector, float]:
     """Grid search maximizing pooled F1 at ``radius``; returns the best detector and F1."""
@@ -82,7 +82,7 @@ class TrackpyDetector:
         return Points(found[["x", "y"]].to_numpy()[keep], mass[keep] / mass.max())
 
 
-def tune_trackpy(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], radius: float = 2.0,
+def tune_trackpy(images: Sequence[np.ndarray], truths: Sequence[np.ndarray], radius: float = HEADLINE_RADIUS,
                  diameters: Sequence[int] = (5, 9, 13), mass_rels: Sequence[float] = (0.2, 0.35, 0.5, 0.65, 0.8)) -> tuple[TrackpyDetector, float]:
     """Grid search of :class:`TrackpyDetector` maximizing pooled F1 at ``radius``."""
     best, best_f1 = TrackpyDetector(), -1.0

@@ -14,7 +14,7 @@ from heatmaploc.bench.least_squares import initial_guesses
 from heatmaploc.bench.suites import Suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.inference import decode_outputs
-from heatmaploc.metrics import match_points, point_metrics, sigma_calibration
+from heatmaploc.metrics import HEADLINE_RADIUS, match_points, point_metrics, sigma_calibration
 from heatmaploc.physics.crlb import JET_SLOPE, WaveModel, efficient_share_within, scene_position_bounds
 from heatmaploc.physics.fieldfit import FieldModel, fit_field
 from heatmaploc.points import Points
@@ -80,7 +80,7 @@ def physical_radius_metrics(preds: list[np.ndarray], truths: list[np.ndarray], f
 
 def both_found(preds: list[np.ndarray], truths: list[np.ndarray]) -> float:
     """Share of two-source images whose two sources are both found within 2 px."""
-    return float(np.mean([point_metrics([p], [t], 2.0).tp == 2 for p, t in zip(preds, truths)]))
+    return float(np.mean([point_metrics([p], [t], HEADLINE_RADIUS).tp == 2 for p, t in zip(preds, truths)]))
 
 
 def crlb_ratio(rmse: float, tp: int, bounds: np.ndarray) -> dict[str, float]:
@@ -121,7 +121,7 @@ def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | No
         t0 = time.perf_counter()
         refined.append(fit_field(image, pred.xy, known_model(scene, info)).xy if pred.count else pred.xy)
         seconds += time.perf_counter() - t0
-    m = point_metrics(refined, suite.truths, 2.0)
+    m = point_metrics(refined, suite.truths, HEADLINE_RADIUS)
     out = {"r1": point_metrics(refined, suite.truths, 1.0).to_dict(), "r2": m.to_dict(),
            "seconds_per_image": seconds / max(len(suite), 1)}
     if bounds is not None:
@@ -141,10 +141,10 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
 
     refined = refine_many(suite.images, preds, None, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers,
                           candidates=candidates)
-    m = point_metrics([p.xy for p in refined], suite.truths, 2.0)
+    m = point_metrics([p.xy for p in refined], suite.truths, HEADLINE_RADIUS)
     errors = [abs(p.physics["wavelength_px"] / scene.wavelength - 1.0) for p, scene in zip(refined, suite.scenes)
               if p.physics.get("wavelength_px") and len(scene.points) + len(scene.hidden_points)]
-    calibration = sigma_calibration([p.xy for p in refined], [p.sigma for p in refined], suite.truths, 2.0)
+    calibration = sigma_calibration([p.xy for p in refined], [p.sigma for p in refined], suite.truths, HEADLINE_RADIUS)
     out = {"r1": point_metrics([p.xy for p in refined], suite.truths, 1.0).to_dict(), "r2": m.to_dict(),
            "calibration": dataclasses.asdict(calibration),
            "accepted": float(np.mean([p.refined for p in refined])) if refined else float("nan"),

@@ -27,7 +27,7 @@ from heatmaploc.inference import decode_outputs, support_candidates
 from heatmaploc.models.outputs import PointOutput
 from heatmaploc.runtime import torch_session
 from heatmaploc.training import train
-from heatmaploc.metrics import match_points, point_metrics
+from heatmaploc.metrics import HEADLINE_RADIUS, match_points, point_metrics
 from heatmaploc.models import model_complexity
 from heatmaploc.points import Points
 from heatmaploc.tta import transforms
@@ -162,7 +162,7 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
                                                               cfg.physical_radius)
             if suite is main_suite:
                 main_outputs[spec.label] = outputs
-                metrics["pr_curve"] = pr_curve(outputs, suite.truths, loc.codec, cfg.thresholds, 2.0)
+                metrics["pr_curve"] = pr_curve(outputs, suite.truths, loc.codec, cfg.thresholds, HEADLINE_RADIUS)
                 metrics["errors"] = _matched_errors(preds, suite.truths, 3.0)
             entry["suites"][name] = metrics
         report["models"][spec.label] = entry
@@ -226,7 +226,7 @@ def _baselines(cfg: BenchConfig, suites: dict[str, Suite], bounds: dict[str, np.
             continue
         pts = lsq_points(suite, cfg.lsq_images)
         truths = suite.truths[: len(pts)]
-        m = point_metrics(pts, truths, 2.0)
+        m = point_metrics(pts, truths, HEADLINE_RADIUS)
         lsq[name] = {"r2": m.to_dict(), **crlb_ratio(m.rmse, m.tp, bounds[name][: len(pts)]), "n_images": len(pts)}
     out["least_squares_fit"] = lsq
     try:

@@ -38,7 +38,7 @@ from heatmaploc.points import Points
 from heatmaploc.physics.colormap import get_colormap, invert_colormap, rgb_colours
 from heatmaploc.physics.forward import OBSERVABLES
 from heatmaploc.physics.wavefit import SOURCE_SIZE_RANGE, fit_wave, retrieve_strengths  # noqa: F401 (re-export)
-from heatmaploc.physics.kernels import KERNELS
+from heatmaploc.physics.kernels import KERNELS, wavenumber
 
 
 KNOWN_TABLE_STEP = 0.05  # px; Hermite interpolation error (k h)^4 / 384 < 1e-7 for wavelengths >= 4 px
@@ -100,8 +100,7 @@ class FieldModel:
 
     def wavenumber(self, wavelength_px: float | None = None) -> complex:
         """Complex ``k`` (radians per pixel) for ``wavelength_px`` (default: the model's)."""
-        k = 2.0 * math.pi / (wavelength_px or self.wavelength_px)
-        return complex(k, k * self.damping)
+        return wavenumber(wavelength_px or self.wavelength_px, self.damping)
 
 
 @dataclass(frozen=True)

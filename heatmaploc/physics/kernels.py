@@ -7,10 +7,19 @@ of a unit source.  The observable snapshot at phase ``wt`` is
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import special
 
 KERNELS = ("free", "plate", "seed")
+
+
+def wavenumber(wavelength_px: float, damping: float = 0.0) -> complex:
+    """The complex wavenumber ``k = (2 pi / wavelength) (1 + i damping)`` (radians per
+    pixel) of a wavelength in pixels and a damping ``Im(k) / Re(k)``."""
+    k = 2.0 * math.pi / wavelength_px
+    return complex(k, k * damping)
 
 
 def free_field(r: np.ndarray, k: complex) -> np.ndarray:

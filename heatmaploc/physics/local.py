@@ -237,8 +237,8 @@ def rendered_part(fit: WaveFit, rows: list[int], pixels: tuple[np.ndarray, np.nd
     """``(P,)`` complex field of the sources ``rows`` of ``fit`` (and, ``with_planes``,
     its plane waves about ``origin``) at the pixels ``pixels = (rows, cols)``, row-major."""
     ys, xs = (np.asarray(p, dtype=np.float64) for p in pixels)
-    k = 2 * math.pi / fit.wavelength_px * (1 + 1j * fit.damping)
-    g = radial_fields(fit.kernel, fit.xy[rows], xs, ys, k, fit.source_size_px, table_step=FIT_TABLE_STEP)[0]
+    g = radial_fields(fit.kernel, fit.xy[rows], xs, ys, fit.wavenumber, fit.source_size_px,
+                      table_step=FIT_TABLE_STEP)[0]
     u = fit.strengths[rows] @ g if rows else np.zeros(len(xs) * len(ys), np.complex128)
     if with_planes and len(fit.background):
         gx, gy = (v.ravel() for v in np.meshgrid(xs - origin[0], ys - origin[1]))

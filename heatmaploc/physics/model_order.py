@@ -50,8 +50,7 @@ class CountChanges:
 def model_image(fit: WaveFit, shape: tuple[int, int]) -> np.ndarray:
     """The fitted model ``obs(sum_j q_j G_j) + c`` on the full ``(H, W)`` pixel grid."""
     h, w = shape
-    k = 2 * np.pi / fit.wavelength_px * (1 + 1j * fit.damping)
-    g = radial_fields(fit.kernel, fit.xy, np.arange(w), np.arange(h), k, fit.source_size_px,
+    g = radial_fields(fit.kernel, fit.xy, np.arange(w), np.arange(h), fit.wavenumber, fit.source_size_px,
                       table_step=FIT_TABLE_STEP)[0]
     return observe((fit.strengths @ g).reshape(h, w), fit.observable) + fit.offset
 
@@ -62,8 +61,8 @@ def source_energies(fit: WaveFit, shape: tuple[int, int], stride: int = 2,
     over the image (every ``stride``-th pixel; ``weights`` ``(H, W)``, default 1): how
     much the fit would lose without it."""
     h, w = shape
-    k = 2 * np.pi / fit.wavelength_px * (1 + 1j * fit.damping)
-    g = radial_fields(fit.kernel, fit.xy, np.arange(0, w, stride), np.arange(0, h, stride), k, fit.source_size_px,
+    g = radial_fields(fit.kernel, fit.xy, np.arange(0, w, stride), np.arange(0, h, stride), fit.wavenumber,
+                      fit.source_size_px,
                       table_step=FIT_TABLE_STEP)[0]
     parts = fit.strengths[:, None] * g
     parts = np.abs(parts) if fit.observable == "amplitude" else parts.real
@@ -87,8 +86,7 @@ def residual_candidates(residual: np.ndarray, fit: WaveFit, margin: int, weights
     else:
         size_y, size_x = h + 2 * margin, w + 2 * margin
         dy, dx = np.mgrid[-(size_y - 1):size_y, -(size_x - 1):size_x]
-        k = 2 * np.pi / fit.wavelength_px * (1 + 1j * fit.damping)
-        template = tabulated_kernel(fit.kernel, np.sqrt(dx**2 + dy**2 + fit.source_size_px**2), k)
+        template = tabulated_kernel(fit.kernel, np.sqrt(dx**2 + dy**2 + fit.source_size_px**2), fit.wavenumber)
         padded = np.pad(residual * w2, margin)
         support = np.pad(w2, margin)
         corr = fftconvolve(padded, template, mode="valid")  # real and imaginary parts in one

@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from heatmaploc.physics.forward import radial_fields
-from heatmaploc.physics.kernels import KERNELS
+from heatmaploc.physics.kernels import KERNELS, wavenumber
 from heatmaploc.physics.spectrum import ring_directions
 
 WAVELENGTH_RANGE = (0.75, 1.35)  # fitted wavelength bounds, as factors of the start value
@@ -74,6 +74,11 @@ class WaveFit:
     residual: np.ndarray = dataclass_field(default_factory=lambda: np.zeros(0), repr=False)
 
     @property
+    def wavenumber(self) -> complex:
+        """The fit's complex wavenumber (:func:`~heatmaploc.physics.kernels.wavenumber`)."""
+        return wavenumber(self.wavelength_px, self.damping)
+
+    @property
     def residual_std(self) -> float:
         """``sqrt(RSS / N)`` (with a robust fit, of the Huber cost)."""
         return math.sqrt(self.rss / max(self.n_pixels, 1))
@@ -88,11 +93,6 @@ class WaveFit:
         of unknown level); lower is better."""
         n = max(self.n_pixels, 1)
         return n * math.log(max(self.rss, 1e-300) / n) + self.n_params * math.log(n)
-
-
-def _wavenumber(wavelength: float, damping: float) -> complex:
-    k = 2.0 * math.pi / wavelength
-    return complex(k, k * damping)
 
 
 def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wavelength: float, damping: float = 0.0,
@@ -200,7 +200,7 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
         key = x.tobytes()
         if key not in cache:
             pos, q, c, a, lam, d = unpack(x)
-            g, dg, r, offsets = radial_fields(kernel, pos, xs, ys, _wavenumber(lam, d), a,
+            g, dg, r, offsets = radial_fields(kernel, pos, xs, ys, wavenumber(lam, d), a,
                                                   table_step=table_step)
             theta = x[i_t:]
             waves = np.cos(theta)[:, None] * grid_x + np.sin(theta)[:, None] * grid_y
@@ -254,7 +254,7 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
     if strengths is None and fixed_field is not None:
         raise ValueError("a fit with a fixed field needs start strengths")
     if strengths is None:
-        q0, c0 = _start_strengths(kernel, observable, pos0, xs, ys, _wavenumber(wavelength, damping), source_size,
+        q0, c0 = _start_strengths(kernel, observable, pos0, xs, ys, wavenumber(wavelength, damping), source_size,
                                   data, fit_offset, weight_px, table_step, planes0)
     else:
         q0 = np.asarray(strengths, np.complex128).reshape(-1)
@@ -262,7 +262,7 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
         c0 = float(offset) if fit_offset else 0.0
         missing = ~np.isfinite(q0)
         if missing.any():
-            q0 = _fill_strengths(kernel, observable, pos0, q0, c0, xs, ys, _wavenumber(wavelength, damping),
+            q0 = _fill_strengths(kernel, observable, pos0, q0, c0, xs, ys, wavenumber(wavelength, damping),
                                  source_size, data, weight_px, table_step, planes0)
     g_start = {"a": source_size, "lambda": wavelength, "d": damping}
     g_lo = {"a": SOURCE_SIZE_RANGE[0], "lambda": wavelength_range[0] * wavelength, "d": 0.0}
@@ -409,7 +409,7 @@ def linear_rss(field: np.ndarray, xy: np.ndarray, kernel: str, wavelength: float
     cheap profile used to scan wavelengths and kernels."""
     xs, ys = np.arange(0, field.shape[1], stride, dtype=np.float64), np.arange(0, field.shape[0], stride, dtype=np.float64)
     data = np.asarray(field, dtype=np.float64)[::stride, ::stride].ravel()
-    g = radial_fields(kernel, np.asarray(xy).reshape(-1, 2), xs, ys, _wavenumber(wavelength, damping), source_size,
+    g = radial_fields(kernel, np.asarray(xy).reshape(-1, 2), xs, ys, wavenumber(wavelength, damping), source_size,
                       table_step=FIT_TABLE_STEP)[0]
     res = _linear_snapshot(g, data, True)[2]
     return float(res @ res)

@@ -13,6 +13,7 @@ import numpy as np
 
 from heatmaploc.physics.fdsolve import SIDES, Medium, solve_field
 from heatmaploc.physics.forward import TABLE_STEP, observe, wave_field
+from heatmaploc.physics.kernels import wavenumber
 from heatmaploc.simulate.config import SimConfig
 
 
@@ -149,7 +150,6 @@ def sample_scene(cfg: SimConfig, index: int, rng: np.random.Generator) -> Scene:
     n = _draw_count(cfg, index, rng)
     wl_lo, wl_hi = cfg.wavelength_range
     wavelength = float(math.exp(rng.uniform(math.log(wl_lo), math.log(wl_hi))))
-    k_real = 2.0 * math.pi / wavelength
     damping = float(rng.uniform(*cfg.damping_range))
     kernel = str(rng.choice(cfg.kernels))
     observable = "snapshot" if kernel == "seed" else str(rng.choice(cfg.observables))
@@ -168,7 +168,7 @@ def sample_scene(cfg: SimConfig, index: int, rng: np.random.Generator) -> Scene:
     # model mismatch (stress suites): drawn only when enabled, so other datasets keep their bytes
     slope = rng.uniform(-1.0, 1.0) * 2.0 * cfg.speed_variation / cfg.width if cfg.speed_variation else 0.0
     radius = float(rng.uniform(*cfg.source_radius_range)) if cfg.source_radius_range[1] > 0 else 0.0
-    k = complex(k_real, k_real * damping)
+    k = wavenumber(wavelength, damping)
     source_size = float(rng.uniform(*cfg.source_size_range))
     medium = _draw_medium(cfg, k, kernel, wavelength, source_size, rng) if cfg.finite_difference else None
     return Scene(
