@@ -123,3 +123,30 @@ def test_heterogeneous_medium_source_found_by_its_window(variation):
                              np.array([0.5]), hypothesis)
     assert len(sources) == 1 and sources[0].decision == "refined"
     assert np.linalg.norm(sources[0].xy - truth[0]) < 0.25
+
+
+@pytest.mark.slow  # the image-wide search runs first: about a minute on a quiet 2-core machine
+def test_refine_physics_decides_per_source_when_the_image_wide_fit_fails():
+    # two sources in a medium whose speed varies by +-20 %: the image-wide model is
+    # rejected, the windows refine both; the estimate is JSON-friendly and lists one
+    # decision per reported point
+    import json
+
+    from heatmaploc.physics.blind import refine_physics
+    from heatmaploc.points import Points
+
+    h = w = 80
+    yy, xx = np.mgrid[0:h, 0:w]
+    speed = 1.0 + 0.2 * np.sin(2 * np.pi * xx / 45.0 + 0.4) * np.cos(2 * np.pi * yy / 55.0)
+    truth = np.array([[24.4, 30.2], [55.7, 47.1]])
+    medium = Medium(2 * np.pi / 11.0 * (1 + 0.03j), "free", speed=speed, source_size=0.8)
+    u = solve_field(medium, truth, np.array([1.0, 0.7j]), h, w)
+    field = np.real(u)
+    field = field + np.random.default_rng(5).normal(0.0, 0.01 * field.std(), field.shape)
+    network = Points(truth + [[0.5, -0.4], [-0.45, 0.5]], scores=np.full(2, 0.9), sigma=np.full(2, 0.4))
+    refined = refine_physics(field, network)
+    assert refined.physics["mode"] == "local" and not refined.physics["accepted"]
+    assert [s["decision"] for s in refined.physics["sources"]] == ["refined", "refined"]
+    assert np.linalg.norm(refined.xy - truth, axis=1).max() < 0.25
+    assert np.all(refined.sigma > 0) and np.all(refined.scores == 0.9)
+    json.dumps(refined.physics)
