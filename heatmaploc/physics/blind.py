@@ -41,7 +41,6 @@ import numpy as np
 from skimage.restoration import estimate_sigma
 
 from heatmaploc.data.io import channels_of, check_image
-from heatmaploc.metrics import match_points
 from heatmaploc.physics.colormap import (get_colormap, identify_colormap, invert_colormap, noisy_inversion,
                                          rgb_colours, rgb_noise_std)
 from heatmaploc.physics.forward import OBSERVABLES
@@ -410,7 +409,7 @@ def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: st
                   f"(best {final.kernel} {final.observable})")
         est, *_ = reject(reason, **{k: v for k, v in values.items() if k not in ("count_network", "count")})
         return est, final, local
-    return PhysicsEstimate(True, "", seconds=time.perf_counter() - started, mode="global", **values), final, local
+    return PhysicsEstimate(True, "", seconds=time.perf_counter() - started, mode="global", **values), final, None
 
 
 def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
@@ -432,13 +431,9 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     kept sources keep the score of the network point they started from."""
     started = time.perf_counter()
     est, fit, local = _estimate(image, points.xy, known, name, max_shift, None)
-    sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
     if est.accepted or local is None:
-        refined = refined_points(points, est, fit, np.shape(image)[:2], max_shift, candidates)
-        if est.accepted and local is not None:
-            refined = _confirmed_count(refined, points, sigma, local, max_shift)
-            refined = replace(refined, physics={**refined.physics, "seconds": round(time.perf_counter() - started, 6)})
-        return refined
+        return refined_points(points, est, fit, np.shape(image)[:2], max_shift, candidates)
+    sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
     sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, candidates, max_shift)
     est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
                   added=sum(s.decision == "added" for s in sources),
@@ -448,46 +443,6 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
              sum(s.decision == "refined" for s in sources), sum(s.decision == "kept" for s in sources),
              est.added, est.removed)
     return local_points(points, est, sources, max_shift)
-
-
-def _confirmed_count(refined: Points, network: Points, sigma: np.ndarray, local: LocalStart,
-                     max_shift: float) -> Points:
-    """The image-wide fit's ``refined`` points with each count change it made confirmed
-    in a local window (:func:`heatmaploc.physics.local.refine_locally`, only the
-    windows of the changes): a network point it dropped stays dropped only where its
-    window removes it too, a source it added stays only where its window adds it; the
-    others are undone (the network's point and sigma come back; the added source is
-    not reported).  ``physics["unconfirmed"]`` counts the undone changes."""
-    reach = max_shift * math.sqrt(2) + 1e-9
-
-    def near(a: np.ndarray, b: np.ndarray, radius: float) -> np.ndarray:
-        if len(a) == 0 or len(b) == 0:
-            return np.zeros(len(a), bool)
-        return np.min(np.linalg.norm(a[:, None] - b[None], axis=2), axis=1) <= radius
-
-    pairs = match_points(refined.xy, network.xy, reach)  # one to one: a split source counts as an addition
-    dropped = np.ones(len(network.xy), bool)
-    dropped[pairs.true_idx] = False
-    added = np.ones(len(refined.xy), bool)
-    added[pairs.pred_idx] = False
-    if not dropped.any() and not added.any():
-        return refined
-    sources = refine_locally(local.field, local.weights, network.xy, sigma, local.hypothesis, refined.xy[added],
-                             max_shift, focus=np.vstack([network.xy[dropped], refined.xy[added]]))
-    kept_xy = np.array([s.xy for s in sources if s.decision != "added"]).reshape(-1, 2)
-    added_xy = np.array([s.xy for s in sources if s.decision == "added"]).reshape(-1, 2)
-    undo_drop = dropped & near(network.xy, kept_xy, reach)
-    unconfirmed_add = added & ~near(refined.xy, added_xy, SUPPORT_RADIUS_PX)
-    if not undo_drop.any() and not unconfirmed_add.any():
-        return refined
-    keep = ~unconfirmed_add
-    xy = np.vstack([refined.xy[keep], network.xy[undo_drop]])
-    physics = dict(refined.physics)
-    physics.update(count=len(xy), added=int((added & keep).sum()), removed=int((dropped & ~undo_drop).sum()),
-                   unconfirmed=int(undo_drop.sum() + unconfirmed_add.sum()))
-    return Points(xy, np.r_[refined.scores[keep], network.scores[undo_drop]],
-                  np.r_[refined.labels[keep], network.labels[undo_drop]], refined.frame,
-                  np.r_[refined.sigma[keep], network.sigma[undo_drop]], refined=True, physics=physics)
 
 
 def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource], max_shift: float = 3.0) -> Points:

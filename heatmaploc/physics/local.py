@@ -378,15 +378,13 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
 
 
 def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma: np.ndarray,
-                   hypothesis: Hypothesis, candidates: np.ndarray | None = None, max_shift: float = 3.0,
-                   focus: np.ndarray | None = None) -> list[LocalSource]:
+                   hypothesis: Hypothesis, candidates: np.ndarray | None = None, max_shift: float = 3.0
+                   ) -> list[LocalSource]:
     """Every network point ``xy (n, 2)`` (sigmas ``(n,)``) and every support candidate
     ``(c, 2)`` farther than ``CANDIDATE_CLEARANCE_PX`` from them through the windows of
     :func:`window_layout` (:func:`refine_window`): the network points refined, kept or
     removed, the candidates added or dropped.  ``field`` and ``weights`` as in
-    :func:`refine_window`.  Returns the reported sources, window by window; with
-    ``focus`` ``(f, 2)``, only those of the windows that hold a point within
-    ``CANDIDATE_CLEARANCE_PX`` of a focus point."""
+    :func:`refine_window`.  Returns the reported sources, window by window."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     cand = np.zeros((0, 2)) if candidates is None else np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
     if len(cand) and len(xy):
@@ -396,9 +394,5 @@ def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma
     sigmas = np.r_[np.asarray(sigma, dtype=np.float64).reshape(len(xy)), np.full(len(cand), np.nan)]
     out: list[LocalSource] = []
     for window in window_layout(points, field.shape, hypothesis.wavelength_px):
-        if focus is not None and not (len(focus) and np.min(np.linalg.norm(
-                points[window.members][:, None] - np.asarray(focus, np.float64).reshape(1, -1, 2), axis=2))
-                < CANDIDATE_CLEARANCE_PX):
-            continue
         out += refine_window(field, weights, window, points, sigmas, tentative, hypothesis, max_shift)
     return out
