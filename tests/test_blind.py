@@ -116,17 +116,6 @@ def test_count_correction_adds_a_missed_source(snr_db):
     assert (refined.scores[np.argmin(np.linalg.norm(refined.xy - SOURCES[2], axis=1))] == 0.0)  # no heatmap peak
 
 
-def test_a_source_the_global_fit_adds_is_reported_only_with_heatmap_support():
-    image = noisy(field("free", 11.0), 20.0)
-    start = start_points(SOURCES[:2])  # the third source was missed
-    supported = refine_physics(image, start, candidates=SOURCES[2:] + 0.7)  # a heatmap peak below the threshold
-    assert supported.count == 3 and supported.physics["added"] == 1 and supported.physics["unsupported"] == 0
-    unsupported = refine_physics(image, start, candidates=np.array([[5.0, 50.0]]))  # a peak elsewhere only
-    assert unsupported.refined and unsupported.count == 2 and unsupported.physics["unsupported"] == 1
-    assert np.linalg.norm(unsupported.xy[:, None] - SOURCES[None, :2], axis=2).min(axis=0).max() < 0.05
-    assert unsupported.physics["mode"] == "global"
-
-
 @pytest.mark.parametrize("snr_db", [None, 20.0])
 def test_count_correction_removes_a_spurious_source(snr_db):
     image = field("plate", 12.0)

@@ -57,7 +57,6 @@ ACCEPT_RATIO = 1.15  # residual std over the model-free noise estimate that coun
 MIN_SIZE = 8  # pixels per side; smaller images carry no wave to estimate
 SEARCH_PIXELS = 4096  # pixels the model and count search fit (every search_stride-th pixel); the final fit uses all
 MAX_MARGIN = 96  # pixels beyond the image where sources outside the view are looked for
-SUPPORT_RADIUS_PX = 2.0  # a candidate this close supports a source the fit added
 NETWORK_SIGMA_FALLBACK = 0.5  # pixels: the network point's sigma where its model gives none
 KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap")
 
@@ -432,7 +431,7 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     started = time.perf_counter()
     est, fit, local = _estimate(image, points.xy, known, name, max_shift, None)
     if est.accepted or local is None:
-        return refined_points(points, est, fit, np.shape(image)[:2], max_shift, candidates)
+        return refined_points(points, est, fit, np.shape(image)[:2], max_shift)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
     sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, candidates, max_shift)
     est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
@@ -471,28 +470,13 @@ def _inherited(points: Points, xy: np.ndarray, max_shift: float) -> tuple[np.nda
 
 
 def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, shape: tuple[int, int],
-                   max_shift: float = 3.0, candidates: np.ndarray | None = None) -> Points:
+                   max_shift: float = 3.0) -> Points:
     """The :class:`~heatmaploc.points.Points` that :func:`refine_physics` returns for the
-    network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``.
-
-    With ``candidates`` ``(c, 2)`` (heatmap peaks above the support floor), a source the
-    global fit added (no network point within its reach) is reported only where a
-    candidate lies within ``SUPPORT_RADIUS_PX``; the others stay in the model, not in
-    the report (``physics["unsupported"]`` counts them)."""
+    network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``."""
     if not est.accepted or fit is None:
         return replace(points, refined=False, physics=est.to_dict())
     inside = in_view(fit.xy, shape)
     xy, sigma = fit.xy[inside], fit.sigma[inside]
     physics = est.to_dict()
-    if candidates is not None and len(xy):
-        cand = np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
-        reach = max_shift * math.sqrt(2) + 1e-9
-        from_network = (np.min(np.linalg.norm(xy[:, None] - points.xy[None], axis=2), axis=1) <= reach
-                        if len(points.xy) else np.zeros(len(xy), bool))
-        supported = (np.min(np.linalg.norm(xy[:, None] - cand[None], axis=2), axis=1) <= SUPPORT_RADIUS_PX
-                     if len(cand) else np.zeros(len(xy), bool))
-        keep = from_network | supported
-        physics.update(unsupported=int((~keep).sum()), count=int(keep.sum()), added=int((keep & ~from_network).sum()))
-        xy, sigma = xy[keep], sigma[keep]
     scores, labels = _inherited(points, xy, max_shift)
     return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=physics)
