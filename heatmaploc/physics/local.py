@@ -47,7 +47,8 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from heatmaploc.physics.forward import radial_fields
-from heatmaploc.physics.wavefit import DAMPING_MAX, FIT_TABLE_STEP, SOURCE_SIZE_RANGE, WaveFit, fit_wave
+from heatmaploc.physics.wavefit import (DAMPING_MAX, FIT_TABLE_STEP, SOURCE_SIZE_RANGE, WaveFit, fit_wave,
+                                       plane_wave_paths)
 
 log = logging.getLogger(__name__)
 
@@ -232,19 +233,18 @@ class _WindowFitter:
                         **warm)
 
 
-def rendered_part(fit: WaveFit, rows: list[int], pixels: tuple[np.ndarray, np.ndarray], origin: tuple[float, float],
-                  with_planes: bool = True) -> np.ndarray:
-    """``(P,)`` complex field of the sources ``rows`` of ``fit`` (and, ``with_planes``,
-    its plane waves about ``origin``) at the pixels ``pixels = (rows, cols)``, row-major."""
+def rendered_part(fit: WaveFit, rows: list[int], pixels: tuple[np.ndarray, np.ndarray],
+                  origin: tuple[float, float]) -> np.ndarray:
+    """``(P,)`` complex field of the sources ``rows`` of ``fit`` and its plane waves about
+    ``origin`` at the pixels ``pixels = (rows, cols)``, row-major."""
     ys, xs = (np.asarray(p, dtype=np.float64) for p in pixels)
     g = radial_fields(fit.kernel, fit.xy[rows], xs, ys, fit.wavenumber, fit.source_size_px,
                       table_step=FIT_TABLE_STEP)[0]
     u = fit.strengths[rows] @ g if rows else np.zeros(len(xs) * len(ys), np.complex128)
-    if with_planes and len(fit.background):
+    if len(fit.background):
         gx, gy = (v.ravel() for v in np.meshgrid(xs - origin[0], ys - origin[1]))
-        angles = fit.background_angles
         u = u + fit.background @ np.exp(1j * (2 * math.pi / fit.wavelength_px)
-                                        * (np.cos(angles)[:, None] * gx + np.sin(angles)[:, None] * gy))
+                                        * plane_wave_paths(fit.background_angles, gx, gy))
     return u
 
 

@@ -203,7 +203,7 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
             g, dg, r, offsets = radial_fields(kernel, pos, xs, ys, wavenumber(lam, d), a,
                                                   table_step=table_step)
             theta = x[i_t:]
-            waves = np.cos(theta)[:, None] * grid_x + np.sin(theta)[:, None] * grid_y
+            waves = plane_wave_paths(theta, grid_x, grid_y)
             plane = np.exp(1j * (2 * math.pi / lam) * waves)
             u = q[:n] @ g + q[n:] @ plane
             if fixed_field is not None:
@@ -249,8 +249,7 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
         return jac if weight_px is None else jac * weight_px[:, None]
 
     pos0 = np.clip(start, lo_xy + 1e-9, hi_xy - 1e-9)
-    planes0 = np.exp(1j * (2 * math.pi / wavelength) * (np.cos(angles0)[:, None] * grid_x
-                                                         + np.sin(angles0)[:, None] * grid_y))
+    planes0 = np.exp(1j * (2 * math.pi / wavelength) * plane_wave_paths(angles0, grid_x, grid_y))
     if strengths is None and fixed_field is not None:
         raise ValueError("a fit with a fixed field needs start strengths")
     if strengths is None:
@@ -301,6 +300,14 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
     cov_xy = _position_covariance(jacobian(result.x), rss, n)
     return WaveFit(kernel, observable, pos.copy(), q[:n], c, a, lam, d, rss, len(data), len(x0), cov_xy,
                    bool(result.success), q[n:], result.x[i_t:].copy(), res)
+
+
+def plane_wave_paths(angles: np.ndarray, grid_x: np.ndarray, grid_y: np.ndarray) -> np.ndarray:
+    """``(m, P)`` path lengths ``e_m . (p - origin)`` (pixels) of plane waves travelling at
+    ``angles (m,)`` (radians) at pixels whose offsets from the origin are ``grid_x``,
+    ``grid_y`` ``(P,)``; the wave is ``exp(i (2 pi / wavelength) * path)``."""
+    angles = np.asarray(angles, dtype=np.float64)
+    return np.cos(angles)[:, None] * grid_x + np.sin(angles)[:, None] * grid_y
 
 
 def retrieve_strengths(fields: np.ndarray, amplitude: np.ndarray, fit_offset: bool = True, starts: int = 4,
