@@ -65,6 +65,9 @@ class PhysicalFrame:
         return cls.from_meta(meta, str(path))
 
 
+STRENGTH_FIELDS = ("strength", "strength_sigma", "phase", "phase_sigma")
+
+
 @dataclass(frozen=True)
 class Points:
     """Detected (or ground-truth) points of one image.
@@ -82,6 +85,14 @@ class Points:
         physics: what that refinement estimated for the image (kernel, observable,
             colormap, wavelength, ...; ``accepted`` and ``reason`` say whether its fit
             was used), or ``None`` when it did not run.
+        strength, strength_sigma: ``(N,)`` float64 amplitude ``|q|`` of each source's
+            fitted complex strength (field units: the image's values per unit of the
+            kernel) and its standard deviation; NaN where no fit estimated it (the
+            network's points, a point the refinement kept).
+        phase, phase_sigma: ``(N,)`` float64 ``arg q`` (radians) and its standard
+            deviation: absolute for a complex field, relative to the snapshot's time
+            for a snapshot (a common shift of all phases), NaN for an amplitude map
+            (whose phases are not observed) and wherever ``strength`` is NaN.
     """
 
     xy: np.ndarray
@@ -91,10 +102,18 @@ class Points:
     sigma: np.ndarray = field(default=None)  # type: ignore[assignment]
     refined: bool = False
     physics: dict[str, Any] | None = field(default=None, compare=False)
+    strength: np.ndarray = field(default=None, compare=False)  # type: ignore[assignment]
+    strength_sigma: np.ndarray = field(default=None, compare=False)  # type: ignore[assignment]
+    phase: np.ndarray = field(default=None, compare=False)  # type: ignore[assignment]
+    phase_sigma: np.ndarray = field(default=None, compare=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         xy = np.asarray(self.xy, dtype=np.float64).reshape(-1, 2)
         n = len(xy)
+        for name in STRENGTH_FIELDS:
+            value = getattr(self, name)
+            object.__setattr__(self, name, np.full(n, np.nan) if value is None
+                               else np.asarray(value, dtype=np.float64).reshape(n))
         scores = np.ones(n) if self.scores is None else np.asarray(self.scores, dtype=np.float64).reshape(n)
         labels = np.zeros(n, np.int64) if self.labels is None else np.asarray(self.labels, dtype=np.int64).reshape(n)
         sigma = np.full(n, np.nan) if self.sigma is None else np.asarray(self.sigma, dtype=np.float64).reshape(n)
@@ -102,6 +121,11 @@ class Points:
         object.__setattr__(self, "xy", xy)
         object.__setattr__(self, "scores", scores)
         object.__setattr__(self, "labels", labels)
+
+    @property
+    def has_strength(self) -> bool:
+        """Some point carries a fitted strength."""
+        return bool(np.isfinite(self.strength).any())
 
     @property
     def count(self) -> int:
@@ -128,8 +152,11 @@ class Points:
         return replace(self, frame=frame)
 
     def to_list(self) -> list[dict[str, float]]:
-        """``[{"x", "y", "score", "sigma"[, "label"][, "x_phys", "y_phys", "sigma_phys"]}]``
-        in score order (``sigma`` NaN where unknown)."""
+        """``[{"x", "y", "score", "sigma"[, "label"][, "strength", "strength_sigma",
+        "phase", "phase_sigma"][, "x_phys", "y_phys", "sigma_phys"]}]`` in score order
+        (``sigma`` NaN where unknown; the strength keys on every row when any point has
+        a strength, NaN where it has none)."""
+        with_strength = self.has_strength
         order = np.argsort(-self.scores, kind="stable")
         phys = self.xy_physical if self.frame is not None else None
         out = []
@@ -138,6 +165,9 @@ class Points:
                                      "sigma": float(self.sigma[i])}
             if self.labels[i] != 0:
                 row["label"] = int(self.labels[i])
+            if with_strength:
+                for name in STRENGTH_FIELDS:
+                    row[name] = float(getattr(self, name)[i])
             if phys is not None:
                 row["x_phys"], row["y_phys"] = float(phys[i, 0]), float(phys[i, 1])
                 row["sigma_phys"] = float(self.sigma[i] * self.frame.pixel_size)  # type: ignore[union-attr]

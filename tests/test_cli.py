@@ -218,9 +218,13 @@ def test_predict_refine_physics_json_csv_and_known_errors(tmp_path, capsys):
     assert physics["wavelength_px"] == pytest.approx(9.0, rel=1e-3) and physics["count"] == 2
     got = np.array([(r["x"], r["y"]) for r in printed["points"]])
     assert np.abs(got[np.lexsort(got.T[::-1])] - TRUTH).max() < 0.01
-    assert csv_path.read_text().splitlines()[0] == "image,x,y,label,score,sigma,refined"
+    assert csv_path.read_text().splitlines()[0] == ("image,x,y,label,score,sigma,strength,phase,strength_sigma,"
+                                                    "phase_sigma,refined")
     assert csv_path.read_text().splitlines()[1].endswith(",1")
-    assert len(read_points_csv(csv_path).points["field.npy"]) == 2  # readers take the extra column
+    table = read_points_csv(csv_path)
+    assert len(table.points["field.npy"]) == 2  # readers take the extra columns
+    assert np.all(table.strengths["strength"]["field.npy"] > 0) and np.all(table.strengths["phase_sigma"]["field.npy"] > 0)
+    assert {"strength", "strength_sigma", "phase", "phase_sigma"} <= set(printed["points"][0])
     # the table names what was estimated
     assert main(["predict", str(path), "--refine", "physics", "--tta", "none", "--workers", "1"]) == 0
     table_out = capsys.readouterr().out

@@ -49,12 +49,15 @@ def test_read_errors_name_the_file(tmp_path):
     np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4, 5)))
     with pytest.raises(ValueError, match="cube.npy.*shape"):
         read_image(tmp_path / "cube.npy")
-    np.save(tmp_path / "two.npy", np.zeros((4, 4, 2)))
+    np.save(tmp_path / "two.npy", np.zeros((4, 4, 2), np.int16))  # a float pair is a complex field; integers are not
     with pytest.raises(ValueError, match="two.npy.*channels"):
         read_image(tmp_path / "two.npy")
-    np.save(tmp_path / "cplx.npy", np.zeros((4, 4), complex))
-    with pytest.raises(ValueError, match="cplx.npy.*dtype"):
+    np.save(tmp_path / "cplx.npy", np.zeros((4, 4, 3), complex))
+    with pytest.raises(ValueError, match="cplx.npy.*complex field must be"):
         read_image(tmp_path / "cplx.npy")
+    np.save(tmp_path / "cnan.npy", np.array([[0.0, np.nan], [1.0, 2.0]]) * 1j)
+    with pytest.raises(ValueError, match="cnan.npy.*NaN"):
+        read_image(tmp_path / "cnan.npy")
     (tmp_path / "empty.jpg").write_bytes(b"")  # JPEG is read (issue 16); an empty one is not an image
     with pytest.raises(ValueError, match="empty.jpg.*cannot decode"):
         read_image(tmp_path / "empty.jpg")

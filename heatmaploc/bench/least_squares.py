@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from heatmaploc.physics.crlb import WaveModel, render_sources
+from heatmaploc.physics.crlb import WaveModel, real_values, render_sources
 
 
 def initial_guesses(image: np.ndarray, model: WaveModel, n: int, grid: int = 16, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -12,7 +12,7 @@ def initial_guesses(image: np.ndarray, model: WaveModel, n: int, grid: int = 16,
     fit with known count (:func:`heatmaploc.physics.fieldfit.fit_field`): place sources one at a
     time at the ``grid x grid`` position (plus linear amplitude/phase) that best explains
     the residual."""
-    residual = np.asarray(image, dtype=np.float64).copy()
+    residual = real_values(np.asarray(image).reshape(image.shape[:2]))
     ys = np.linspace(0, model.height - 1, grid)
     xs = np.linspace(0, model.width - 1, grid)
     chosen = []
@@ -20,15 +20,15 @@ def initial_guesses(image: np.ndarray, model: WaveModel, n: int, grid: int = 16,
         best, best_err = None, np.inf
         for y in ys:
             for x in xs:
-                basis_c = render_sources(model, np.array([[x, y, 1.0, 0.0]])).ravel()
-                basis_s = render_sources(model, np.array([[x, y, 1.0, np.pi / 2]])).ravel()
+                basis_c = real_values(render_sources(model, np.array([[x, y, 1.0, 0.0]])))
+                basis_s = real_values(render_sources(model, np.array([[x, y, 1.0, np.pi / 2]])))
                 design = np.stack([basis_c, basis_s], 1)
-                coef, *_ = np.linalg.lstsq(design, residual.ravel(), rcond=None)
-                err = np.sum((residual.ravel() - design @ coef) ** 2)
+                coef, *_ = np.linalg.lstsq(design, residual, rcond=None)
+                err = np.sum((residual - design @ coef) ** 2)
                 if err < best_err:
                     amp = float(np.hypot(*coef))
                     phi = float(np.arctan2(coef[1], coef[0]))  # q = c0 + i c1
                     best, best_err = np.array([x, y, amp, phi]), err
         chosen.append(best)
-        residual = residual - render_sources(model, best[None])
+        residual = residual - real_values(render_sources(model, best[None]))
     return np.array(chosen).reshape(-1, 4)

@@ -41,6 +41,34 @@ def crlb_of_suite(suite: Suite) -> np.ndarray:
                        for scene, info, image in zip(suite.scenes, suite.infos, suite.images)])
 
 
+def amplitude_crlb_of_suite(suite: Suite) -> np.ndarray:
+    """Per image the CRLB of its single source's amplitude ``|q|``, relative to it."""
+    return np.asarray([float(scene_position_bounds(scene, *image.shape[:2], info["noise_std"], with_amplitude=True)[0, 2]
+                             / np.abs(scene.strengths[0]))
+                       for scene, info, image in zip(suite.scenes, suite.infos, suite.images)])
+
+
+def strength_errors(preds: list[Points], suite: Suite, radius: float = HEADLINE_RADIUS) -> np.ndarray:
+    """``(m,)`` relative errors ``|q|_est / |q|_true - 1`` of the matched points (within
+    ``radius``) that carry a strength, over the images of ``suite``."""
+    out = []
+    for pred, truth, scene in zip(preds, suite.truths, suite.scenes):
+        m = match_points(pred.xy, truth, radius)
+        for i, j in zip(m.pred_idx, m.true_idx):
+            if np.isfinite(pred.strength[i]):
+                out.append(pred.strength[i] / abs(scene.strengths[j]) - 1.0)
+    return np.asarray(out, dtype=np.float64)
+
+
+def strength_ratio(errors: np.ndarray, bounds: np.ndarray) -> dict[str, float]:
+    """The rms relative strength error of the matched points against the rms of the
+    per-image relative bounds."""
+    rms = float(np.sqrt(np.mean(bounds**2)))
+    err = float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan")
+    return {"strength_crlb_rms": rms, "strength_rel_rmse": err, "strength_n": int(len(errors)),
+            "strength_rmse_over_crlb": err / rms if len(errors) else float("nan")}
+
+
 def merged_peak_share(truths: list[np.ndarray], nms_kernel: int) -> float:
     """Share of images in which two sources fall in one pixel or in pixels closer
     than the peak test's reach (Chebyshev distance of the rounded positions
@@ -130,13 +158,15 @@ def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | No
 
 
 def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | None = None,
-                          workers: int | None = None, candidates: list[np.ndarray] | None = None) -> dict[str, Any]:
+                          workers: int | None = None, candidates: list[np.ndarray] | None = None,
+                          amplitude_bounds: np.ndarray | None = None) -> dict[str, Any]:
     """A model's points ``preds`` on ``suite`` refined by the blind physics fit
     (:func:`heatmaploc.physics.parallel.refine_many`, nothing known): point metrics
     within 1 and 2 px, the share of images whose fit was used, the median relative
     error of the estimated wavelength (images with a source), the per-image seconds
     (median, p90, max, one process each), the calibration of the sigmas (the fit's
-    where it was used) and, with ``bounds``, RMSE / CRLB."""
+    where it was used) and, with ``bounds``, RMSE / CRLB; with ``amplitude_bounds``
+    (per image, relative), the relative strength error over its bound."""
     from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
     refined = refine_many(suite.images, preds, None, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers,
@@ -152,4 +182,6 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
            "seconds": refinement_seconds(refined)}
     if bounds is not None:
         out.update(crlb_ratio(m.rmse, m.tp, bounds))
+    if amplitude_bounds is not None:
+        out.update(strength_ratio(strength_errors(refined, suite), amplitude_bounds))
     return out

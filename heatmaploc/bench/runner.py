@@ -17,7 +17,7 @@ from heatmaploc.api import Localizer
 from heatmaploc.checkpoint import checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec, main_suite_name
-from heatmaploc.bench.measures import (blind_physics_metrics, both_found, coord_eps, crlb_of_suite, crlb_ratio,
+from heatmaploc.bench.measures import (amplitude_crlb_of_suite, blind_physics_metrics, both_found, coord_eps, crlb_of_suite, crlb_ratio,
                                        field_fit_metrics, lsq_points, physical_radius_metrics, pr_curve, seed_protocol_ceiling)
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
@@ -131,6 +131,7 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
         report["suites"][name] = {"group": suite.spec.group, "n_images": len(suite),
                                   "n_sources": int(sum(len(t) for t in suite.truths))}
     bounds = {name: crlb_of_suite(s) for name, s in suites.items() if s.spec.group == "crlb"}  # per suite, once
+    amplitude_bounds = {name: amplitude_crlb_of_suite(s) for name, s in suites.items() if s.spec.group == "crlb"}
     locs: dict[str, Localizer] = {}
     main_outputs: dict[str, list[Any]] = {}
     main_suite = suites[main_suite_name({name: s.spec.group for name, s in suites.items()})]
@@ -180,7 +181,7 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
         report["physics"][name] = {
             "known": field_fit_metrics(preds, suites[name], bounds.get(name)),
             "blind": blind_physics_metrics(preds, suites[name], bounds.get(name), cfg.threads,
-                                           first_candidates[name])}
+                                           first_candidates[name], amplitude_bounds.get(name))}
     report["baselines"] = _baselines(cfg, suites, bounds, progress)
     report["seed_ceiling"] = {name: seed_protocol_ceiling(s, cfg.seed_eps, cfg.seed_crlb_images,
                                                           locs[first].codec.config.nms_kernel)

@@ -165,8 +165,10 @@ def run(args) -> int:
               f"(threshold {args.threshold if args.threshold is not None else loc.threshold:g})")
     if args.out:
         write_points_csv(args.out, [(names[p], pts.xy, pts.labels, pts.scores, pts.sigma,
-                                     pts.refined if known is not None else None) for p, pts in results],
-                         with_scores=True, with_refined=known is not None)
+                                     pts.refined if known is not None else None,
+                                     (pts.strength, pts.phase, pts.strength_sigma, pts.phase_sigma))
+                                    for p, pts in results],
+                         with_scores=True, with_refined=known is not None, with_strength=known is not None)
         print(f"predictions: {args.out}")
         if shard is not None:
             done = {p for p, _ in results}

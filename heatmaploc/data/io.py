@@ -1,7 +1,9 @@
 """Reading and writing images, point CSVs and meta.json (docs/design.md section 2).
 
 Images come back as loaded from disk: ``(H, W)`` or ``(H, W, C)`` channels-last, RGB
-order, dtype unchanged (uint8, uint16, float...).  Points are ``(N, 2)`` float64
+order, dtype unchanged (uint8, uint16, float...); a complex field (a complex ``.npy``,
+or a float ``.npy`` of shape ``(H, W, 2)``: real and imaginary parts stacked on the last
+axis) comes back as complex128 ``(H, W)``.  Points are ``(N, 2)`` float64
 ``(x, y)`` pixels.  Every error names the file and the problem.
 """
 from __future__ import annotations
@@ -21,10 +23,13 @@ import numpy as np
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy", ".jpg", ".jpeg", ".bmp")  # JPEG is lossy: it shifts points
 POINT_COLUMNS = ("image", "x", "y")
+STRENGTH_COLUMNS = ("strength", "phase", "strength_sigma", "phase_sigma")  # optional; empty field: unknown
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Load one image; ``(H, W)`` or ``(H, W, C)`` with ``C`` in {1, 3, 4}, RGB(A) order.
+    """Load one image; ``(H, W)`` or ``(H, W, C)`` with ``C`` in {1, 3, 4}, RGB(A) order,
+    or a complex ``(H, W)`` field (a ``.npy`` that is complex, or real with a last axis
+    of 2: the real and imaginary parts).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -42,6 +47,8 @@ def read_image(path: str | Path) -> np.ndarray:
             image = np.load(path, allow_pickle=False)
         except Exception as err:  # numpy raises several types for a corrupt file
             raise ValueError(f"{path}: cannot read .npy array ({err})") from None
+        if image.ndim == 3 and image.shape[2] == 2 and np.issubdtype(image.dtype, np.floating):
+            image = image[..., 0] + 1j * image[..., 1].astype(np.float64)  # real and imaginary parts
     else:
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if image is None:
@@ -54,17 +61,27 @@ def read_image(path: str | Path) -> np.ndarray:
 
 
 def check_image(image: np.ndarray, source: str = "image") -> np.ndarray:
-    """Validate an in-memory image (see :func:`read_image`) and return it unchanged."""
+    """Validate an in-memory image (see :func:`read_image`; a complex array is a complex
+    field, ``(H, W)`` or ``(H, W, 1)``) and return it unchanged."""
     if not isinstance(image, np.ndarray):
         raise ValueError(f"{source}: expected a numpy array, got {type(image).__name__}")
     if image.dtype == bool:
         image = image.astype(np.uint8)
+    if np.iscomplexobj(image):
+        if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 1):
+            raise ValueError(f"{source}: a complex field must be (H, W), got shape {image.shape}")
+        if image.shape[0] < 1 or image.shape[1] < 1:
+            raise ValueError(f"{source}: empty image of shape {image.shape}")
+        if not np.all(np.isfinite(image)):
+            raise ValueError(f"{source}: {int(np.size(image) - np.count_nonzero(np.isfinite(image)))} NaN/inf pixel value(s)")
+        return image
     if not (np.issubdtype(image.dtype, np.integer) or np.issubdtype(image.dtype, np.floating)):
         raise ValueError(f"{source}: unsupported pixel dtype {image.dtype}; expected integer or float")
     if image.ndim not in (2, 3):
         raise ValueError(f"{source}: expected (H, W) or (H, W, C) array, got shape {image.shape}")
     if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-        raise ValueError(f"{source}: expected 1, 3 or 4 channels (channels last), got shape {image.shape}")
+        hint = " (a real/imaginary pair of 2 is read from .npy files only)" if image.shape[2] == 2 else ""
+        raise ValueError(f"{source}: expected 1, 3 or 4 channels (channels last), got shape {image.shape}{hint}")
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"{source}: empty image of shape {image.shape}")
     if np.issubdtype(image.dtype, np.floating) and not np.all(np.isfinite(image)):
@@ -144,17 +161,21 @@ class PointTable:
         scores: image name -> ``(N,)`` float64 (only when the CSV has a score column).
         sigmas: image name -> ``(N,)`` float64 (only when the CSV has a sigma column;
             an empty field is NaN, unknown).
+        strengths: column of ``STRENGTH_COLUMNS`` the CSV has -> image name -> ``(N,)``
+            float64 (an empty field is NaN).
     """
 
     points: dict[str, np.ndarray]
     labels: dict[str, np.ndarray]
     scores: dict[str, np.ndarray] | None = None
     sigmas: dict[str, np.ndarray] | None = None
+    strengths: dict[str, dict[str, np.ndarray]] | None = None
 
 
 def read_points_csv(path: str | Path) -> PointTable:
-    """Parse ``image,x,y[,label][,score][,sigma]`` rows (any column order, quoted as
-    the csv module does); every problem names the line."""
+    """Parse ``image,x,y[,label][,score][,sigma][,strength,phase,strength_sigma,phase_sigma]``
+    rows (any column order, quoted as the csv module does; other columns are ignored);
+    every problem names the line."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: points CSV not found")
@@ -162,6 +183,7 @@ def read_points_csv(path: str | Path) -> PointTable:
     labs: dict[str, list] = {}
     scs: dict[str, list] = {}
     sig: dict[str, list] = {}
+    extra: dict[str, dict[str, list]] = {}
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:  # a BOM (Excel) is not part of the header
             reader = csv.reader(fh)
@@ -176,6 +198,8 @@ def read_points_csv(path: str | Path) -> PointTable:
                 raise ValueError(f"{path}: header {','.join(header)!r} lacks column(s) {missing}; expected 'image,x,y[,label]'")
             col = {name: header.index(name) for name in header}
             has_label, has_score, has_sigma = "label" in col, "score" in col, "sigma" in col
+            optional = [c for c in STRENGTH_COLUMNS if c in col]
+            extra = {c: {} for c in optional}
             try:
                 for row in reader:
                     line = reader.line_num
@@ -216,6 +240,12 @@ def read_points_csv(path: str | Path) -> PointTable:
                         if value < 0:
                             raise ValueError(f"{path}: line {line}: sigma must be >= 0, got {value}")
                         sig.setdefault(name, []).append(value)
+                    for column in optional:
+                        text = row[col[column]].strip()
+                        try:
+                            extra[column].setdefault(name, []).append(float(text) if text else float("nan"))
+                        except ValueError:
+                            raise ValueError(f"{path}: line {line}: {column}={text!r} is not a number") from None
             except csv.Error as err:
                 raise ValueError(f"{path}: line {reader.line_num}: {err}") from None
     except UnicodeDecodeError as err:
@@ -225,30 +255,37 @@ def read_points_csv(path: str | Path) -> PointTable:
         labels={k: np.asarray(v, dtype=np.int64) for k, v in labs.items()},
         scores={k: np.asarray(v, dtype=np.float64) for k, v in scs.items()} if has_score else None,
         sigmas={k: np.asarray(v, dtype=np.float64) for k, v in sig.items()} if has_sigma else None,
+        strengths={c: {k: np.asarray(v, dtype=np.float64) for k, v in by_name.items()} for c, by_name in extra.items()}
+        or None,
     )
 
 
 def write_points_csv(path: str | Path, rows: Iterable[tuple], with_scores: bool | None = None,
-                     with_refined: bool | None = None) -> None:
-    """Write ``image,x,y,label[,score,sigma][,refined]``; ``rows`` yields ``(name, xy,
-    labels, scores[, sigma[, refined]])`` (labels, scores, sigma, refined may be ``None``).
+                     with_refined: bool | None = None, with_strength: bool | None = None) -> None:
+    """Write ``image,x,y,label[,score,sigma][,strength,phase,strength_sigma,phase_sigma][,refined]``;
+    ``rows`` yields ``(name, xy, labels, scores[, sigma[, refined[, strength]]])``
+    (labels, scores, sigma, refined, strength may be ``None``; ``strength`` is a tuple
+    of four ``(N,)`` arrays in the order of ``STRENGTH_COLUMNS``, NaN: unknown).
 
     The score and sigma columns are written when any row has scores (or
     ``with_scores``); an unknown sigma (NaN or ``None``) is an empty field.  The
     ``refined`` column (1: the image's points come from the blind physics refinement,
     0: the network's) is written when any row gives it (or ``with_refined``): fix both
-    when the header must not depend on the rows, e.g. for parts of one run.  Coordinates keep 4 decimals (0.1 milli-pixel).
+    when the header must not depend on the rows, e.g. for parts of one run.  The
+    strength columns likewise (``with_strength``), after ``sigma``; they keep 6
+    significant digits.  Coordinates keep 4 decimals (0.1 milli-pixel).
     Fields are quoted by the csv module where needed, so any image name round-trips
     through :func:`read_points_csv`.  The file is replaced atomically.
     """
-    rows = [tuple(r) + (None,) * (6 - len(r)) for r in rows]
+    rows = [tuple(r) + (None,) * (7 - len(r)) for r in rows]
     with_scores = any(r[3] is not None for r in rows) if with_scores is None else with_scores
     with_refined = any(r[5] is not None for r in rows) if with_refined is None else with_refined
+    with_strength = any(r[6] is not None for r in rows) if with_strength is None else with_strength
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["image", "x", "y", "label"] + (["score", "sigma"] if with_scores else [])
-                    + (["refined"] if with_refined else []))
-    for name, xy, labels, scores, sigma, refined in rows:
+                    + (list(STRENGTH_COLUMNS) if with_strength else []) + (["refined"] if with_refined else []))
+    for name, xy, labels, scores, sigma, refined, strength in rows:
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         labels = np.zeros(len(xy), np.int64) if labels is None else np.asarray(labels)
         for i, (x, y) in enumerate(xy):
@@ -257,6 +294,10 @@ def write_points_csv(path: str | Path, rows: Iterable[tuple], with_scores: bool 
                 fields.append(f"{float(scores[i]):.4f}" if scores is not None else "")
                 known = sigma is not None and np.isfinite(sigma[i])
                 fields.append(f"{float(sigma[i]):.4f}" if known else "")
+            if with_strength:
+                for column in range(len(STRENGTH_COLUMNS)):
+                    value = float(strength[column][i]) if strength is not None else float("nan")
+                    fields.append(f"{value:.6g}" if np.isfinite(value) else "")
             if with_refined:
                 fields.append("" if refined is None else str(int(bool(refined))))
             writer.writerow(fields)

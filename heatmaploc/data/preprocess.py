@@ -3,7 +3,8 @@
 Rule (documented for users):
 
 1. Intensity to [0, 1]: uint8 / 255, uint16 / 65535; any other dtype (float, other
-   integers) is min-max scaled over the whole image (a constant image becomes 0.5).
+   integers) is min-max scaled over the whole image (a constant image becomes 0.5); a
+   complex field is its amplitude ``|u|``, min-max scaled.
 2. Channels to the model's ``in_channels``: RGBA drops alpha; gray -> RGB replicates
    the channel; RGB -> gray uses luminance ``0.299 R + 0.587 G + 0.114 B``.
 3. ``normalize``: ``(x - 0.5) / 0.25`` (applied after augmentation).
@@ -24,7 +25,8 @@ def intensity_bounds(image: np.ndarray) -> tuple[float, float] | None:
     is their dtype's.  Lets a part of an image (a tile) be scaled as the whole is."""
     if image.dtype in (np.uint8, np.uint16):
         return None
-    return float(image.min()), float(image.max())
+    values = np.abs(image) if np.iscomplexobj(image) else image
+    return float(values.min()), float(values.max())
 
 
 def to_unit_range(image: np.ndarray, in_channels: int, source: str = "image",
@@ -35,6 +37,8 @@ def to_unit_range(image: np.ndarray, in_channels: int, source: str = "image",
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
     image = check_image(image, source)
+    if np.iscomplexobj(image):
+        image = np.abs(image)  # the network sees the amplitude; the physics fit the complex field
     if image.dtype == np.uint8:
         x = image.astype(np.float32) / 255.0
     elif image.dtype == np.uint16:

@@ -3,8 +3,10 @@ and refine the points to the physical limit, with no metadata.
 
 For one image and the network's points (docs/design.md section 1 coordinates):
 
-1. **Field.** A single-channel image is the field.  An RGB image is mapped back
-   through the colormap its pixels lie nearest to (:func:`~heatmaploc.physics.colormap.identify_colormap`).
+1. **Field.** A single-channel image is the field; a complex-valued one is the
+   complex field itself (observable ``complex``: the fit uses its real and imaginary
+   parts).  An RGB image is mapped back through the colormap its pixels lie nearest
+   to (:func:`~heatmaploc.physics.colormap.identify_colormap`).
 2. **Noise level** per pixel, independent of any model: the wavelet noise estimate
    (``skimage.restoration.estimate_sigma``) of a raw field, or of the RGB channels
    carried through the colormap's local slope; every fit weighs the residual by it.
@@ -43,13 +45,13 @@ from skimage.restoration import estimate_sigma
 from heatmaploc.data.io import channels_of, check_image
 from heatmaploc.physics.colormap import (get_colormap, identify_colormap, invert_colormap, noisy_inversion,
                                          rgb_colours, rgb_noise_std)
-from heatmaploc.physics.forward import OBSERVABLES
+from heatmaploc.physics.forward import ALL_OBSERVABLES, OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
 from heatmaploc.physics.local import Hypothesis, LocalSource, refine_locally
 from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidates, select_count
 from heatmaploc.physics.spectrum import wavelength_candidates
 from heatmaploc.physics.wavefit import WaveFit, fit_wave, linear_rss
-from heatmaploc.points import Points
+from heatmaploc.points import STRENGTH_FIELDS, Points
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,8 @@ ACCEPT_RATIO = 1.15  # residual std over the model-free noise estimate that coun
 MIN_SIZE = 8  # pixels per side; smaller images carry no wave to estimate
 SEARCH_PIXELS = 4096  # pixels the model and count search fit (every search_stride-th pixel); the final fit uses all
 MAX_MARGIN = 96  # pixels beyond the image where sources outside the view are looked for
+ORTHOTROPIC_STARTS, ORTHOTROPIC_RATIO = 4, 1.2  # axis angles 0, 45, 90, 135 degrees at this wavelength ratio
+CLOSE_CALL_BIC = 6.0  # hypotheses whose coarse BICs differ by less are decided on finer pixels (odds < e^3)
 NETWORK_SIGMA_FALLBACK = 0.5  # pixels: the network point's sigma where its model gives none
 KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap")
 
@@ -70,6 +74,9 @@ class PhysicsEstimate:
         reason: why the fit was rejected (empty when accepted).
         kernel, observable, colormap: the chosen model (``colormap`` None: raw field).
         wavelength_px, damping, source_size_px: fitted globals (None when not estimated).
+        anisotropy_ratio, anisotropy_angle: an orthotropic medium's wavelength ratio
+            (across / along the axis; ``wavelength_px`` is along it) and axis angle
+            (radians from ``x`` towards ``y``, modulo pi); None: isotropic.
         noise_std: model-free noise estimate of the field (median over pixels; field
             units: the colormap's value in [0, 1] for an RGB rendering).
         residual_ratio: rms of the fit's residual in units of the per-pixel noise
@@ -92,6 +99,8 @@ class PhysicsEstimate:
     wavelength_px: float | None = None
     damping: float | None = None
     source_size_px: float | None = None
+    anisotropy_ratio: float | None = None
+    anisotropy_angle: float | None = None
     noise_std: float | None = None
     residual_ratio: float | None = None
     count_network: int = 0
@@ -108,10 +117,19 @@ class PhysicsEstimate:
 
 
 def observed_field(arr: np.ndarray, name: str, known: Mapping) -> tuple[np.ndarray, str | None, np.ndarray]:
-    """``(H, W)`` float64 field of an image already through :func:`~heatmaploc.data.io.check_image`, its colormap (None: raw) and the
-    ``(H, W)`` noise std of each pixel of the field, estimated without a model: the
-    wavelet noise level of a raw field, or that of the RGB channels carried through the
-    colormap's inverse, whose noise bias is undone (:func:`~heatmaploc.physics.colormap.noisy_inversion`)."""
+    """``(H, W)`` float64 field of an image already through :func:`~heatmaploc.data.io.check_image`
+    (complex128 for a complex image), its colormap (None: raw) and the ``(H, W)`` noise
+    std of each pixel of the field (of each of its real and imaginary parts), estimated
+    without a model: the wavelet noise level of a raw field, or that of the RGB channels
+    carried through the colormap's inverse, whose noise bias is undone
+    (:func:`~heatmaploc.physics.colormap.noisy_inversion`)."""
+    if np.iscomplexobj(arr):
+        if known.get("colormap") is not None:
+            raise ValueError(f"{name}: colormap {known['colormap']!r} given, but the image is a complex field")
+        field = arr.reshape(arr.shape[:2]).astype(np.complex128)
+        # the noise of each real data value: the wavelet estimate of both parts
+        noise = math.sqrt(0.5 * (float(estimate_sigma(field.real)) ** 2 + float(estimate_sigma(field.imag)) ** 2))
+        return field, None, np.full(field.shape, noise)
     if channels_of(arr) == 1:
         if known.get("colormap") is not None:
             raise ValueError(f"{name}: colormap {known['colormap']!r} given, but the image has one channel")
@@ -178,10 +196,14 @@ class _Fitter:
         return lo, hi
 
     def fit(self, xy: np.ndarray, kernel: str, observable: str, wavelength: float, damping: float, size: float,
-            stride: int, fixed: Mapping, max_nfev: int = 40, like: WaveFit | None = None, robust: bool = True) -> WaveFit:
+            stride: int, fixed: Mapping, max_nfev: int = 40, like: WaveFit | None = None, robust: bool = True,
+            anisotropy: tuple[float, float] | None = None) -> WaveFit:
         """A fit from ``xy``; with ``like`` (a fit of the same hypothesis) its strengths
-        and offset start the sources it has (same coordinates), the others are estimated."""
+        and offset start the sources it has (same coordinates), the others are
+        estimated, and its anisotropy (if any) starts this fit's (else ``anisotropy``)."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        if like is not None and anisotropy is None:
+            anisotropy = like.anisotropy
         warm = {}
         if like is not None and len(xy):
             strengths = np.full(len(xy), np.nan, np.complex128)
@@ -193,7 +215,7 @@ class _Fitter:
         return fit_wave(self.field, xy, kernel, observable, wavelength, damping, size, **warm,
                         fit_wavelength="wavelength_px" not in fixed, fit_damping="damping" not in fixed,
                         bounds=self.bounds(xy), stride=stride, weights=self.weights, robust=robust,
-                        max_nfev=max_nfev)
+                        max_nfev=max_nfev, anisotropy=anisotropy)
 
 
 def _with_first_source(field: np.ndarray, fit: WaveFit, fitter: _Fitter, known: Mapping, stride: int,
@@ -219,6 +241,18 @@ def _changes(start: np.ndarray, fitted: np.ndarray, max_shift: float) -> dict[st
     return {"added": int(np.sum(dist.min(axis=1) > reach)), "removed": int(np.sum(dist.min(axis=0) > reach))}
 
 
+def _orthotropic(fitter: _Fitter, fit: WaveFit, known: Mapping, stride: int) -> WaveFit:
+    """``fit``'s sources and globals refitted as an orthotropic medium, from
+    ``ORTHOTROPIC_STARTS`` axis angles at ratio ``ORTHOTROPIC_RATIO`` on every
+    ``2 * stride``-th pixel; the lowest BIC is refitted on every ``stride``-th."""
+    starts = [fitter.fit(fit.xy, fit.kernel, fit.observable, fit.wavelength_px, fit.damping, fit.source_size_px,
+                         2 * stride, known, max_nfev=12, like=fit, robust=False, anisotropy=(ORTHOTROPIC_RATIO, angle))
+              for angle in np.linspace(0.0, np.pi, ORTHOTROPIC_STARTS, endpoint=False)]
+    best = min(starts, key=lambda f: f.bic())
+    return fitter.fit(best.xy, best.kernel, best.observable, best.wavelength_px, best.damping, best.source_size_px,
+                      stride, known, max_nfev=25, like=best)
+
+
 def _final_fit(fitter: _Fitter, fit: WaveFit, known: Mapping) -> WaveFit:
     """``fit`` polished on all pixels."""
     return fitter.fit(fit.xy, fit.kernel, fit.observable, fit.wavelength_px, fit.damping, fit.source_size_px, 1, known,
@@ -236,6 +270,8 @@ def _screen(fitter: _Fitter, start: np.ndarray, known: Mapping, signed: bool, sp
     observables = [known["observable"]] if known.get("observable") else list(OBSERVABLES)
     if signed and "observable" not in known:
         observables = ["snapshot"]
+    if np.iscomplexobj(fitter.field):
+        observables = ["complex"]
     size = max(fitter.field.shape)
 
     def trial(kernel: str, observable: str, starts: list[float]) -> WaveFit:
@@ -252,7 +288,7 @@ def _screen(fitter: _Fitter, start: np.ndarray, known: Mapping, signed: bool, sp
             return [known["wavelength_px"]]
         if observable == "amplitude":
             return _amplitude_starts(spectral, size)
-        wavelength = _snapshot_wavelength(fitter.field, start, spectral, 2 * stride)
+        wavelength = _snapshot_wavelength(fitter.field, start, spectral, 2 * stride)  # a complex field: its own profile
         return [] if wavelength is None else [wavelength]
 
     first: dict[str, WaveFit] = {}
@@ -266,7 +302,17 @@ def _screen(fitter: _Fitter, start: np.ndarray, known: Mapping, signed: bool, sp
     lead = min(first.values(), key=lambda f: f.bic())
     others = [trial(k, lead.observable, [lead.wavelength_px]) for k in kernels
               if k != lead.kernel and not (k == "seed" and lead.observable == "amplitude")]
-    return min([lead] + others, key=lambda f: f.bic())
+    fits = sorted([lead] + others, key=lambda f: f.bic())
+    close = [f for f in fits if f.bic() - fits[0].bic() < CLOSE_CALL_BIC]
+    if len(close) < 2:
+        return fits[0]
+    # a close call on the coarse grid: the hypotheses it cannot tell apart are fitted
+    # further on twice the pixels (each from its own values) and decided there
+    finer = [fitter.fit(f.xy, f.kernel, f.observable, f.wavelength_px, f.damping, f.source_size_px, stride, known,
+                        max_nfev=25, like=f, robust=False) for f in close]
+    for f in finer:
+        log.debug("%s: close call, %s %s on finer pixels: BIC %.1f", name, f.kernel, f.observable, f.bic())
+    return close[int(np.argmin([f.bic() for f in finer]))]
 
 
 def validate_known(known: Mapping | None, name: str = "physics") -> dict[str, Any]:
@@ -278,8 +324,8 @@ def validate_known(known: Mapping | None, name: str = "physics") -> dict[str, An
         raise ValueError(f"{name}: unknown physics key(s) {sorted(unknown)}; expected some of {KNOWN_KEYS}")
     if known.get("kernel") is not None and known["kernel"] not in KERNELS:
         raise ValueError(f"{name}: unknown kernel {known['kernel']!r}; expected one of {KERNELS}")
-    if known.get("observable") is not None and known["observable"] not in OBSERVABLES:
-        raise ValueError(f"{name}: unknown observable {known['observable']!r}; expected one of {OBSERVABLES}")
+    if known.get("observable") is not None and known["observable"] not in ALL_OBSERVABLES:
+        raise ValueError(f"{name}: unknown observable {known['observable']!r}; expected one of {ALL_OBSERVABLES}")
     if known.get("colormap") is not None:
         get_colormap(str(known["colormap"]))
     for key in ("wavelength_px", "damping"):
@@ -331,15 +377,19 @@ def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: st
     arr = check_image(np.asarray(image), name)
     if min(arr.shape[:2]) < MIN_SIZE:
         return reject(f"image {arr.shape[0]}x{arr.shape[1]} is smaller than {MIN_SIZE}x{MIN_SIZE}")
+    if (known.get("observable") == "complex") != np.iscomplexobj(arr) and known.get("observable") is not None:
+        raise ValueError(f"{name}: observable {known['observable']!r} given for a "
+                         f"{'complex' if np.iscomplexobj(arr) else 'real'}-valued image; the complex observable "
+                         f"is that of a complex image, and only it")
     field, colormap, noise_map = observed_field(arr, name, known)
-    if float(np.ptp(field)) <= 1e-12 * max(1.0, float(np.abs(field).max())):
+    if float(np.max(np.abs(field - field.mean()))) <= 1e-12 * max(1.0, float(np.abs(field).max())):
         return reject("constant image", colormap=colormap)
     noise = float(np.median(noise_map))
     if not noise > 0:
         noise_map = np.full(field.shape, 1e-6 * float(np.std(field)))  # a noiseless field: any mismatch shows
         noise = float(noise_map[0, 0])
-    signed = colormap is None and float(field.min()) < -5 * noise
-    offset, scale = float(field.mean()), float(np.std(field))
+    signed = colormap is None and not np.iscomplexobj(field) and float(field.min()) < -5 * noise
+    offset, scale = field.mean(), float(np.std(field))
     field = (field - offset) / scale  # the fit's tolerances assume unit scale
     weights = scale / noise_map  # weighted residuals are in units of the noise: 1 is "down to the noise"
     spectral = [known["wavelength_px"]] if "wavelength_px" in known else wavelength_candidates(field)
@@ -384,7 +434,18 @@ def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: st
         better = min(options, key=lambda f: f.bic())
         if better is not options[0]:
             chosen, final = better, _final_fit(fitter, better, known)
-    final = replace(final, strengths=final.strengths * scale, offset=final.offset * scale + offset)
+    if final.residual_std > ACCEPT_RATIO and len(start):
+        # an orthotropic medium: the wavelength along an axis and a ratio across it, by BIC;
+        # from the network's points (the isotropic count changes absorb the mismatch)
+        oriented = _orthotropic(fitter, refit(start, chosen), known, search_stride)
+        oriented = select_count(field, oriented, refit, margin, weights).fit
+        oriented_final = _final_fit(fitter, oriented, known)
+        log.debug("%s: orthotropic fit ratio %.3f angle %.3f, BIC %.1f (isotropic %.1f)", name,
+                  *oriented_final.anisotropy, oriented_final.bic(), final.bic())
+        if oriented_final.bic() < final.bic():
+            chosen, final = oriented, oriented_final
+    final = replace(final, strengths=final.strengths * scale, offset=final.offset * scale + offset,
+                    cov_q=final.cov_q * scale**2)
     inside = in_view(final.xy, field.shape)
     if len(final.xy) == 0:  # no source in or out of view: nothing to estimate
         if final.residual_std > ACCEPT_RATIO:
@@ -396,10 +457,12 @@ def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: st
     values = dict(kernel=final.kernel, observable=final.observable, colormap=colormap,
                   wavelength_px=final.wavelength_px, damping=None if final.kernel == "seed" else final.damping,
                   source_size_px=final.source_size_px, noise_std=noise, residual_ratio=final.residual_std,
+                  anisotropy_ratio=None if final.anisotropy is None else final.anisotropy[0],
+                  anisotropy_angle=None if final.anisotropy is None else final.anisotropy[1],
                   count_network=len(start), count=int(inside.sum()), hidden_sources=int((~inside).sum()),
                   **_changes(start, final.xy[inside], max_shift))
     local = LocalStart(field, weights, scale, Hypothesis(final.kernel, final.observable, final.wavelength_px,
-                                                         final.damping, final.source_size_px))
+                                                         final.damping, final.source_size_px, final.anisotropy))
     if not np.all(np.isfinite(final.xy)) or not np.all(np.isfinite(final.sigma)):
         est, *_ = reject("the fit did not give finite positions", **values)
         return est, None, local
@@ -452,7 +515,13 @@ def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource
     sigma = np.array([s.sigma for s in sources], dtype=np.float64)
     scores, labels = _inherited(points, xy, max_shift)
     changed = any(s.decision != "kept" for s in sources) or est.removed > 0
-    return Points(xy, scores, labels, points.frame, sigma, refined=changed, physics=est.to_dict())
+    physics = est.to_dict()
+    # the reported values, in field units: those that physics["sources"] holds
+    strength = [(r.get("strength", math.nan), r.get("strength_sigma", math.nan), r.get("phase", math.nan),
+                 r.get("phase_sigma", math.nan)) for r in physics.get("sources") or [{} for _ in sources]]
+    values = np.array(strength, dtype=np.float64).reshape(-1, 4).T
+    return Points(xy, scores, labels, points.frame, sigma, refined=changed, physics=physics,
+                  **_strength_fields(values, est.observable))
 
 
 def _inherited(points: Points, xy: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
@@ -479,4 +548,17 @@ def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, sh
     xy, sigma = fit.xy[inside], fit.sigma[inside]
     physics = est.to_dict()
     scores, labels = _inherited(points, xy, max_shift)
-    return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=physics)
+    q = fit.strengths[inside]
+    values = np.stack([np.abs(q), fit.strength_sigma[inside], np.angle(q), fit.phase_sigma[inside]])
+    return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=physics,
+                  **_strength_fields(values, fit.observable))
+
+
+def _strength_fields(values: np.ndarray, observable: str | None) -> dict[str, np.ndarray]:
+    """The :class:`~heatmaploc.points.Points` strength keywords from ``(4, n)`` rows
+    ``|q|, sigma |q|, arg q, sigma arg q``; an amplitude map's phases are not observed
+    (NaN)."""
+    values = np.array(values, dtype=np.float64).reshape(4, -1)
+    if observable == "amplitude":
+        values[2:] = np.nan
+    return dict(zip(STRENGTH_FIELDS, values))

@@ -9,6 +9,9 @@ noise of std ``sigma``.  For one source the parameters are ``theta = (x, y, A, p
 (``wt`` only shifts ``phi``); the Cramér-Rao lower bound of ``(x, y)`` is the square
 root of the first two diagonal entries of the inverse Fisher matrix
 ``J^T J / sigma^2`` (``J``: numeric Jacobian of the rendered image w.r.t. ``theta``).
+A complex field (observable ``complex``) is rendered as ``u exp(-i wt)`` and observed
+in its real and imaginary parts, each with white noise of std ``sigma``; the bound of
+the amplitude ``A`` is the third diagonal entry.
 """
 from __future__ import annotations
 
@@ -31,23 +34,35 @@ class WaveModel:
     source_size: float
     height: int
     width: int
+    observable: str = "snapshot"
 
     @classmethod
     def from_scene(cls, scene, height: int, width: int) -> "WaveModel":
-        return cls(scene.kernel, scene.wavenumber, scene.time_phase, scene.source_size, height, width)
+        observable = "complex" if scene.observable == "complex" else "snapshot"
+        return cls(scene.kernel, scene.wavenumber, scene.time_phase, scene.source_size, height, width, observable)
 
 
 def render_sources(model: WaveModel, params: np.ndarray, stride: int = 1) -> np.ndarray:
-    """``params`` ``(n, 4)`` rows ``(x, y, A, phi)`` -> ``(H, W)`` float64 snapshot
-    (with ``stride > 1``: at every ``stride``-th pixel centre of each axis only)."""
+    """``params`` ``(n, 4)`` rows ``(x, y, A, phi)`` -> ``(H, W)`` float64 snapshot, or
+    complex128 field for the complex observable (with ``stride > 1``: at every
+    ``stride``-th pixel centre of each axis only)."""
     rows = np.asarray(params, dtype=np.float64).reshape(-1, 4)
     u = wave_field(model.kernel, rows[:, :2], rows[:, 2] * np.exp(1j * rows[:, 3]), np.arange(0, model.width, stride),
                    np.arange(0, model.height, stride), model.wavenumber, model.source_size)
-    return observe(u, "snapshot", model.time_phase)
+    return observe(u, model.observable, model.time_phase)
+
+
+def real_values(values: np.ndarray) -> np.ndarray:
+    """A rendering as the real data values it holds: the flattened array, or for a
+    complex one its real parts, then its imaginary parts."""
+    values = np.asarray(values)
+    if np.iscomplexobj(values):
+        return np.concatenate([values.real.ravel(), values.imag.ravel()])
+    return values.ravel()
 
 
 def jacobian(model: WaveModel, params: np.ndarray) -> np.ndarray:
-    """``(H*W, 4n)`` central-difference Jacobian of :func:`render_sources` (steps:
+    """``(H*W, 4n)`` (complex: ``(2 H*W, 4n)``) central-difference Jacobian of :func:`render_sources` (steps:
     1e-4 px for positions, 1e-5 relative for amplitudes, 1e-5 rad for phases)."""
     flat = np.asarray(params, dtype=np.float64).reshape(-1)
     cols = []
@@ -57,14 +72,16 @@ def jacobian(model: WaveModel, params: np.ndarray) -> np.ndarray:
         plus, minus = flat.copy(), flat.copy()
         plus[i] += h
         minus[i] -= h
-        cols.append((render_sources(model, plus) - render_sources(model, minus)).ravel() / (2 * h))
+        cols.append(real_values(render_sources(model, plus) - render_sources(model, minus)) / (2 * h))
     return np.stack(cols, axis=1)
 
 
-def crlb(model: WaveModel, params: np.ndarray, noise_std: float, known_strengths: bool = False) -> np.ndarray:
+def crlb(model: WaveModel, params: np.ndarray, noise_std: float, known_strengths: bool = False,
+         with_amplitude: bool = False) -> np.ndarray:
     """``(n, 2)`` Cramér-Rao bounds (pixels, standard deviations) of each source's
     ``(x, y)``, with amplitudes and phases as nuisance parameters (or, with
-    ``known_strengths``, known exactly: a smaller bound)."""
+    ``known_strengths``, known exactly: a smaller bound); ``with_amplitude``: ``(n, 3)``,
+    the bound of the amplitude ``A`` (field units) third."""
     if noise_std <= 0:
         raise ValueError(f"noise_std must be > 0, got {noise_std}")
     jac = jacobian(model, params)
@@ -75,7 +92,7 @@ def crlb(model: WaveModel, params: np.ndarray, noise_std: float, known_strengths
     cov = np.linalg.inv(fisher)
     per_source = 2 if known_strengths else 4
     diag = np.sqrt(np.clip(np.diag(cov), 0.0, None)).reshape(-1, per_source)
-    return diag[:, :2]
+    return diag[:, :3] if with_amplitude and not known_strengths else diag[:, :2]
 
 
 # ---------------------------------------------------------------- seed blog protocol
@@ -87,11 +104,12 @@ optimistic equivalence: it ignores clipping and 8-bit quantization)."""
 
 
 def scene_position_bounds(scene, height: int, width: int, noise_std: float, *, known_strengths: bool = False,
-                          relative_to_range: bool = False) -> np.ndarray:
+                          relative_to_range: bool = False, with_amplitude: bool = False) -> np.ndarray:
     """``(n, 2)`` CRLB (px) of every source of ``scene`` observed with white noise
     ``noise_std`` (with ``relative_to_range``, a fraction of the noise-free field's
     ``max - min``, as for a min-max normalized rendering); ``inf`` where the Fisher
-    matrix is singular (coincident sources)."""
+    matrix is singular (coincident sources).  ``with_amplitude``: ``(n, 3)``, the
+    bound of each source's amplitude ``|q|`` third (see :func:`crlb`)."""
     from heatmaploc.simulate.scene import synthesize
 
     if relative_to_range:
@@ -100,9 +118,9 @@ def scene_position_bounds(scene, height: int, width: int, noise_std: float, *, k
     model = WaveModel.from_scene(scene, height, width)
     params = np.column_stack([scene.points, np.abs(scene.strengths), np.angle(scene.strengths)])
     try:
-        return crlb(model, params, noise_std, known_strengths=known_strengths)
+        return crlb(model, params, noise_std, known_strengths=known_strengths, with_amplitude=with_amplitude)
     except np.linalg.LinAlgError:
-        return np.full((len(scene.points), 2), np.inf)
+        return np.full((len(scene.points), 3 if with_amplitude and not known_strengths else 2), np.inf)
 
 
 def efficient_share_within(bounds: np.ndarray, radius: float, draws: int = 4000, seed: int = 0) -> float:

@@ -36,7 +36,7 @@ import numpy as np
 from heatmaploc.data.io import channels_of, check_image
 from heatmaploc.points import Points
 from heatmaploc.physics.colormap import get_colormap, invert_colormap, rgb_colours
-from heatmaploc.physics.forward import OBSERVABLES
+from heatmaploc.physics.forward import ALL_OBSERVABLES
 from heatmaploc.physics.wavefit import SOURCE_SIZE_RANGE, fit_wave, retrieve_strengths  # noqa: F401 (re-export)
 from heatmaploc.physics.kernels import KERNELS, wavenumber
 
@@ -60,7 +60,8 @@ class FieldModel:
             exact, as for the simulator's raw snapshots).
         colormap: the image is an RGB rendering through this matplotlib colormap
             (``None``: a raw single-channel field).
-        observable: ``"snapshot"`` (``Re u``) or ``"amplitude"`` (``|u|``).
+        observable: ``"snapshot"`` (``Re u``), ``"amplitude"`` (``|u|``) or
+            ``"complex"`` (``u``: a complex-valued image).
     """
 
     kernel: str
@@ -91,8 +92,10 @@ class FieldModel:
             raise ValueError(f"damping must be >= 0, got {self.damping!r}")
         if not (math.isfinite(self.source_size_px) and self.source_size_px >= 0):
             raise ValueError(f"source_size_px must be >= 0, got {self.source_size_px!r}")
-        if self.observable not in OBSERVABLES:
-            raise ValueError(f"unknown observable {self.observable!r}; expected one of {OBSERVABLES}")
+        if self.observable not in ALL_OBSERVABLES:
+            raise ValueError(f"unknown observable {self.observable!r}; expected one of {ALL_OBSERVABLES}")
+        if self.observable == "complex" and self.colormap is not None:
+            raise ValueError("a complex field has no colormap rendering")
         if self.colormap is not None:
             get_colormap(self.colormap)
             if not self.fit_offset:
@@ -126,11 +129,13 @@ class FieldFit:
 
 
 def _checked_field(image: np.ndarray, name: str, colormap: str | None = None) -> np.ndarray:
-    """The image as a float64 ``(H, W)`` field, after :func:`~heatmaploc.data.io.check_image`'s
-    checks (dtype, shape, NaN): one channel as it is, or with ``colormap`` an RGB(A)
+    """The image as a float64 ``(H, W)`` field (complex128 for a complex image), after
+    :func:`~heatmaploc.data.io.check_image`'s checks (dtype, shape, NaN): one channel as it is, or with ``colormap`` an RGB(A)
     image mapped back through the colormap (uint8 / 255, uint16 / 65535; floats must
     already be colours in [0, 1]: rescaling them would change the colours)."""
     arr = check_image(np.asarray(image), name)
+    if np.iscomplexobj(arr):
+        return arr.reshape(arr.shape[:2]).astype(np.complex128)
     channels = channels_of(arr)
     if colormap is not None:
         if channels not in (3, 4):
@@ -155,11 +160,14 @@ def fit_field(image: np.ndarray, xy: np.ndarray, model: FieldModel, max_shift: f
     """
     field = _checked_field(image, name, model.colormap)
     start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if np.iscomplexobj(field) != (model.observable == "complex"):
+        raise ValueError(f"{name}: a {'complex' if np.iscomplexobj(field) else 'real'}-valued image does not fit "
+                         f"the {model.observable} observable")
     target = field.ravel()
     if len(start) == 0:
-        offset = float(target.mean()) if model.fit_offset else 0.0
+        offset = target.mean() if model.fit_offset else 0.0
         return FieldFit(start, np.zeros(0, np.complex128), offset, model.source_size_px, model.wavelength_px,
-                        float(np.sqrt(np.mean((target - offset) ** 2))), True)
+                        float(np.sqrt(np.mean(np.abs(target - offset) ** 2))), True)
     if max_shift <= 0:
         raise ValueError(f"max_shift must be > 0, got {max_shift}")
     fit = fit_wave(field, start, model.kernel, model.observable, model.wavelength_px, model.damping,

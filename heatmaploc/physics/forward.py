@@ -7,7 +7,9 @@ render through these functions.
 for sources ``s_j`` (``(x, y)`` pixels, docs/design.md section 1) with complex strengths
 ``q_j``, a kernel ``G`` (:mod:`heatmaploc.physics.kernels`), a complex wavenumber ``k``
 (radians per pixel) and a source size ``a``, evaluated at pixel centres; the snapshot
-observable is ``Re(u exp(-i wt))``, the amplitude ``|u|``.
+observable is ``Re(u exp(-i wt))``, the amplitude ``|u|``, the complex field ``u`` itself
+(an instrument that measures phase: a vibrometer or a hologram demodulated at the
+drive frequency).
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import numpy as np
 
 from heatmaploc.physics import kernels
 
-OBSERVABLES = ("snapshot", "amplitude")
+OBSERVABLES = ("snapshot", "amplitude")  # what a real-valued image can be
+ALL_OBSERVABLES = OBSERVABLES + ("complex",)  # a complex-valued image is the field itself
 TABLE_STEP = 0.02  # pixels; linear interpolation error ~ (k * step)^2 / 8 < 1e-4
 
 
@@ -105,13 +108,26 @@ def tabulated_kernel(kernel: str, r: np.ndarray, k: complex, table_step: float =
     return _tabulated(kernel, np.asarray(r, dtype=np.float64), k, table_step, exact_within, with_slope=False)[0]
 
 
+def anisotropy_metric(ratio: float, angle: float) -> np.ndarray:
+    """``(2, 2)`` matrix ``M = diag(1, 1 / ratio) R(angle)^T`` that maps offsets in an
+    orthotropic medium to those of an isotropic one, where the field of a point source
+    is ``G(k |M (p - s)|)``: the wavelength is the model's along the axis at ``angle``
+    (radians from the ``x`` axis towards ``y``) and ``ratio`` times it across (the
+    medium ``div(A grad u) + k^2 u``, ``A = R diag(1, ratio^2) R^T``, up to the factor
+    ``1 / ratio`` that the strengths absorb)."""
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, s], [-s / ratio, c / ratio]])
+
+
 def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex, source_size: float,
-                  exact_within: float = 1.0, table_step: float | None = TABLE_STEP) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  exact_within: float = 1.0, table_step: float | None = TABLE_STEP,
+                  metric: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Unit-source fields and what their derivatives need, at the pixel centres
     ``xs`` (columns) x ``ys`` (rows), flattened row-major to ``P = len(ys) * len(xs)``:
 
     ``G (n, P)`` complex, ``dG/dr (n, P)`` complex, ``r (n, P)`` and the offsets
-    ``(dx, dy) (2, n, P)`` (pixel minus source).  The kernel and its derivative are
+    ``(dx, dy) (2, n, P)`` (pixel minus source; with an anisotropy ``metric``
+    (:func:`anisotropy_metric`), mapped by it: ``r`` is then ``sqrt(|M (p - s)|^2 + a^2)``).  The kernel and its derivative are
     tabulated once (step ``table_step``) and interpolated (cubic Hermite for ``G``),
     except within ``exact_within`` px of ``r = 0`` where the free field's logarithm is
     too curved; ``table_step=None`` evaluates every value exactly."""
@@ -119,6 +135,8 @@ def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarra
     gx, gy = np.meshgrid(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
     dx = gx.ravel()[None, :] - pts[:, :1]
     dy = gy.ravel()[None, :] - pts[:, 1:]
+    if metric is not None:
+        dx, dy = metric[0, 0] * dx + metric[0, 1] * dy, metric[1, 0] * dx + metric[1, 1] * dy
     r = np.sqrt(dx**2 + dy**2 + source_size**2)
     if r.size == 0:
         empty = np.zeros(r.shape, np.complex128)
@@ -131,9 +149,12 @@ def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarra
 
 def observe(u: np.ndarray, observable: str, time_phase: float = 0.0) -> np.ndarray:
     """What is measured of the complex field ``u``: the snapshot ``Re(u exp(-i wt))``
-    or the amplitude ``|u|`` (float64, same shape)."""
+    or the amplitude ``|u|`` (float64), or the field ``u exp(-i wt)`` (complex128);
+    same shape."""
     if observable == "amplitude":
         return np.abs(u)
     if observable == "snapshot":
         return np.real(u * np.exp(-1j * time_phase))
-    raise ValueError(f"unknown observable {observable!r}; expected one of {OBSERVABLES}")
+    if observable == "complex":
+        return np.asarray(u, np.complex128) * np.exp(-1j * time_phase)
+    raise ValueError(f"unknown observable {observable!r}; expected one of {ALL_OBSERVABLES}")

@@ -140,13 +140,15 @@ def window_layout(xy: np.ndarray, shape: tuple[int, int], wavelength: float) -> 
 @dataclass(frozen=True)
 class Hypothesis:
     """The image-wide model every window starts from: kernel, observable, and start
-    values of the wavelength (pixels), damping and source size (pixels)."""
+    values of the wavelength (pixels), damping and source size (pixels), and of an
+    anisotropy ``(ratio, angle)`` (``None``: isotropic windows)."""
 
     kernel: str
     observable: str
     wavelength_px: float
     damping: float
     source_size_px: float
+    anisotropy: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,8 @@ class LocalSource:
         residual_ratio: the window's residual rms in units of the noise.
         wavelength_px, damping, source_size_px, strength: the window's local fit
             (None where the network's point was kept).
+        strength_sigma, phase_sigma: standard deviations of ``|strength|`` (unit
+            scale) and of its phase (radians), from the window fit's covariance.
     """
 
     xy: np.ndarray
@@ -170,6 +174,8 @@ class LocalSource:
     damping: float | None = None
     source_size_px: float | None = None
     strength: complex | None = None
+    strength_sigma: float | None = None
+    phase_sigma: float | None = None
 
     def to_dict(self, scale: float = 1.0) -> dict:
         """JSON-friendly values; ``strength`` (amplitude ``|q|``, times ``scale``, the
@@ -182,6 +188,9 @@ class LocalSource:
         if self.strength is not None:
             out["strength"] = round(abs(self.strength) * scale, 6)
             out["phase"] = round(float(np.angle(self.strength)), 6)
+        if self.strength_sigma is not None:
+            out["strength_sigma"] = round(float(self.strength_sigma) * scale, 6)
+            out["phase_sigma"] = round(float(self.phase_sigma), 6)
         return out
 
 
@@ -197,7 +206,8 @@ class _WindowFitter:
         self.lo = np.array([window.cols[0] - 0.5, window.rows[0] - 0.5])
         self.hi = np.array([window.cols[1] - 0.5, window.rows[1] - 0.5])
         values = field[np.ix_(*self.pixels)] * weights[np.ix_(*self.pixels)]
-        self.signal_rms = float(np.std(values))  # in units of the noise
+        # in units of the noise, per real data value (a complex pixel holds two)
+        self.signal_rms = float(np.std(values) / (math.sqrt(2.0) if np.iscomplexobj(values) else 1.0))
 
     def ok(self, fit: WaveFit) -> bool:
         """The window's fit explains it: its residual rms is down to the noise
@@ -225,12 +235,13 @@ class _WindowFitter:
                     strengths[j] = like.strengths[same[0]]
             warm = {"strengths": np.concatenate([strengths, like.background]), "offset": like.offset,
                     "plane_angles": like.background_angles}
-            hyp = Hypothesis(hyp.kernel, hyp.observable, like.wavelength_px, like.damping, like.source_size_px)
+            hyp = Hypothesis(hyp.kernel, hyp.observable, like.wavelength_px, like.damping, like.source_size_px,
+                             like.anisotropy)
         return fit_wave(self.field, xy, hyp.kernel, hyp.observable, hyp.wavelength_px, hyp.damping,
                         hyp.source_size_px, fit_size=len(xy) > 0, bounds=(lo, hi), weights=self.weights,
                         robust=True, wavelength_range=LOCAL_WAVELENGTH_RANGE, max_nfev=self.max_nfev,
                         plane_waves=PLANE_WAVES, origin=self.window.centre, pixels=self.pixels, tr_solver="exact",
-                        **warm)
+                        anisotropy=hyp.anisotropy, fit_anisotropy=len(xy) > 0, **warm)
 
 
 def rendered_part(fit: WaveFit, rows: list[int], pixels: tuple[np.ndarray, np.ndarray],
@@ -238,11 +249,14 @@ def rendered_part(fit: WaveFit, rows: list[int], pixels: tuple[np.ndarray, np.nd
     """``(P,)`` complex field of the sources ``rows`` of ``fit`` and its plane waves about
     ``origin`` at the pixels ``pixels = (rows, cols)``, row-major."""
     ys, xs = (np.asarray(p, dtype=np.float64) for p in pixels)
+    metric = fit.metric
     g = radial_fields(fit.kernel, fit.xy[rows], xs, ys, fit.wavenumber, fit.source_size_px,
-                      table_step=FIT_TABLE_STEP)[0]
+                      table_step=FIT_TABLE_STEP, metric=metric)[0]
     u = fit.strengths[rows] @ g if rows else np.zeros(len(xs) * len(ys), np.complex128)
     if len(fit.background):
         gx, gy = (v.ravel() for v in np.meshgrid(xs - origin[0], ys - origin[1]))
+        if metric is not None:
+            gx, gy = metric[0, 0] * gx + metric[0, 1] * gy, metric[1, 0] * gx + metric[1, 1] * gy
         u = u + fit.background @ np.exp(1j * (2 * math.pi / fit.wavelength_px)
                                         * plane_wave_paths(fit.background_angles, gx, gy))
     return u
@@ -274,14 +288,15 @@ def polish_cores(field: np.ndarray, weights: np.ndarray, fit: WaveFit, rows: lis
 
 
 def correlation_area(residual: np.ndarray, reach: float) -> float:
-    """Pixels per independent residual sample of an ``(h, w)`` residual map: the sum of
-    its normalized autocorrelation over the lags within ``reach`` pixels (clipped at 0;
-    1 for white noise).  A model mismatch leaves a smooth residual, whose pixels are not
-    independent: the fit's covariance, which assumes they are, is scaled by this."""
+    """Pixels per independent residual sample of an ``(h, w)`` residual map (real or
+    complex): the sum of its normalized autocorrelation over the lags within ``reach``
+    pixels (clipped at 0; 1 for white noise).  A model mismatch leaves a smooth
+    residual, whose pixels are not independent: the fit's covariance, which assumes
+    they are, is scaled by this."""
     r = residual - residual.mean()
     h, w = r.shape
-    spectrum = np.fft.rfft2(r, s=(2 * h, 2 * w))
-    corr = np.fft.irfft2(np.abs(spectrum) ** 2, s=(2 * h, 2 * w))
+    spectrum = np.fft.fft2(r, s=(2 * h, 2 * w))
+    corr = np.fft.ifft2(np.abs(spectrum) ** 2).real
     if corr[0, 0] <= 0:
         return 1.0
     corr = np.fft.fftshift(corr / corr[0, 0])
@@ -352,13 +367,14 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
     core, core_inflation = None, 1.0
     if ok and mine:
         core, shape = polish_cores(field, weights, fit, mine, window, max_shift, max_nfev)
-        core_inflation = math.sqrt(correlation_area(core.residual.reshape(shape), 0.5 * fit.wavelength_px))
+        core_inflation = math.sqrt(correlation_area(core.complex_residual().reshape(shape), 0.5 * fit.wavelength_px))
     out = []
     for r, i in enumerate(source_of):
         if i not in members:
             continue
         local = dict(residual_ratio=ratio, wavelength_px=fit.wavelength_px, damping=fit.damping,
-                     source_size_px=fit.source_size_px, strength=complex(fit.strengths[r]))
+                     source_size_px=fit.source_size_px, strength=complex(fit.strengths[r]),
+                     strength_sigma=float(fit.strength_sigma[r]), phase_sigma=float(fit.phase_sigma[r]))
         position, fit_sigma = fit.xy[r], float(fit.sigma[r])
         if core is not None:
             # the core's statistical sigma, and the spread that the region fitted makes:

@@ -6,7 +6,8 @@ Starting from a fitted set of sources, two kinds of change are proposed in turn:
   matched filter of the residual with the kernel (the energy that one more source at
   ``p`` would explain, ``<R, Re G_p>^2 / |Re G_p|^2 + <R, Im G_p>^2 / |Im G_p|^2``, by FFT
   correlation over the image and a margin around it, so that a source outside the
-  field of view can be modelled too); for an amplitude map the largest positive
+  field of view can be modelled too); for a complex field the same with the complex
+  inner product, ``|<R, G_p>|^2 / |G_p|^2``; for an amplitude map the largest positive
   residual after Gaussian smoothing;
 * **remove** each of the weakest sources (smallest energy ``|q_j G_j|^2``) and each
   member of a pair too close to be resolved (:func:`unresolved`).
@@ -51,7 +52,7 @@ def model_image(fit: WaveFit, shape: tuple[int, int]) -> np.ndarray:
     """The fitted model ``obs(sum_j q_j G_j) + c`` on the full ``(H, W)`` pixel grid."""
     h, w = shape
     g = radial_fields(fit.kernel, fit.xy, np.arange(w), np.arange(h), fit.wavenumber, fit.source_size_px,
-                      table_step=FIT_TABLE_STEP)[0]
+                      table_step=FIT_TABLE_STEP, metric=fit.metric)[0]
     return observe((fit.strengths @ g).reshape(h, w), fit.observable) + fit.offset
 
 
@@ -62,10 +63,9 @@ def source_energies(fit: WaveFit, shape: tuple[int, int], stride: int = 2,
     much the fit would lose without it."""
     h, w = shape
     g = radial_fields(fit.kernel, fit.xy, np.arange(0, w, stride), np.arange(0, h, stride), fit.wavenumber,
-                      fit.source_size_px,
-                      table_step=FIT_TABLE_STEP)[0]
+                      fit.source_size_px, table_step=FIT_TABLE_STEP, metric=fit.metric)[0]
     parts = fit.strengths[:, None] * g
-    parts = np.abs(parts) if fit.observable == "amplitude" else parts.real
+    parts = np.abs(parts) if fit.observable in ("amplitude", "complex") else parts.real  # complex: |Re|^2 + |Im|^2
     if weights is not None:
         parts = parts * np.asarray(weights, dtype=np.float64)[::stride, ::stride].ravel()
     return np.sum(parts**2, axis=1)
@@ -86,14 +86,22 @@ def residual_candidates(residual: np.ndarray, fit: WaveFit, margin: int, weights
     else:
         size_y, size_x = h + 2 * margin, w + 2 * margin
         dy, dx = np.mgrid[-(size_y - 1):size_y, -(size_x - 1):size_x]
+        if fit.metric is not None:  # an orthotropic fit: the kernel of the mapped offsets
+            mt = fit.metric
+            dx, dy = mt[0, 0] * dx + mt[0, 1] * dy, mt[1, 0] * dx + mt[1, 1] * dy
         template = tabulated_kernel(fit.kernel, np.sqrt(dx**2 + dy**2 + fit.source_size_px**2), fit.wavenumber)
         padded = np.pad(residual * w2, margin)
         support = np.pad(w2, margin)
-        corr = fftconvolve(padded, template, mode="valid")  # real and imaginary parts in one
-        score = np.zeros((size_y, size_x))
-        for c, part in ((corr.real, template.real), (corr.imag, template.imag)):
-            norm = fftconvolve(support, part**2, mode="valid")
-            score += c**2 / np.maximum(norm, 1e-12 * max(norm.max(), 1e-300))
+        if np.iscomplexobj(residual):  # a complex field: the template is radial, so correlation = convolution
+            corr = fftconvolve(padded, np.conj(template), mode="valid")
+            norm = fftconvolve(support, np.abs(template) ** 2, mode="valid")
+            score = np.abs(corr) ** 2 / np.maximum(norm, 1e-12 * max(norm.max(), 1e-300))
+        else:
+            corr = fftconvolve(padded, template, mode="valid")  # real and imaginary parts in one
+            score = np.zeros((size_y, size_x))
+            for c, part in ((corr.real, template.real), (corr.imag, template.imag)):
+                norm = fftconvolve(support, part**2, mode="valid")
+                score += c**2 / np.maximum(norm, 1e-12 * max(norm.max(), 1e-300))
     yy, xx = np.mgrid[0:score.shape[0], 0:score.shape[1]]
     xx, yy = xx - margin, yy - margin
     for x, y in fit.xy:

@@ -17,15 +17,19 @@ PAD = 4  # zero-padding factor: frequency bins of 1 / (PAD * size) cycles per pi
 
 def radial_power_spectrum(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(frequencies, power)``: the radial mean of ``|FFT|^2`` of the Hann-windowed,
-    mean-removed ``(H, W)`` field, in bins of ``1 / (PAD * max(H, W))`` cycles/pixel
-    up to the Nyquist frequency 0.5."""
+    mean-removed ``(H, W)`` field (real or complex), in bins of ``1 / (PAD * max(H, W))``
+    cycles/pixel up to the Nyquist frequency 0.5."""
     h, w = field.shape
     window = np.outer(np.hanning(h), np.hanning(w))
     values = (field - field.mean()) * window
     size = PAD * max(h, w)
-    power = np.abs(np.fft.rfft2(values, s=(size, size))) ** 2
     fy = np.fft.fftfreq(size)[:, None]
-    fx = np.fft.rfftfreq(size)[None, :]
+    if np.iscomplexobj(values):  # no symmetric half: both halves of the plane
+        power = np.abs(np.fft.fft2(values, s=(size, size))) ** 2
+        fx = np.fft.fftfreq(size)[None, :]
+    else:
+        power = np.abs(np.fft.rfft2(values, s=(size, size))) ** 2
+        fx = np.fft.rfftfreq(size)[None, :]
     radius = np.sqrt(fx**2 + fy**2)
     step = 1.0 / size
     index = np.round(radius / step).astype(np.int64).ravel()
@@ -40,7 +44,8 @@ def wavelength_candidates(field: np.ndarray, count: int = 3) -> list[float]:
     spectrum, strongest first, parabola-interpolated between bins; peaks below
     ``2 / min(H, W)`` cycles per pixel (not resolved by the window) and above 0.4
     (aliasing) are ignored."""
-    freqs, power = radial_power_spectrum(np.asarray(field, dtype=np.float64))
+    field = np.asarray(field)
+    freqs, power = radial_power_spectrum(field if np.iscomplexobj(field) else field.astype(np.float64))
     lo = 2.0 / min(field.shape)
     band = (freqs >= lo) & (freqs <= 0.4)
     if band.sum() < 3 or not np.any(power[band] > 0):

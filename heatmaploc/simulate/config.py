@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from heatmaploc.physics.forward import OBSERVABLES
+from heatmaploc.physics.forward import ALL_OBSERVABLES, OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
 
 RENDERINGS = ("raw", "colormap")
@@ -125,8 +125,10 @@ class SimConfig:
             if name not in KERNELS:
                 raise ValueError(f"unknown kernel {name!r}; expected one of {KERNELS}")
         for name in self.observables:
-            if name not in OBSERVABLES:
-                raise ValueError(f"unknown observable {name!r}; expected one of {OBSERVABLES}")
+            if name not in ALL_OBSERVABLES:
+                raise ValueError(f"unknown observable {name!r}; expected one of {ALL_OBSERVABLES}")
+        if "complex" in self.observables and self.finite_difference:
+            raise ValueError("the complex observable is not simulated for finite-difference media yet")
         for name in self.renderings:
             if name not in RENDERINGS:
                 raise ValueError(f"unknown rendering {name!r}; expected one of {RENDERINGS}")

@@ -24,7 +24,8 @@ class SimulatedImage:
     """A rendered image with its ground truth.
 
     Attributes:
-        image: ``(H, W, 3)`` uint8 RGB (colormap) or ``(H, W)`` float32 (raw).
+        image: ``(H, W, 3)`` uint8 RGB (colormap), ``(H, W)`` float32 (raw) or
+            ``(H, W)`` complex64 (the complex observable, always raw).
         points: ``(N, 2)`` float64 source positions ``(x, y)`` in pixels.
         scene: the :class:`Scene` that produced it.
         info: per-image generator parameters (JSON-friendly).
@@ -52,7 +53,11 @@ def render_scene(cfg: SimConfig, scene: Scene, rng: np.random.Generator) -> tupl
 
 def render_field(cfg: SimConfig, field: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
     """A ``(H, W)`` observable -> rendered (raw or colormap), noisy image and the
-    rendering parameters, drawn from ``cfg``."""
+    rendering parameters, drawn from ``cfg``.  A complex field is rendered raw, with
+    independent noise of the drawn std on its real and imaginary parts (the SNR is
+    that of each part: ``std(u) / sqrt(2)`` over the noise std)."""
+    if np.iscomplexobj(field):
+        return _render_complex(cfg, field, rng)
     if len(cfg.renderings) == 2:
         rendering = "raw" if rng.random() < cfg.raw_fraction else "colormap"
     else:
@@ -76,6 +81,21 @@ def render_field(cfg: SimConfig, field: np.ndarray, rng: np.random.Generator) ->
     noisy = render.add_noise(clean, std, rng, clip=rendering == "colormap")
     image = render.to_uint8(noisy) if rendering == "colormap" else noisy.astype(np.float32)
     return image, info
+
+
+def _render_complex(cfg: SimConfig, field: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    info: dict[str, Any] = {"rendering": "raw"}
+    if cfg.noise_std is not None:
+        std = float(cfg.noise_std)
+    else:
+        snr_db = float(rng.uniform(*cfg.snr_db_range))
+        std = float(np.std(field)) / np.sqrt(2.0) / 10.0 ** (snr_db / 20.0)
+        if np.ptp(np.abs(field)) <= 1e-12:
+            std = 1.0 / (10.0 ** (snr_db / 20.0))
+        info["snr_db"] = round(snr_db, 4)
+    info["noise_std"] = std
+    noise = rng.normal(0.0, std, size=(2,) + field.shape) if std > 0 else np.zeros((2,) + field.shape)
+    return (field + noise[0] + 1j * noise[1]).astype(np.complex64), info
 
 
 def simulate_image(cfg: SimConfig, seed: int, index: int) -> SimulatedImage:

@@ -92,7 +92,8 @@ def complex_field(scene: Scene, height: int, width: int, exact: bool = False) ->
 
 
 def synthesize(scene: Scene, height: int, width: int) -> np.ndarray:
-    """The observable of ``scene`` as a float64 ``(height, width)`` array."""
+    """The observable of ``scene`` as a float64 ``(height, width)`` array (complex128
+    for the complex observable)."""
     return observe(complex_field(scene, height, width), scene.observable, scene.time_phase)
 
 
