@@ -199,7 +199,7 @@ class Localizer:
 
         ``refine``: a sub-pixel mode of the codec (``REFINE_MODES``) for this call, or
         ``"physics"``: the network's points refined by the blind physics fit
-        (:func:`heatmaploc.physics.blind.refine_physics`: wave model estimated from
+        (:func:`heatmaploc.physics.refine.refine_physics`: wave model estimated from
         the image, count corrected, sigma from the fit; ``physics`` gives what is
         known, e.g. ``{"kernel": "plate"}``); ``Points.refined`` says whether the fit
         was used and ``Points.physics`` what it estimated."""

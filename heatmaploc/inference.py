@@ -60,7 +60,7 @@ SUPPORT_FLOOR = 0.5  # share of the detection threshold above which a heatmap pe
 def support_candidates(outputs: Sequence[Any], codec: HeatmapCodec, threshold: float | None = None) -> list[np.ndarray]:
     """Per image the ``(c, 2)`` heatmap peaks above ``SUPPORT_FLOOR`` times the detection
     threshold (``threshold``, default the codec's): where the physics refinement may add
-    a source (:func:`heatmaploc.physics.blind.refine_physics`'s ``candidates``).  A point
+    a source (:func:`heatmaploc.physics.refine.refine_physics`'s ``candidates``).  A point
     model's candidates are its points."""
     floor = SUPPORT_FLOOR * (codec.config.threshold if threshold is None else float(threshold))
     return [o.decode(codec, floor).xy for o in outputs]

@@ -81,7 +81,7 @@ class Points:
             coordinate (pixels, the same on ``x`` and ``y``); NaN where the model gives
             none (no regression head, or a refinement that does not estimate it).
         refined: the points come from the blind physics refinement
-            (:func:`heatmaploc.physics.blind.refine_physics`), not the network alone.
+            (:func:`heatmaploc.physics.refine.refine_physics`), not the network alone.
         physics: what that refinement estimated for the image (kernel, observable,
             colormap, wavelength, ...; ``accepted`` and ``reason`` say whether its fit
             was used), or ``None`` when it did not run.

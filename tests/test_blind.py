@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from heatmaploc.physics.blind import estimate, refine_physics, validate_known
+from heatmaploc.physics.blind import estimate, validate_known
+from heatmaploc.physics.refine import refine_physics
 from heatmaploc.physics.colormap import apply_colormap, identify_colormap, minmax, noisy_inversion, rgb_noise_std
 from heatmaploc.physics.forward import radial_fields
 from heatmaploc.physics.kernels import evaluate

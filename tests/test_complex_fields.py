@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from heatmaploc.cli import main
 from heatmaploc.data.io import read_image, read_points_csv, write_points_csv
 from heatmaploc.data.preprocess import to_unit_range
-from heatmaploc.physics.blind import refine_physics
+from heatmaploc.physics.refine import refine_physics
 from heatmaploc.physics.crlb import WaveModel, crlb
 from heatmaploc.physics.forward import wave_field
 from heatmaploc.physics.kernels import wavenumber

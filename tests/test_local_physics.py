@@ -132,7 +132,7 @@ def test_refine_physics_decides_per_source_when_the_image_wide_fit_fails():
     # decision per reported point
     import json
 
-    from heatmaploc.physics.blind import refine_physics
+    from heatmaploc.physics.refine import refine_physics
     from heatmaploc.points import Points
 
     h = w = 80

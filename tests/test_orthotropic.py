@@ -3,7 +3,7 @@ refinement's choice of it by BIC."""
 import numpy as np
 import pytest
 
-from heatmaploc.physics.blind import refine_physics
+from heatmaploc.physics.refine import refine_physics
 from heatmaploc.physics.forward import anisotropy_metric, observe, radial_fields
 from heatmaploc.physics.kernels import wavenumber
 from heatmaploc.physics.wavefit import fit_wave

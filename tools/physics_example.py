@@ -29,7 +29,8 @@ def main() -> None:
     from heatmaploc.cli.common import ground_truth_for
     from heatmaploc.data.io import read_image
     from heatmaploc.metrics import point_metrics
-    from heatmaploc.physics.blind import estimate, observed_field, refine_physics
+    from heatmaploc.physics.blind import estimate, observed_field
+    from heatmaploc.physics.refine import refine_physics
     from heatmaploc.physics.model_order import model_image
 
     path = Path(args.image)
@@ -58,7 +59,7 @@ def main() -> None:
         ax.scatter(*pts.T, marker="x", s=60, c="red", linewidths=1.8, label="points")
         ax.set_title(title)
         ax.legend(loc="lower right", fontsize=8)
-    if est["mode"] == "local":
+    if est["mode"] in ("local", "windowed"):
         axes[2].imshow(shown, cmap=None if image.ndim == 3 else "gray")
         colours = {"refined": "lime", "kept": "orange", "added": "cyan"}
         for (x, y), source in zip(refined.xy, est["sources"]):
@@ -80,6 +81,7 @@ def main() -> None:
         axes[2].set_title("fit residual (noise units)")
     damping = est.get("damping")
     outcome = {"global": "image-wide fit used", "local": "decided per source in local windows",
+               "windowed": "a large image: decided per source in windows",
                "network": "kept network: " + est["reason"]}[est["mode"]]
     text = (f"{est.get('kernel')} {est.get('observable')}, colormap {est.get('colormap') or 'none (raw)'}\n"
             f"wavelength {est.get('wavelength_px') or float('nan'):.3f} px, damping "

@@ -125,7 +125,7 @@ def lsq_points(suite: Suite, n_images: int, grid: int = 16) -> list[np.ndarray]:
     out = []
     for scene, image in zip(suite.scenes[:n_images], suite.images[:n_images]):
         init = initial_guesses(image, WaveModel.from_scene(scene, *image.shape[:2]), len(scene.points), grid=grid)
-        model = FieldModel.from_scene(scene, fit_source_size=False, fit_offset=False)
+        model = FieldModel.from_scene(scene, fit_source_size=False, fit_offset=False, observable=scene.observable)
         spacing = (max(image.shape[:2]) - 1) / (grid - 1)
         out.append(fit_field(image, init[:, :2], model, max_shift=2 * spacing).xy)
     return out

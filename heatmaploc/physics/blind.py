@@ -47,11 +47,11 @@ from heatmaploc.physics.colormap import (get_colormap, identify_colormap, invert
                                          rgb_colours, rgb_noise_std)
 from heatmaploc.physics.forward import ALL_OBSERVABLES, OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
-from heatmaploc.physics.local import Hypothesis, LocalSource, refine_locally
+from heatmaploc.physics.local import Hypothesis
 from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidates, select_count
 from heatmaploc.physics.spectrum import wavelength_candidates
 from heatmaploc.physics.wavefit import WaveFit, fit_wave, linear_rss
-from heatmaploc.points import STRENGTH_FIELDS, Points
+
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,6 @@ SEARCH_PIXELS = 4096  # pixels the model and count search fit (every search_stri
 MAX_MARGIN = 96  # pixels beyond the image where sources outside the view are looked for
 ORTHOTROPIC_STARTS, ORTHOTROPIC_RATIO = 4, 1.2  # axis angles 0, 45, 90, 135 degrees at this wavelength ratio
 CLOSE_CALL_BIC = 6.0  # hypotheses whose coarse BICs differ by less are decided on finer pixels (odds < e^3)
-NETWORK_SIGMA_FALLBACK = 0.5  # pixels: the network point's sigma where its model gives none
 KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap")
 
 
@@ -85,9 +84,11 @@ class PhysicsEstimate:
         hidden_sources: sources the fit placed outside the image (not reported).
         seconds: wall time of the refinement.
         mode: whose points were reported: ``global`` (the image-wide fit),
-            ``local`` (windows decided per source, :mod:`heatmaploc.physics.local`) or
+            ``local`` (windows decided per source, :mod:`heatmaploc.physics.local`),
+            ``windowed`` (a large image: windows over the whole image with the model
+            of a crop, :func:`heatmaploc.physics.refine.refine_windowed`) or
             ``network`` (none refined).
-        sources: with ``mode == "local"``, one dict per reported point, in order: its
+        sources: with ``mode`` ``local`` or ``windowed``, one dict per reported point, in order: its
             ``decision`` (refined, kept, added) and its window's local fit.
     """
 
@@ -472,93 +473,3 @@ def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: st
         est, *_ = reject(reason, **{k: v for k, v in values.items() if k not in ("count_network", "count")})
         return est, final, local
     return PhysicsEstimate(True, "", seconds=time.perf_counter() - started, mode="global", **values), final, None
-
-
-def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
-                   max_shift: float = 3.0, candidates: np.ndarray | None = None) -> Points:
-    """``points`` (the network's) refined by the physics of ``image``.
-
-    The image-wide fit (:func:`estimate`) is tried first; when it explains the image
-    down to the noise its in-image sources are reported with the fit's sigma.  When a
-    wave model was found but does not explain the whole image (a heterogeneous or
-    anisotropic medium, reflecting edges, a finite source), each source is decided in a
-    window of its own (:func:`heatmaploc.physics.local.refine_locally`): refined where
-    its window's local model is down to the noise, removed where the window does not
-    need it, added only at ``candidates`` ``(c, 2)`` (the network's heatmap peaks above
-    a support floor, e.g. its points at half the threshold) that a window needs.
-    Otherwise ``points`` come back unchanged.  ``refined`` says whether any point
-    changed; ``physics`` holds the estimate.
-
-    A source the fit adds has score 0 (it has no heatmap peak above the threshold);
-    kept sources keep the score of the network point they started from."""
-    started = time.perf_counter()
-    est, fit, local = _estimate(image, points.xy, known, name, max_shift, None)
-    if est.accepted or local is None:
-        return refined_points(points, est, fit, np.shape(image)[:2], max_shift)
-    sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
-    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, candidates, max_shift)
-    est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
-                  added=sum(s.decision == "added" for s in sources),
-                  removed=len(points.xy) - sum(s.decision != "added" for s in sources),
-                  sources=[s.to_dict(local.scale) for s in sources])
-    log.info("%s: local physics refined %d, kept %d, added %d, removed %d", name,
-             sum(s.decision == "refined" for s in sources), sum(s.decision == "kept" for s in sources),
-             est.added, est.removed)
-    return local_points(points, est, sources, max_shift)
-
-
-def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource], max_shift: float = 3.0) -> Points:
-    """The :class:`~heatmaploc.points.Points` of the local refinement's ``sources``: a
-    refined or kept point keeps the score and label of the network point nearest its
-    start; an added one has score 0.  ``refined`` is true when any point changed."""
-    xy = np.array([s.xy for s in sources], dtype=np.float64).reshape(-1, 2)
-    sigma = np.array([s.sigma for s in sources], dtype=np.float64)
-    scores, labels = _inherited(points, xy, max_shift)
-    changed = any(s.decision != "kept" for s in sources) or est.removed > 0
-    physics = est.to_dict()
-    # the reported values, in field units: those that physics["sources"] holds
-    strength = [(r.get("strength", math.nan), r.get("strength_sigma", math.nan), r.get("phase", math.nan),
-                 r.get("phase_sigma", math.nan)) for r in physics.get("sources") or [{} for _ in sources]]
-    values = np.array(strength, dtype=np.float64).reshape(-1, 4).T
-    return Points(xy, scores, labels, points.frame, sigma, refined=changed, physics=physics,
-                  **_strength_fields(values, est.observable))
-
-
-def _inherited(points: Points, xy: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(scores, labels)`` of ``xy (m, 2)``: those of the network point nearest each,
-    within the fit's reach; 0 and label 0 for a point with none."""
-    scores = np.zeros(len(xy))
-    labels = np.zeros(len(xy), np.int64)
-    if len(points.xy) and len(xy):
-        dist = np.linalg.norm(xy[:, None, :] - points.xy[None, :, :], axis=2)
-        nearest = dist.argmin(axis=1)
-        close = dist[np.arange(len(xy)), nearest] <= max_shift * math.sqrt(2) + 1e-9
-        scores[close] = points.scores[nearest[close]]
-        labels[close] = points.labels[nearest[close]]
-    return scores, labels
-
-
-def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, shape: tuple[int, int],
-                   max_shift: float = 3.0) -> Points:
-    """The :class:`~heatmaploc.points.Points` that :func:`refine_physics` returns for the
-    network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``."""
-    if not est.accepted or fit is None:
-        return replace(points, refined=False, physics=est.to_dict())
-    inside = in_view(fit.xy, shape)
-    xy, sigma = fit.xy[inside], fit.sigma[inside]
-    physics = est.to_dict()
-    scores, labels = _inherited(points, xy, max_shift)
-    q = fit.strengths[inside]
-    values = np.stack([np.abs(q), fit.strength_sigma[inside], np.angle(q), fit.phase_sigma[inside]])
-    return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=physics,
-                  **_strength_fields(values, fit.observable))
-
-
-def _strength_fields(values: np.ndarray, observable: str | None) -> dict[str, np.ndarray]:
-    """The :class:`~heatmaploc.points.Points` strength keywords from ``(4, n)`` rows
-    ``|q|, sigma |q|, arg q, sigma arg q``; an amplitude map's phases are not observed
-    (NaN)."""
-    values = np.array(values, dtype=np.float64).reshape(4, -1)
-    if observable == "amplitude":
-        values[2:] = np.nan
-    return dict(zip(STRENGTH_FIELDS, values))

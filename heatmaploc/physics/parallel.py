@@ -16,7 +16,8 @@ from multiprocessing import get_context
 import numpy as np
 from tqdm import tqdm
 
-from heatmaploc.physics.blind import PhysicsEstimate, refine_physics
+from heatmaploc.physics.blind import PhysicsEstimate
+from heatmaploc.physics.refine import refine_physics
 from heatmaploc.points import Points
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def _refine_one(args: tuple) -> Points:
 def refine_many(images: Sequence[np.ndarray], points: Sequence[Points], known: Mapping | None = None,
                 names: Sequence[str] | None = None, workers: int | None = None, progress: bool = False,
                 candidates: Sequence[Points | np.ndarray] | None = None) -> list[Points]:
-    """:func:`~heatmaploc.physics.blind.refine_physics` of each image, in order, on
+    """:func:`~heatmaploc.physics.refine.refine_physics` of each image, in order, on
     ``workers`` processes (default: the CPU count; 1 runs here); ``candidates[i]``: the
     heatmap peaks of image ``i`` above the support floor (points or ``(c, 2)``)."""
     names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]

@@ -1,0 +1,196 @@
+"""The physics refinement of one image's network points (docs/design.md section 5b):
+which path decides them, and the :class:`~heatmaploc.points.Points` each path returns.
+
+* **global**: the image-wide fit (:mod:`heatmaploc.physics.blind`) explains the image
+  down to the noise: its sources are reported;
+* **local**: a wave model was found but does not explain the whole image: every source
+  is decided in a window of its own (:mod:`heatmaploc.physics.local`);
+* **windowed**: an image of more than ``WINDOWED_ABOVE_PX`` pixels (an image-wide fit
+  would cost too much time and memory): the model is estimated on the crop of
+  ``ESTIMATION_CROP_PX`` pixels a side that holds the most network points, and every
+  source is decided in its window, as in the local path, over the whole image; the
+  memory is that of the image's field and one window's fit;
+* otherwise the network's points come back unchanged.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+
+import numpy as np
+
+from heatmaploc.data.io import check_image
+from heatmaploc.physics.blind import PhysicsEstimate, _estimate, in_view, observed_field
+from heatmaploc.physics.local import Hypothesis, LocalSource, refine_locally
+from heatmaploc.physics.wavefit import WaveFit
+from heatmaploc.points import STRENGTH_FIELDS, Points
+
+log = logging.getLogger(__name__)
+
+NETWORK_SIGMA_FALLBACK = 0.5  # pixels: the network point's sigma where its model gives none
+WINDOWED_ABOVE_PX = 1024 * 1024  # images with more pixels are refined window by window (an image-wide fit's memory)
+ESTIMATION_CROP_PX = 192  # side of the crop a windowed image's model is estimated on
+
+
+def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
+                   max_shift: float = 3.0, candidates: np.ndarray | None = None) -> Points:
+    """``points`` (the network's) refined by the physics of ``image``.
+
+    The image-wide fit (:func:`estimate`) is tried first; when it explains the image
+    down to the noise its in-image sources are reported with the fit's sigma.  When a
+    wave model was found but does not explain the whole image (a heterogeneous or
+    anisotropic medium, reflecting edges, a finite source), each source is decided in a
+    window of its own (:func:`heatmaploc.physics.local.refine_locally`): refined where
+    its window's local model is down to the noise, removed where the window does not
+    need it, added only at ``candidates`` ``(c, 2)`` (the network's heatmap peaks above
+    a support floor, e.g. its points at half the threshold) that a window needs.
+    Otherwise ``points`` come back unchanged.  An image of more than
+    ``WINDOWED_ABOVE_PX`` pixels goes by :func:`refine_windowed`.  ``refined`` says
+    whether any point changed; ``physics`` holds the estimate.
+
+    A source the fit adds has score 0 (it has no heatmap peak above the threshold);
+    kept sources keep the score of the network point they started from."""
+    started = time.perf_counter()
+    shape = np.shape(image)[:2]
+    if shape[0] * shape[1] > WINDOWED_ABOVE_PX:
+        return refine_windowed(image, points, known, name, max_shift, candidates)
+    est, fit, local = _estimate(image, points.xy, known, name, max_shift, None)
+    if est.accepted or local is None:
+        return refined_points(points, est, fit, np.shape(image)[:2], max_shift)
+    sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
+    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, candidates, max_shift)
+    est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
+                  added=sum(s.decision == "added" for s in sources),
+                  removed=len(points.xy) - sum(s.decision != "added" for s in sources),
+                  sources=[s.to_dict(local.scale) for s in sources])
+    log.info("%s: local physics refined %d, kept %d, added %d, removed %d", name,
+             sum(s.decision == "refined" for s in sources), sum(s.decision == "kept" for s in sources),
+             est.added, est.removed)
+    return local_points(points, est, sources, max_shift)
+
+
+def estimation_crop(xy: np.ndarray, shape: tuple[int, int], side: int = ESTIMATION_CROP_PX,
+                    tries: int = 256) -> tuple[slice, slice]:
+    """``(rows, cols)`` slices of the ``side x side`` crop (clipped to the ``(H, W)``
+    image) that holds the most of the ``(n, 2)`` points: crops centred on up to
+    ``tries`` of them (evenly spaced in their order) are counted; the image's centre
+    crop when there is no point."""
+    h, w = shape
+    sh, sw = min(side, h), min(side, w)
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    centres = xy[np.unique(np.linspace(0, len(xy) - 1, min(tries, len(xy))).round().astype(int))] if len(xy) \
+        else np.array([[(w - 1) / 2, (h - 1) / 2]])
+    r0 = np.clip(np.round(centres[:, 1] - sh / 2).astype(int), 0, h - sh)
+    c0 = np.clip(np.round(centres[:, 0] - sw / 2).astype(int), 0, w - sw)
+    counts = [int(np.sum((xy[:, 0] >= c - 0.5) & (xy[:, 0] < c + sw - 0.5) & (xy[:, 1] >= r - 0.5)
+                         & (xy[:, 1] < r + sh - 0.5))) for r, c in zip(r0, c0)]
+    best = int(np.argmax(counts))
+    return slice(int(r0[best]), int(r0[best]) + sh), slice(int(c0[best]), int(c0[best]) + sw)
+
+
+def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
+                    max_shift: float = 3.0, candidates: np.ndarray | None = None,
+                    crop_side: int = ESTIMATION_CROP_PX) -> Points:
+    """``points`` refined window by window (module docstring, *windowed*): the model of
+    the :func:`estimation_crop` of side ``crop_side`` (:func:`~heatmaploc.physics.blind.estimate` on it, with
+    ``known``), then every network point and candidate decided in its window over the
+    whole image with that model's kernel, observable, colormap and start values
+    (:func:`~heatmaploc.physics.local.refine_locally`).  When the crop shows no wave
+    model, ``points`` come back unchanged with the crop's reason."""
+    started = time.perf_counter()
+    arr = check_image(np.asarray(image), name)
+    rows, cols = estimation_crop(points.xy, arr.shape[:2], crop_side)
+    origin = np.array([cols.start, rows.start], dtype=np.float64)
+    inside = ((points.xy[:, 0] >= cols.start - 0.5) & (points.xy[:, 0] < cols.stop - 0.5)
+              & (points.xy[:, 1] >= rows.start - 0.5) & (points.xy[:, 1] < rows.stop - 0.5))
+    crop_name = f"{name} (rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop})"
+    est, _, _ = _estimate(arr[rows, cols], points.xy[inside] - origin, known, crop_name, max_shift, None)
+    where = f"the model of rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop}"
+    if est.kernel is None:  # no wave model, or a crop explained without any source: nothing to go by
+        est = replace(est, accepted=False, mode="network", count_network=points.count, count=points.count,
+                      added=0, removed=0, reason=f"{where}: {est.reason or 'no source in it'}",
+                      seconds=time.perf_counter() - started)
+        return replace(points, refined=False, physics=est.to_dict())
+    field, colormap, noise_map = observed_field(arr, name, {**dict(known or {}), "colormap": est.colormap})
+    noise = float(np.median(noise_map))
+    if not noise > 0:
+        noise_map = np.full(field.shape, 1e-6 * float(np.std(field)))
+    offset, scale = field.mean(), float(np.std(field))
+    field = (field - offset) / scale
+    weights = scale / noise_map
+    del noise_map
+    anisotropy = None if est.anisotropy_ratio is None else (est.anisotropy_ratio, est.anisotropy_angle)
+    hypothesis = Hypothesis(est.kernel, est.observable, est.wavelength_px, est.damping or 0.0, est.source_size_px,
+                            anisotropy)
+    sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
+    sources = refine_locally(field, weights, points.xy, sigma, hypothesis, candidates, max_shift)
+    est = replace(est, accepted=False, mode="windowed", noise_std=noise, count_network=points.count,
+                  reason=f"windowed: {arr.shape[0]}x{arr.shape[1]} pixels refined window by window with {where}",
+                  seconds=time.perf_counter() - started, count=len(sources),
+                  added=sum(s.decision == "added" for s in sources),
+                  removed=points.count - sum(s.decision != "added" for s in sources), hidden_sources=0,
+                  sources=[s.to_dict(scale) for s in sources])
+    log.info("%s: windowed physics refined %d, kept %d, added %d, removed %d", name,
+             sum(s.decision == "refined" for s in sources), sum(s.decision == "kept" for s in sources),
+             est.added, est.removed)
+    return local_points(points, est, sources, max_shift)
+
+
+def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource], max_shift: float = 3.0) -> Points:
+    """The :class:`~heatmaploc.points.Points` of the local refinement's ``sources``: a
+    refined or kept point keeps the score and label of the network point nearest its
+    start; an added one has score 0.  ``refined`` is true when any point changed."""
+    xy = np.array([s.xy for s in sources], dtype=np.float64).reshape(-1, 2)
+    sigma = np.array([s.sigma for s in sources], dtype=np.float64)
+    scores, labels = _inherited(points, xy, max_shift)
+    changed = any(s.decision != "kept" for s in sources) or est.removed > 0
+    physics = est.to_dict()
+    # the reported values, in field units: those that physics["sources"] holds
+    strength = [(r.get("strength", math.nan), r.get("strength_sigma", math.nan), r.get("phase", math.nan),
+                 r.get("phase_sigma", math.nan)) for r in physics.get("sources") or [{} for _ in sources]]
+    values = np.array(strength, dtype=np.float64).reshape(-1, 4).T
+    return Points(xy, scores, labels, points.frame, sigma, refined=changed, physics=physics,
+                  **_strength_fields(values, est.observable))
+
+
+def _inherited(points: Points, xy: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(scores, labels)`` of ``xy (m, 2)``: those of the network point nearest each,
+    within the fit's reach; 0 and label 0 for a point with none."""
+    scores = np.zeros(len(xy))
+    labels = np.zeros(len(xy), np.int64)
+    if len(points.xy) and len(xy):
+        dist = np.linalg.norm(xy[:, None, :] - points.xy[None, :, :], axis=2)
+        nearest = dist.argmin(axis=1)
+        close = dist[np.arange(len(xy)), nearest] <= max_shift * math.sqrt(2) + 1e-9
+        scores[close] = points.scores[nearest[close]]
+        labels[close] = points.labels[nearest[close]]
+    return scores, labels
+
+
+def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, shape: tuple[int, int],
+                   max_shift: float = 3.0) -> Points:
+    """The :class:`~heatmaploc.points.Points` that :func:`refine_physics` returns for the
+    network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``."""
+    if not est.accepted or fit is None:
+        return replace(points, refined=False, physics=est.to_dict())
+    inside = in_view(fit.xy, shape)
+    xy, sigma = fit.xy[inside], fit.sigma[inside]
+    physics = est.to_dict()
+    scores, labels = _inherited(points, xy, max_shift)
+    q = fit.strengths[inside]
+    values = np.stack([np.abs(q), fit.strength_sigma[inside], np.angle(q), fit.phase_sigma[inside]])
+    return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=physics,
+                  **_strength_fields(values, fit.observable))
+
+
+def _strength_fields(values: np.ndarray, observable: str | None) -> dict[str, np.ndarray]:
+    """The :class:`~heatmaploc.points.Points` strength keywords from ``(4, n)`` rows
+    ``|q|, sigma |q|, arg q, sigma arg q``; an amplitude map's phases are not observed
+    (NaN)."""
+    values = np.array(values, dtype=np.float64).reshape(4, -1)
+    if observable == "amplitude":
+        values[2:] = np.nan
+    return dict(zip(STRENGTH_FIELDS, values))
