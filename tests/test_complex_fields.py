@@ -60,6 +60,10 @@ def test_crlb_of_a_complex_field_is_below_that_of_its_snapshot():
     both = crlb(WaveModel("free", k, 0.0, SIZE, 56, 60, "complex"), params, 0.05, with_amplitude=True)
     assert snapshot.shape == both.shape == (1, 3)
     assert np.all(both < snapshot) and np.all(both > snapshot / 2)
+    # a fit that estimates the globals too cannot beat the bound that knows them
+    unknown = crlb(WaveModel("free", k, 0.0, SIZE, 56, 60, "complex"), params, 0.05, with_amplitude=True,
+                   unknown_globals=True)
+    assert np.all(unknown >= both * (1 - 1e-6)) and unknown[0, 2] > 1.2 * both[0, 2]
 
 
 def test_blind_refinement_of_a_complex_image_reports_strength_and_phase():

@@ -150,3 +150,25 @@ def test_refine_physics_decides_per_source_when_the_image_wide_fit_fails():
     assert np.linalg.norm(refined.xy - truth, axis=1).max() < 0.25
     assert np.all(refined.sigma > 0) and np.all(refined.scores == 0.9)
     json.dumps(refined.physics)
+
+
+def test_a_window_needs_a_real_source_but_not_a_patch_of_the_image_wide_mismatch():
+    # one source in a medium whose speed varies by +-20 %: a second point beside it
+    # patches the homogeneous model's mismatch, which the window's own wavelength and
+    # plane waves absorb; the source itself is needed
+    from heatmaploc.physics.local import window_needs
+
+    rng = np.random.default_rng(4)
+    h = w = 64
+    yy, xx = np.mgrid[0:h, 0:w]
+    speed = 1.0 + 0.2 * np.sin(2 * np.pi * xx / 45.0 + 0.4) * np.cos(2 * np.pi * yy / 55.0)
+    truth = np.array([[30.4, 33.2]])
+    medium = Medium(2 * np.pi / 10.0 * (1 + 0.03j), "free", speed=speed, source_size=0.8)
+    field = np.real(solve_field(medium, truth, np.array([1.0]), h, w))
+    noise = 0.03 * field.std()
+    field = (field + rng.normal(0.0, noise, field.shape)) / field.std()
+    weights = np.full(field.shape, 1.0 / 0.03)
+    hypothesis = Hypothesis("free", "snapshot", 10.0, 0.03, 1.0)
+    xy = np.vstack([truth, [[44.0, 25.0]]])
+    assert window_needs(field, weights, xy, 0, hypothesis)
+    assert not window_needs(field, weights, xy, 1, hypothesis)

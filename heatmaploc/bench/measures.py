@@ -41,10 +41,12 @@ def crlb_of_suite(suite: Suite) -> np.ndarray:
                        for scene, info, image in zip(suite.scenes, suite.infos, suite.images)])
 
 
-def amplitude_crlb_of_suite(suite: Suite) -> np.ndarray:
-    """Per image the CRLB of its single source's amplitude ``|q|``, relative to it."""
-    return np.asarray([float(scene_position_bounds(scene, *image.shape[:2], info["noise_std"], with_amplitude=True)[0, 2]
-                             / np.abs(scene.strengths[0]))
+def amplitude_crlb_of_suite(suite: Suite, unknown_globals: bool = False) -> np.ndarray:
+    """Per image the CRLB of its single source's amplitude ``|q|``, relative to it
+    (``unknown_globals``: with the source size, wavelength, damping and offset as
+    nuisance parameters, :func:`heatmaploc.physics.crlb.crlb`)."""
+    return np.asarray([float(scene_position_bounds(scene, *image.shape[:2], info["noise_std"], with_amplitude=True,
+                                                   unknown_globals=unknown_globals)[0, 2] / np.abs(scene.strengths[0]))
                        for scene, info, image in zip(suite.scenes, suite.infos, suite.images)])
 
 
@@ -60,13 +62,15 @@ def strength_errors(preds: list[Points], suite: Suite, radius: float = HEADLINE_
     return np.asarray(out, dtype=np.float64)
 
 
-def strength_ratio(errors: np.ndarray, bounds: np.ndarray) -> dict[str, float]:
+def strength_ratio(errors: np.ndarray, bounds: np.ndarray, bounds_unknown_globals: np.ndarray) -> dict[str, float]:
     """The rms relative strength error of the matched points against the rms of the
-    per-image relative bounds."""
+    per-image relative bounds, with the image's globals known and unknown."""
     rms = float(np.sqrt(np.mean(bounds**2)))
+    rms_unknown = float(np.sqrt(np.mean(bounds_unknown_globals**2)))
     err = float(np.sqrt(np.mean(errors**2))) if len(errors) else float("nan")
-    return {"strength_crlb_rms": rms, "strength_rel_rmse": err, "strength_n": int(len(errors)),
-            "strength_rmse_over_crlb": err / rms if len(errors) else float("nan")}
+    return {"strength_crlb_rms": rms, "strength_crlb_rms_unknown_globals": rms_unknown, "strength_rel_rmse": err,
+            "strength_n": int(len(errors)), "strength_rmse_over_crlb": err / rms if len(errors) else float("nan"),
+            "strength_rmse_over_crlb_unknown_globals": err / rms_unknown if len(errors) else float("nan")}
 
 
 def merged_peak_share(truths: list[np.ndarray], nms_kernel: int) -> float:
@@ -159,14 +163,15 @@ def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | No
 
 def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | None = None,
                           workers: int | None = None, candidates: list[np.ndarray] | None = None,
-                          amplitude_bounds: np.ndarray | None = None) -> dict[str, Any]:
+                          amplitude_bounds: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """A model's points ``preds`` on ``suite`` refined by the blind physics fit
     (:func:`heatmaploc.physics.parallel.refine_many`, nothing known): point metrics
     within 1 and 2 px, the share of images whose fit was used, the median relative
     error of the estimated wavelength (images with a source), the per-image seconds
     (median, p90, max, one process each), the calibration of the sigmas (the fit's
     where it was used) and, with ``bounds``, RMSE / CRLB; with ``amplitude_bounds``
-    (per image, relative), the relative strength error over its bound."""
+    (per image, relative; with the globals known and unknown), the relative strength
+    error over its bounds."""
     from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
     refined = refine_many(suite.images, preds, None, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers,
@@ -183,5 +188,5 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
     if bounds is not None:
         out.update(crlb_ratio(m.rmse, m.tp, bounds))
     if amplitude_bounds is not None:
-        out.update(strength_ratio(strength_errors(refined, suite), amplitude_bounds))
+        out.update(strength_ratio(strength_errors(refined, suite), *amplitude_bounds))
     return out

@@ -150,12 +150,19 @@ def markdown(report: dict[str, Any]) -> str:
         blind = {n: physics.get(n, {}).get("blind", {}) for n in crlbs}
         if any("strength_rmse_over_crlb" in v for v in blind.values()):
             lines += ["", f"Strength `|q|` of the blind refinement ({first} + blind physics), relative error of the "
-                      "matched points against its Cramér-Rao bound (kernel, wavelength, damping and source size "
-                      "known to the bound, estimated by the fit):", "",
+                      "matched points against its Cramér-Rao bound, with the kernel, wavelength, damping, source size "
+                      "and offset known to the bound, and with them unknown (nuisance parameters, as the fit "
+                      "estimates them):", "",
                       "| | " + " | ".join(crlbs) + " |", "|---" * (len(crlbs) + 1) + "|",
-                      "| relative CRLB rms | " + " | ".join(_f(blind[n].get("strength_crlb_rms"), 4) for n in crlbs) + " |",
+                      "| relative CRLB rms, globals known | "
+                      + " | ".join(_f(blind[n].get("strength_crlb_rms"), 4) for n in crlbs) + " |",
+                      "| relative CRLB rms, globals unknown | "
+                      + " | ".join(_f(blind[n].get("strength_crlb_rms_unknown_globals"), 4) for n in crlbs) + " |",
                       "| relative RMSE | " + " | ".join(_f(blind[n].get("strength_rel_rmse"), 4) for n in crlbs) + " |",
-                      "| RMSE / CRLB | " + " | ".join(_f(blind[n].get("strength_rmse_over_crlb"), 2) for n in crlbs) + " |"]
+                      "| RMSE / CRLB, globals known | "
+                      + " | ".join(_f(blind[n].get("strength_rmse_over_crlb"), 2) for n in crlbs) + " |",
+                      "| RMSE / CRLB, globals unknown | "
+                      + " | ".join(_f(blind[n].get("strength_rmse_over_crlb_unknown_globals"), 2) for n in crlbs) + " |"]
     lines += _physics_table(report)
     seeds = _suites_of(report, "seed")
     if seeds:

@@ -131,7 +131,8 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
         report["suites"][name] = {"group": suite.spec.group, "n_images": len(suite),
                                   "n_sources": int(sum(len(t) for t in suite.truths))}
     bounds = {name: crlb_of_suite(s) for name, s in suites.items() if s.spec.group == "crlb"}  # per suite, once
-    amplitude_bounds = {name: amplitude_crlb_of_suite(s) for name, s in suites.items() if s.spec.group == "crlb"}
+    amplitude_bounds = {name: (amplitude_crlb_of_suite(s), amplitude_crlb_of_suite(s, unknown_globals=True))
+                        for name, s in suites.items() if s.spec.group == "crlb"}
     locs: dict[str, Localizer] = {}
     main_outputs: dict[str, list[Any]] = {}
     main_suite = suites[main_suite_name({name: s.spec.group for name, s in suites.items()})]

@@ -59,7 +59,7 @@ ACCEPT_RATIO = 1.15  # residual std over the model-free noise estimate that coun
 MIN_SIZE = 8  # pixels per side; smaller images carry no wave to estimate
 SEARCH_PIXELS = 4096  # pixels the model and count search fit (every search_stride-th pixel); the final fit uses all
 MAX_MARGIN = 96  # pixels beyond the image where sources outside the view are looked for
-ORTHOTROPIC_STARTS, ORTHOTROPIC_RATIO = 4, 1.2  # axis angles 0, 45, 90, 135 degrees at this wavelength ratio
+ORTHOTROPIC_STARTS, ORTHOTROPIC_RATIO = 4, 1.2  # axis angles 0, 45, 90, 135 degrees at this ratio (0 starts: isotropic only)
 CLOSE_CALL_BIC = 6.0  # hypotheses whose coarse BICs differ by less are decided on finer pixels (odds < e^3)
 KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap")
 
@@ -88,6 +88,8 @@ class PhysicsEstimate:
             ``windowed`` (a large image: windows over the whole image with the model
             of a crop, :func:`heatmaploc.physics.refine.refine_windowed`) or
             ``network`` (none refined).
+        unconfirmed: sources the accepted image-wide fit added that their own window
+            does not need (:func:`heatmaploc.physics.local.window_needs`): not reported.
         sources: with ``mode`` ``local`` or ``windowed``, one dict per reported point, in order: its
             ``decision`` (refined, kept, added) and its window's local fit.
     """
@@ -112,6 +114,7 @@ class PhysicsEstimate:
     seconds: float = 0.0
     mode: str = "network"
     sources: list | None = None
+    unconfirmed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v) for k, v in asdict(self).items()}
@@ -364,8 +367,8 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
 
 def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: str, max_shift: float,
               search_stride: int | None) -> tuple[PhysicsEstimate, WaveFit | None, LocalStart | None]:
-    """:func:`estimate`, and where a wave model was fitted but rejected, what the local
-    refinement starts from."""
+    """:func:`estimate`, and where a wave model with a source was fitted (accepted or
+    not), what the local refinement starts from."""
     started = time.perf_counter()
     known = validate_known(known, name)
     start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
@@ -435,7 +438,7 @@ def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: st
         better = min(options, key=lambda f: f.bic())
         if better is not options[0]:
             chosen, final = better, _final_fit(fitter, better, known)
-    if final.residual_std > ACCEPT_RATIO and len(start):
+    if ORTHOTROPIC_STARTS and final.residual_std > ACCEPT_RATIO and len(start):
         # an orthotropic medium: the wavelength along an axis and a ratio across it, by BIC;
         # from the network's points (the isotropic count changes absorb the mismatch)
         oriented = _orthotropic(fitter, refit(start, chosen), known, search_stride)
@@ -472,4 +475,4 @@ def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: st
                   f"(best {final.kernel} {final.observable})")
         est, *_ = reject(reason, **{k: v for k, v in values.items() if k not in ("count_network", "count")})
         return est, final, local
-    return PhysicsEstimate(True, "", seconds=time.perf_counter() - started, mode="global", **values), final, None
+    return PhysicsEstimate(True, "", seconds=time.perf_counter() - started, mode="global", **values), final, local

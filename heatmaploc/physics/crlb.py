@@ -15,7 +15,7 @@ the amplitude ``A`` is the third diagonal entry.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -76,22 +76,54 @@ def jacobian(model: WaveModel, params: np.ndarray) -> np.ndarray:
     return np.stack(cols, axis=1)
 
 
+def global_jacobian(model: WaveModel, params: np.ndarray) -> np.ndarray:
+    """``(H*W, 4)`` (complex: ``(2 H*W, 5)``) central-difference Jacobian of
+    :func:`render_sources` with respect to the image's globals: the source size, the
+    wavelength, the damping ``Im k / Re k`` and the offset (complex: its real and
+    imaginary parts)."""
+    k = complex(model.wavenumber)
+    wavelength, damping = 2 * np.pi / k.real, k.imag / k.real
+    cols = []
+    for name, value in (("size", model.source_size), ("wavelength", wavelength), ("damping", damping)):
+        h = 1e-5 * max(abs(value), 1e-2)
+        renders = []
+        for sign in (1.0, -1.0):
+            v = value + sign * h
+            if name == "size":
+                changed = replace(model, source_size=v)
+            else:
+                lam, d = (v, damping) if name == "wavelength" else (wavelength, v)
+                changed = replace(model, wavenumber=complex(2 * np.pi / lam, 2 * np.pi / lam * d))
+            renders.append(real_values(render_sources(changed, params)))
+        cols.append((renders[0] - renders[1]) / (2 * h))
+    pixels = model.height * model.width
+    if model.observable == "complex":
+        cols += [np.r_[np.ones(pixels), np.zeros(pixels)], np.r_[np.zeros(pixels), np.ones(pixels)]]
+    else:
+        cols.append(np.ones(pixels))
+    return np.stack(cols, axis=1)
+
+
 def crlb(model: WaveModel, params: np.ndarray, noise_std: float, known_strengths: bool = False,
-         with_amplitude: bool = False) -> np.ndarray:
+         with_amplitude: bool = False, unknown_globals: bool = False) -> np.ndarray:
     """``(n, 2)`` Cramér-Rao bounds (pixels, standard deviations) of each source's
     ``(x, y)``, with amplitudes and phases as nuisance parameters (or, with
     ``known_strengths``, known exactly: a smaller bound); ``with_amplitude``: ``(n, 3)``,
-    the bound of the amplitude ``A`` (field units) third."""
+    the bound of the amplitude ``A`` (field units) third.  ``unknown_globals``: the
+    source size, wavelength, damping and offset are nuisance parameters too (what an
+    estimator that fits them, as the blind refinement does, can reach)."""
     if noise_std <= 0:
         raise ValueError(f"noise_std must be > 0, got {noise_std}")
     jac = jacobian(model, params)
+    extra = global_jacobian(model, params) if unknown_globals else np.zeros((jac.shape[0], 0))
     if known_strengths:
         keep = np.array([i % 4 < 2 for i in range(jac.shape[1])])
         jac = jac[:, keep]
+    jac = np.hstack([jac, extra])
     fisher = jac.T @ jac / noise_std**2
     cov = np.linalg.inv(fisher)
     per_source = 2 if known_strengths else 4
-    diag = np.sqrt(np.clip(np.diag(cov), 0.0, None)).reshape(-1, per_source)
+    diag = np.sqrt(np.clip(np.diag(cov), 0.0, None))[:jac.shape[1] - extra.shape[1]].reshape(-1, per_source)
     return diag[:, :3] if with_amplitude and not known_strengths else diag[:, :2]
 
 
@@ -104,12 +136,13 @@ optimistic equivalence: it ignores clipping and 8-bit quantization)."""
 
 
 def scene_position_bounds(scene, height: int, width: int, noise_std: float, *, known_strengths: bool = False,
-                          relative_to_range: bool = False, with_amplitude: bool = False) -> np.ndarray:
+                          relative_to_range: bool = False, with_amplitude: bool = False,
+                          unknown_globals: bool = False) -> np.ndarray:
     """``(n, 2)`` CRLB (px) of every source of ``scene`` observed with white noise
     ``noise_std`` (with ``relative_to_range``, a fraction of the noise-free field's
     ``max - min``, as for a min-max normalized rendering); ``inf`` where the Fisher
     matrix is singular (coincident sources).  ``with_amplitude``: ``(n, 3)``, the
-    bound of each source's amplitude ``|q|`` third (see :func:`crlb`)."""
+    bound of each source's amplitude ``|q|`` third; ``unknown_globals``: see :func:`crlb`."""
     from heatmaploc.simulate.scene import synthesize
 
     if relative_to_range:
@@ -118,7 +151,8 @@ def scene_position_bounds(scene, height: int, width: int, noise_std: float, *, k
     model = WaveModel.from_scene(scene, height, width)
     params = np.column_stack([scene.points, np.abs(scene.strengths), np.angle(scene.strengths)])
     try:
-        return crlb(model, params, noise_std, known_strengths=known_strengths, with_amplitude=with_amplitude)
+        return crlb(model, params, noise_std, known_strengths=known_strengths, with_amplitude=with_amplitude,
+                    unknown_globals=unknown_globals)
     except np.linalg.LinAlgError:
         return np.full((len(scene.points), 3 if with_amplitude and not known_strengths else 2), np.inf)
 

@@ -393,6 +393,29 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
     return out
 
 
+def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: int, hypothesis: Hypothesis,
+                 max_shift: float = 3.0, max_nfev: int = 20) -> bool:
+    """Whether the window of source ``row`` of ``xy (n, 2)`` needs it: the window (its
+    :func:`window_radius` around it; the other sources within ``NEIGHBOUR_WAVELENGTHS``
+    fitted too), with its own wavelength, damping, source size and plane waves, has a
+    lower BIC with it than without it from both a warm and a cold start.  A local model
+    absorbs what a mismatch of the image-wide model leaves, so a source that only
+    patched that mismatch is not needed here.  ``field`` and ``weights`` as in
+    :func:`refine_window`."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    rows, cols = _box(xy[row:row + 1], window_radius(hypothesis.wavelength_px), field.shape)
+    near = _box_distance(xy, rows, cols) <= NEIGHBOUR_WAVELENGTHS * hypothesis.wavelength_px
+    near[row] = False
+    window = Window(np.array([row]), np.flatnonzero(near), rows, cols)
+    fitter = _WindowFitter(field, weights, window, hypothesis, max_shift, max_nfev)
+    source_of = [row] + [int(i) for i in window.neighbours]
+    fit = fitter.fit(xy[source_of])
+    warm = fitter.fit(fit.xy[1:], like=fit)
+    if warm.bic() <= fit.bic():
+        return False
+    return fitter.fit(xy[source_of[1:]]).bic() > fit.bic()
+
+
 def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma: np.ndarray,
                    hypothesis: Hypothesis, candidates: np.ndarray | None = None, max_shift: float = 3.0
                    ) -> list[LocalSource]:

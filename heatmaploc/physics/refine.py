@@ -24,7 +24,7 @@ import numpy as np
 
 from heatmaploc.data.io import check_image
 from heatmaploc.physics.blind import PhysicsEstimate, _estimate, in_view, observed_field
-from heatmaploc.physics.local import Hypothesis, LocalSource, refine_locally
+from heatmaploc.physics.local import Hypothesis, LocalSource, refine_locally, window_needs
 from heatmaploc.physics.wavefit import WaveFit
 from heatmaploc.points import STRENGTH_FIELDS, Points
 
@@ -58,6 +58,8 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     if shape[0] * shape[1] > WINDOWED_ABOVE_PX:
         return refine_windowed(image, points, known, name, max_shift, candidates)
     est, fit, local = _estimate(image, points.xy, known, name, max_shift, None)
+    if est.accepted and fit is not None and local is not None and est.added:
+        est, fit = _confirmed_additions(est, fit, local, points, shape, max_shift, name)
     if est.accepted or local is None:
         return refined_points(points, est, fit, np.shape(image)[:2], max_shift)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
@@ -70,6 +72,29 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
              sum(s.decision == "refined" for s in sources), sum(s.decision == "kept" for s in sources),
              est.added, est.removed)
     return local_points(points, est, sources, max_shift)
+
+
+def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Points, shape: tuple[int, int],
+                         max_shift: float, name: str) -> tuple[PhysicsEstimate, WaveFit]:
+    """The accepted image-wide ``fit`` without the in-view sources it added (no network
+    point within its reach) that their own window does not need
+    (:func:`~heatmaploc.physics.local.window_needs`): an addition that only patches a
+    mismatch of the image-wide model elsewhere is undone."""
+    inside = in_view(fit.xy, shape)
+    reach = max_shift * math.sqrt(2) + 1e-9
+    near = (np.linalg.norm(fit.xy[:, None, :] - points.xy[None, :, :], axis=2).min(axis=1) <= reach
+            if points.count else np.zeros(len(fit.xy), bool))
+    added = np.flatnonzero(inside & ~near)
+    drop = [j for j in added if not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift)]
+    if not drop:
+        return est, fit
+    log.info("%s: %d of the image-wide fit's %d additions not needed by their windows; undone", name, len(drop),
+             len(added))
+    keep = np.setdiff1d(np.arange(len(fit.xy)), drop)
+    fit = replace(fit, xy=fit.xy[keep], strengths=fit.strengths[keep], cov_xy=fit.cov_xy[keep],
+                  cov_q=fit.cov_q[keep] if len(fit.cov_q) == len(keep) + len(drop) else fit.cov_q)
+    est = replace(est, count=est.count - len(drop), added=est.added - len(drop), unconfirmed=len(drop))
+    return est, fit
 
 
 def estimation_crop(xy: np.ndarray, shape: tuple[int, int], side: int = ESTIMATION_CROP_PX,
