@@ -235,13 +235,34 @@ def _with_first_source(field: np.ndarray, fit: WaveFit, fitter: _Fitter, known: 
     return trial if trial.bic() < fit.bic() else fit
 
 
+def fit_reach(max_shift: float) -> float:
+    """How far (pixels) a fitted source may lie from the point it started from, each
+    coordinate moving at most ``max_shift``: a fitted source farther from every network
+    point is an addition."""
+    return max_shift * math.sqrt(2) + 1e-9
+
+
+def unit_scale(field: np.ndarray, noise_map: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any, float, float]:
+    """``(field at unit scale, weights, offset, scale, noise)`` of an ``(H, W)`` field and
+    its noise map: ``(field - offset) / scale`` (the fits' tolerances assume unit scale),
+    weights that put residuals in units of the noise (1 is "down to the noise"), and the
+    median noise std; a noiseless field gets a noise of ``1e-6`` of its std, so any
+    mismatch shows."""
+    noise = float(np.median(noise_map))
+    if not noise > 0:
+        noise_map = np.full(field.shape, 1e-6 * float(np.std(field)))
+        noise = float(noise_map[0, 0])
+    offset, scale = field.mean(), float(np.std(field))
+    return (field - offset) / scale, scale / noise_map, offset, scale, noise
+
+
 def _changes(start: np.ndarray, fitted: np.ndarray, max_shift: float) -> dict[str, int]:
     """``added`` / ``removed``: fitted sources with no network point within the fit's
-    reach (``max_shift`` per axis), and network points with no fitted source."""
+    reach (:func:`fit_reach`), and network points with no fitted source."""
     if len(start) == 0 or len(fitted) == 0:
         return {"added": len(fitted), "removed": len(start)}
     dist = np.linalg.norm(fitted[:, None, :] - start[None, :, :], axis=2)
-    reach = max_shift * math.sqrt(2) + 1e-9
+    reach = fit_reach(max_shift)
     return {"added": int(np.sum(dist.min(axis=1) > reach)), "removed": int(np.sum(dist.min(axis=0) > reach))}
 
 
@@ -388,14 +409,9 @@ def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: st
     field, colormap, noise_map = observed_field(arr, name, known)
     if float(np.max(np.abs(field - field.mean()))) <= 1e-12 * max(1.0, float(np.abs(field).max())):
         return reject("constant image", colormap=colormap)
-    noise = float(np.median(noise_map))
-    if not noise > 0:
-        noise_map = np.full(field.shape, 1e-6 * float(np.std(field)))  # a noiseless field: any mismatch shows
-        noise = float(noise_map[0, 0])
-    signed = colormap is None and not np.iscomplexobj(field) and float(field.min()) < -5 * noise
-    offset, scale = field.mean(), float(np.std(field))
-    field = (field - offset) / scale  # the fit's tolerances assume unit scale
-    weights = scale / noise_map  # weighted residuals are in units of the noise: 1 is "down to the noise"
+    lowest = None if colormap is not None or np.iscomplexobj(field) else float(field.min())
+    field, weights, offset, scale, noise = unit_scale(field, noise_map)
+    signed = lowest is not None and lowest < -5 * noise
     spectral = [known["wavelength_px"]] if "wavelength_px" in known else wavelength_candidates(field)
     margin = min(max(field.shape) // 2, MAX_MARGIN)
     if search_stride is None:  # about SEARCH_PIXELS pixels for the model and count search, whatever the size

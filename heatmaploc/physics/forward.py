@@ -119,6 +119,14 @@ def anisotropy_metric(ratio: float, angle: float) -> np.ndarray:
     return np.array([[c, s], [-s / ratio, c / ratio]])
 
 
+def map_offsets(metric: np.ndarray | None, dx: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets ``(dx, dy)`` (any matching shapes) mapped by an anisotropy ``metric``
+    (:func:`anisotropy_metric`): ``M (dx, dy)``; unchanged for ``None`` (isotropic)."""
+    if metric is None:
+        return dx, dy
+    return metric[0, 0] * dx + metric[0, 1] * dy, metric[1, 0] * dx + metric[1, 1] * dy
+
+
 def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarray, k: complex, source_size: float,
                   exact_within: float = 1.0, table_step: float | None = TABLE_STEP,
                   metric: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -135,8 +143,7 @@ def radial_fields(kernel: str, points: np.ndarray, xs: np.ndarray, ys: np.ndarra
     gx, gy = np.meshgrid(np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64))
     dx = gx.ravel()[None, :] - pts[:, :1]
     dy = gy.ravel()[None, :] - pts[:, 1:]
-    if metric is not None:
-        dx, dy = metric[0, 0] * dx + metric[0, 1] * dy, metric[1, 0] * dx + metric[1, 1] * dy
+    dx, dy = map_offsets(metric, dx, dy)
     r = np.sqrt(dx**2 + dy**2 + source_size**2)
     if r.size == 0:
         empty = np.zeros(r.shape, np.complex128)

@@ -46,7 +46,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from heatmaploc.physics.forward import radial_fields
+from heatmaploc.physics.forward import map_offsets, radial_fields
 from heatmaploc.physics.wavefit import (DAMPING_MAX, FIT_TABLE_STEP, SOURCE_SIZE_RANGE, WaveFit, fit_wave,
                                        plane_wave_paths)
 
@@ -254,9 +254,7 @@ def rendered_part(fit: WaveFit, rows: list[int], pixels: tuple[np.ndarray, np.nd
                       table_step=FIT_TABLE_STEP, metric=metric)[0]
     u = fit.strengths[rows] @ g if rows else np.zeros(len(xs) * len(ys), np.complex128)
     if len(fit.background):
-        gx, gy = (v.ravel() for v in np.meshgrid(xs - origin[0], ys - origin[1]))
-        if metric is not None:
-            gx, gy = metric[0, 0] * gx + metric[0, 1] * gy, metric[1, 0] * gx + metric[1, 1] * gy
+        gx, gy = map_offsets(metric, *(v.ravel() for v in np.meshgrid(xs - origin[0], ys - origin[1])))
         u = u + fit.background @ np.exp(1j * (2 * math.pi / fit.wavelength_px)
                                         * plane_wave_paths(fit.background_angles, gx, gy))
     return u

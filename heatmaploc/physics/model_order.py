@@ -29,7 +29,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.signal import fftconvolve
 
-from heatmaploc.physics.forward import observe, radial_fields, tabulated_kernel
+from heatmaploc.physics.forward import map_offsets, observe, radial_fields, tabulated_kernel
 from heatmaploc.physics.wavefit import FIT_TABLE_STEP, WaveFit
 
 log = logging.getLogger(__name__)
@@ -86,9 +86,7 @@ def residual_candidates(residual: np.ndarray, fit: WaveFit, margin: int, weights
     else:
         size_y, size_x = h + 2 * margin, w + 2 * margin
         dy, dx = np.mgrid[-(size_y - 1):size_y, -(size_x - 1):size_x]
-        if fit.metric is not None:  # an orthotropic fit: the kernel of the mapped offsets
-            mt = fit.metric
-            dx, dy = mt[0, 0] * dx + mt[0, 1] * dy, mt[1, 0] * dx + mt[1, 1] * dy
+        dx, dy = map_offsets(fit.metric, dx, dy)  # an orthotropic fit: the kernel of the mapped offsets
         template = tabulated_kernel(fit.kernel, np.sqrt(dx**2 + dy**2 + fit.source_size_px**2), fit.wavenumber)
         padded = np.pad(residual * w2, margin)
         support = np.pad(w2, margin)

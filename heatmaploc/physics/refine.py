@@ -23,7 +23,7 @@ from dataclasses import replace
 import numpy as np
 
 from heatmaploc.data.io import check_image
-from heatmaploc.physics.blind import PhysicsEstimate, _estimate, in_view, observed_field
+from heatmaploc.physics.blind import PhysicsEstimate, _estimate, fit_reach, in_view, observed_field, unit_scale
 from heatmaploc.physics.local import Hypothesis, LocalSource, refine_locally, window_needs
 from heatmaploc.physics.wavefit import WaveFit
 from heatmaploc.points import STRENGTH_FIELDS, Points
@@ -61,7 +61,7 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     if est.accepted and fit is not None and local is not None and est.added:
         est, fit = _confirmed_additions(est, fit, local, points, shape, max_shift, name)
     if est.accepted or local is None:
-        return refined_points(points, est, fit, np.shape(image)[:2], max_shift)
+        return refined_points(points, est, fit, shape, max_shift)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
     sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, candidates, max_shift)
     est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
@@ -81,8 +81,7 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
     (:func:`~heatmaploc.physics.local.window_needs`): an addition that only patches a
     mismatch of the image-wide model elsewhere is undone."""
     inside = in_view(fit.xy, shape)
-    reach = max_shift * math.sqrt(2) + 1e-9
-    near = (np.linalg.norm(fit.xy[:, None, :] - points.xy[None, :, :], axis=2).min(axis=1) <= reach
+    near = (np.linalg.norm(fit.xy[:, None, :] - points.xy[None, :, :], axis=2).min(axis=1) <= fit_reach(max_shift)
             if points.count else np.zeros(len(fit.xy), bool))
     added = np.flatnonzero(inside & ~near)
     drop = [j for j in added if not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift)]
@@ -91,8 +90,7 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
     log.info("%s: %d of the image-wide fit's %d additions not needed by their windows; undone", name, len(drop),
              len(added))
     keep = np.setdiff1d(np.arange(len(fit.xy)), drop)
-    fit = replace(fit, xy=fit.xy[keep], strengths=fit.strengths[keep], cov_xy=fit.cov_xy[keep],
-                  cov_q=fit.cov_q[keep] if len(fit.cov_q) == len(keep) + len(drop) else fit.cov_q)
+    fit = replace(fit, xy=fit.xy[keep], strengths=fit.strengths[keep], cov_xy=fit.cov_xy[keep], cov_q=fit.cov_q[keep])
     est = replace(est, count=est.count - len(drop), added=est.added - len(drop), unconfirmed=len(drop))
     return est, fit
 
@@ -110,10 +108,15 @@ def estimation_crop(xy: np.ndarray, shape: tuple[int, int], side: int = ESTIMATI
         else np.array([[(w - 1) / 2, (h - 1) / 2]])
     r0 = np.clip(np.round(centres[:, 1] - sh / 2).astype(int), 0, h - sh)
     c0 = np.clip(np.round(centres[:, 0] - sw / 2).astype(int), 0, w - sw)
-    counts = [int(np.sum((xy[:, 0] >= c - 0.5) & (xy[:, 0] < c + sw - 0.5) & (xy[:, 1] >= r - 0.5)
-                         & (xy[:, 1] < r + sh - 0.5))) for r, c in zip(r0, c0)]
-    best = int(np.argmax(counts))
-    return slice(int(r0[best]), int(r0[best]) + sh), slice(int(c0[best]), int(c0[best]) + sw)
+    crops = [(slice(int(r), int(r) + sh), slice(int(c), int(c) + sw)) for r, c in zip(r0, c0)]
+    return crops[int(np.argmax([np.count_nonzero(in_crop(xy, *crop)) for crop in crops]))]
+
+
+def in_crop(xy: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
+    """``(n,)`` bool: which ``(x, y)`` lie on the pixels ``rows`` x ``cols`` (each pixel
+    spanning its centre +- 0.5, docs/design.md section 1)."""
+    return ((xy[:, 0] >= cols.start - 0.5) & (xy[:, 0] < cols.stop - 0.5)
+            & (xy[:, 1] >= rows.start - 0.5) & (xy[:, 1] < rows.stop - 0.5))
 
 
 def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
@@ -129,8 +132,7 @@ def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = N
     arr = check_image(np.asarray(image), name)
     rows, cols = estimation_crop(points.xy, arr.shape[:2], crop_side)
     origin = np.array([cols.start, rows.start], dtype=np.float64)
-    inside = ((points.xy[:, 0] >= cols.start - 0.5) & (points.xy[:, 0] < cols.stop - 0.5)
-              & (points.xy[:, 1] >= rows.start - 0.5) & (points.xy[:, 1] < rows.stop - 0.5))
+    inside = in_crop(points.xy, rows, cols)
     crop_name = f"{name} (rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop})"
     est, _, _ = _estimate(arr[rows, cols], points.xy[inside] - origin, known, crop_name, max_shift, None)
     where = f"the model of rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop}"
@@ -140,12 +142,7 @@ def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = N
                       seconds=time.perf_counter() - started)
         return replace(points, refined=False, physics=est.to_dict())
     field, colormap, noise_map = observed_field(arr, name, {**dict(known or {}), "colormap": est.colormap})
-    noise = float(np.median(noise_map))
-    if not noise > 0:
-        noise_map = np.full(field.shape, 1e-6 * float(np.std(field)))
-    offset, scale = field.mean(), float(np.std(field))
-    field = (field - offset) / scale
-    weights = scale / noise_map
+    field, weights, _, scale, noise = unit_scale(field, noise_map)
     del noise_map
     anisotropy = None if est.anisotropy_ratio is None else (est.anisotropy_ratio, est.anisotropy_angle)
     hypothesis = Hypothesis(est.kernel, est.observable, est.wavelength_px, est.damping or 0.0, est.source_size_px,
@@ -189,7 +186,7 @@ def _inherited(points: Points, xy: np.ndarray, max_shift: float) -> tuple[np.nda
     if len(points.xy) and len(xy):
         dist = np.linalg.norm(xy[:, None, :] - points.xy[None, :, :], axis=2)
         nearest = dist.argmin(axis=1)
-        close = dist[np.arange(len(xy)), nearest] <= max_shift * math.sqrt(2) + 1e-9
+        close = dist[np.arange(len(xy)), nearest] <= fit_reach(max_shift)
         scores[close] = points.scores[nearest[close]]
         labels[close] = points.labels[nearest[close]]
     return scores, labels

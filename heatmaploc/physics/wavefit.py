@@ -29,7 +29,7 @@ from dataclasses import dataclass, field as dataclass_field
 import numpy as np
 from scipy.optimize import least_squares
 
-from heatmaploc.physics.forward import ALL_OBSERVABLES, anisotropy_metric, radial_fields
+from heatmaploc.physics.forward import ALL_OBSERVABLES, anisotropy_metric, map_offsets, radial_fields
 from heatmaploc.physics.kernels import KERNELS, wavenumber
 from heatmaploc.physics.spectrum import ring_directions
 
@@ -265,9 +265,7 @@ def fit_wave(field: np.ndarray, xy: np.ndarray, kernel: str, observable: str, wa
         return z.real
 
     def mapped_grid(metric: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        if metric is None:
-            return grid_x, grid_y
-        return metric[0, 0] * grid_x + metric[0, 1] * grid_y, metric[1, 0] * grid_x + metric[1, 1] * grid_y
+        return map_offsets(metric, grid_x, grid_y)
 
     cache: dict[str, tuple] = {}
     irls = [np.ones(len(data))]  # robust reweighting factors, one per pixel (1: quadratic loss)
