@@ -172,3 +172,21 @@ def test_a_window_needs_a_real_source_but_not_a_patch_of_the_image_wide_mismatch
     xy = np.vstack([truth, [[44.0, 25.0]]])
     assert window_needs(field, weights, xy, 0, hypothesis)
     assert not window_needs(field, weights, xy, 1, hypothesis)
+
+
+def test_local_points_report_strengths_in_the_images_units_however_small():
+    # a field in metres (a vibrometer's displacement): strengths of 1e-9 must not round away
+    from heatmaploc.physics.blind import PhysicsEstimate
+    from heatmaploc.physics.local import LocalSource
+    from heatmaploc.physics.refine import local_points
+    from heatmaploc.points import Points
+
+    network = Points(np.array([[10.0, 12.0], [30.0, 8.0]]), scores=np.array([0.9, 0.8]))
+    sources = [LocalSource(np.array([10.2, 11.9]), 0.05, "refined", 1.0, 10.0, 0.01, 1.0, 0.8 * np.exp(0.3j), 0.02, 0.01),
+               LocalSource(np.array([30.0, 8.0]), 0.5, "kept", 1.5)]
+    est = PhysicsEstimate(False, "", kernel="free", observable="snapshot", count_network=2, count=2, mode="local")
+    out = local_points(network, est, sources, 2e-9)
+    assert out.strength[0] == pytest.approx(1.6e-9) and out.strength_sigma[0] == pytest.approx(4e-11)
+    assert out.phase[0] == pytest.approx(0.3) and out.phase_sigma[0] == pytest.approx(0.01)
+    assert np.isnan(out.strength[1]) and np.isnan(out.phase[1])
+    assert out.refined and list(out.scores) == [0.9, 0.8]

@@ -15,7 +15,6 @@ which path decides them, and the :class:`~heatmaploc.points.Points` each path re
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -71,7 +70,7 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     log.info("%s: local physics refined %d, kept %d, added %d, removed %d", name,
              sum(s.decision == "refined" for s in sources), sum(s.decision == "kept" for s in sources),
              est.added, est.removed)
-    return local_points(points, est, sources, max_shift)
+    return local_points(points, est, sources, local.scale, max_shift)
 
 
 def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Points, shape: tuple[int, int],
@@ -158,23 +157,25 @@ def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = N
     log.info("%s: windowed physics refined %d, kept %d, added %d, removed %d", name,
              sum(s.decision == "refined" for s in sources), sum(s.decision == "kept" for s in sources),
              est.added, est.removed)
-    return local_points(points, est, sources, max_shift)
+    return local_points(points, est, sources, scale, max_shift)
 
 
-def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource], max_shift: float = 3.0) -> Points:
-    """The :class:`~heatmaploc.points.Points` of the local refinement's ``sources``: a
-    refined or kept point keeps the score and label of the network point nearest its
-    start; an added one has score 0.  ``refined`` is true when any point changed."""
+def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource], scale: float,
+                 max_shift: float = 3.0) -> Points:
+    """The :class:`~heatmaploc.points.Points` of the local refinement's ``sources`` (fitted
+    on a field divided by ``scale``): a refined or kept point keeps the score and label
+    of the network point nearest its start; an added one has score 0; strengths in the
+    image's units, NaN where a point was kept.  ``refined`` is true when any point
+    changed."""
     xy = np.array([s.xy for s in sources], dtype=np.float64).reshape(-1, 2)
     sigma = np.array([s.sigma for s in sources], dtype=np.float64)
     scores, labels = _inherited(points, xy, max_shift)
     changed = any(s.decision != "kept" for s in sources) or est.removed > 0
-    physics = est.to_dict()
-    # the reported values, in field units: those that physics["sources"] holds
-    strength = [(r.get("strength", math.nan), r.get("strength_sigma", math.nan), r.get("phase", math.nan),
-                 r.get("phase_sigma", math.nan)) for r in physics.get("sources") or [{} for _ in sources]]
-    values = np.array(strength, dtype=np.float64).reshape(-1, 4).T
-    return Points(xy, scores, labels, points.frame, sigma, refined=changed, physics=physics,
+    values = np.full((4, len(sources)), np.nan)
+    for j, s in enumerate(sources):
+        if s.strength is not None:
+            values[:, j] = (abs(s.strength) * scale, s.strength_sigma * scale, np.angle(s.strength), s.phase_sigma)
+    return Points(xy, scores, labels, points.frame, sigma, refined=changed, physics=est.to_dict(),
                   **_strength_fields(values, est.observable))
 
 
