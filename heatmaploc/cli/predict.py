@@ -37,6 +37,12 @@ def field_model_arg(text: str):
 
 def physics_summary(physics: dict) -> str:
     """One line: what the blind refinement estimated, or why its fit was not used."""
+    if physics.get("family") == "psf":
+        if not physics["accepted"]:
+            return f"point-spread fit NOT used ({physics['reason']})"
+        return (f"point-spread fit: {physics['scale']} map, {physics['psf']} PSF {physics['psf_width_px']:.2f} px, "
+                f"count {physics['count_network']} -> {physics['count']}, levels (dB) "
+                + " ".join(f"{v:.1f}" for v in physics["levels_db"]))
     if physics["kernel"] is None and physics["accepted"]:
         return f"physics: no wave in view (noise {physics['noise_std']:.3g})"
     parts = [f"{physics['kernel']} {physics['observable']}", f"colormap {physics['colormap'] or 'none (raw)'}"]

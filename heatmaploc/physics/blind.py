@@ -37,6 +37,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ from heatmaploc.physics.forward import ALL_OBSERVABLES, OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
 from heatmaploc.physics.local import Hypothesis
 from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidates, select_count
+from heatmaploc.physics.psf import from_array
 from heatmaploc.physics.spectrum import wavelength_candidates
 from heatmaploc.physics.wavefit import WaveFit, fit_wave, linear_rss
 
@@ -61,7 +63,8 @@ SEARCH_PIXELS = 4096  # pixels the model and count search fit (every search_stri
 MAX_MARGIN = 96  # pixels beyond the image where sources outside the view are looked for
 ORTHOTROPIC_STARTS, ORTHOTROPIC_RATIO = 4, 1.2  # axis angles 0, 45, 90, 135 degrees at this ratio (0 starts: isotropic only)
 CLOSE_CALL_BIC = 6.0  # hypotheses whose coarse BICs differ by less are decided on finer pixels (odds < e^3)
-KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap")
+KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap", "family", "scale", "psf")
+FAMILIES = ("wave", "psf")  # refinement families: wave fields, point-spread (power) maps
 
 
 @dataclass(frozen=True)
@@ -353,6 +356,20 @@ def validate_known(known: Mapping | None, name: str = "physics") -> dict[str, An
         raise ValueError(f"{name}: unknown observable {known['observable']!r}; expected one of {ALL_OBSERVABLES}")
     if known.get("colormap") is not None:
         get_colormap(str(known["colormap"]))
+    if known.get("family", "wave") not in FAMILIES:
+        raise ValueError(f"{name}: unknown family {known['family']!r}; expected one of {FAMILIES}")
+    if known.get("scale") is not None and known["scale"] not in ("linear", "db"):
+        raise ValueError(f"{name}: scale must be 'linear' or 'db', got {known['scale']!r}")
+    if (known.get("scale") is not None or known.get("psf") is not None) and known.get("family") != "psf":
+        raise ValueError(f"{name}: scale and psf describe a point-spread map; give family=psf with them")
+    if isinstance(known.get("psf"), (str, Path)):
+        path = Path(known["psf"])
+        try:
+            known["psf"] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{name}: psf={path}: cannot read a .npy array ({exc})") from None
+    if known.get("psf") is not None:
+        from_array(known["psf"], f"{name}: psf")
     for key in ("wavelength_px", "damping"):
         value = known.get(key)
         if key in known and not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -10,6 +10,9 @@ which path decides them, and the :class:`~heatmaploc.points.Points` each path re
   ``ESTIMATION_CROP_PX`` pixels a side that holds the most network points, and every
   source is decided in its window, as in the local path, over the whole image; the
   memory is that of the image's field and one window's fit;
+* **psf** (``known["family"] == "psf"``): a point-spread (power) map, such as an
+  acoustic camera's beamforming map, fitted as a sum of PSFs with powers
+  (:mod:`heatmaploc.physics.psfrefine`);
 * otherwise the network's points come back unchanged.
 """
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from heatmaploc.data.io import check_image
 from heatmaploc.physics.blind import PhysicsEstimate, _estimate, fit_reach, in_view, observed_field, unit_scale
 from heatmaploc.physics.local import Hypothesis, LocalSource, refine_locally, window_needs
+from heatmaploc.physics.psfrefine import refine_psf
 from heatmaploc.physics.wavefit import WaveFit
 from heatmaploc.points import STRENGTH_FIELDS, Points
 
@@ -54,6 +58,8 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     kept sources keep the score of the network point they started from."""
     started = time.perf_counter()
     shape = np.shape(image)[:2]
+    if (known or {}).get("family") == "psf":
+        return refine_point_spread(image, points, known, name, max_shift)
     if shape[0] * shape[1] > WINDOWED_ABOVE_PX:
         return refine_windowed(image, points, known, name, max_shift, candidates)
     est, fit, local = _estimate(image, points.xy, known, name, max_shift, None)
@@ -71,6 +77,39 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
              sum(s.decision == "refined" for s in sources), sum(s.decision == "kept" for s in sources),
              est.added, est.removed)
     return local_points(points, est, sources, local.scale, max_shift)
+
+
+def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
+                        max_shift: float = 3.0) -> Points:
+    """``points`` refined as the sources of a point-spread (power) map
+    (:func:`~heatmaploc.physics.psfrefine.refine_psf`): positions, count and powers.
+    ``strength`` is a source's power in the map's linear units (a raw dB map's
+    ``10^(v/10)``; relative for a colormap rendering), ``phase`` NaN; ``physics`` holds
+    the PSF, the scale and each source's level in dB relative to the strongest."""
+    started = time.perf_counter()
+    known = dict(known or {})
+    arr = check_image(np.asarray(image), name)
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name}: family=psf fits a real power map, got a complex field")
+    field, colormap, _ = observed_field(arr, name, known)
+    result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name)
+    physics = {"family": "psf", "mode": "psf", "kernel": None, "accepted": result is not None,
+               "colormap": colormap, "count_network": points.count, "seconds": 0.0}
+    if result is None:
+        physics.update(count=points.count, reason="no network point to start from",
+                       seconds=round(time.perf_counter() - started, 6))
+        return replace(points, refined=False, physics=physics)
+    fit = result.fit
+    unit = 10.0 ** (float(field.max()) / 10.0) if result.scale == "db" and colormap is None else 1.0
+    physics.update(count=fit.count, added=result.added, removed=result.removed, scale=result.scale,
+                   psf=fit.psf.shape, psf_width_px=round(fit.psf.width, 4), correlation_area_px=round(fit.area, 3),
+                   bic_by_shape=result.bic_by_shape, levels_db=[round(float(v), 3) for v in result.levels_db],
+                   reason="", seconds=round(time.perf_counter() - started, 6))
+    scores, labels = _inherited(points, fit.xy, max_shift)
+    values = np.stack([fit.powers * unit, fit.power_sigma * unit, np.full(fit.count, np.nan),
+                       np.full(fit.count, np.nan)])
+    return Points(fit.xy, scores, labels, points.frame, fit.sigma, refined=True, physics=physics,
+                  **_strength_fields(values, None))
 
 
 def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Points, shape: tuple[int, int],

@@ -12,6 +12,7 @@ from typing import Any
 
 from heatmaploc.physics.forward import ALL_OBSERVABLES, OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
+from heatmaploc.simulate.acoustic import AcousticConfig
 
 RENDERINGS = ("raw", "colormap")
 
@@ -217,13 +218,14 @@ def _seed000() -> SimConfig:
     )
 
 
-PRESETS: dict[str, SimConfig] = {
+PRESETS: dict[str, "SimConfig | AcousticConfig"] = {
     "default": SimConfig(),
     "seed000": _seed000(),
+    "acoustic": AcousticConfig(),
 }
 
 
-def get_preset(name: str, **overrides: Any) -> SimConfig:
+def get_preset(name: str, **overrides: Any) -> "SimConfig | AcousticConfig":
     """Return the preset ``name`` with ``overrides`` applied (lists, as YAML and
     ``--set`` give them, become tuples)."""
     if name not in PRESETS:

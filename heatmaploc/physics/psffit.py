@@ -1,0 +1,250 @@
+"""Fit of an incoherent power map as ``sum_j p_j K(x - x_j) + b`` (the point-spread
+family; :mod:`heatmaploc.physics.psf` for ``K``), with ``p_j >= 0``.
+
+The observed values ``v`` are either the power itself up to an affine map (``linear``;
+a raw power map, or a colormap's inverse) or its logarithm (``db``: ``u = exp(gamma v)``
+is the power up to a factor; ``gamma = ln(10) / 10`` for a raw map in dB, fitted for a
+colormap rendering, whose dB span is unknown).  Powers and the background are solved
+linearly (non-negative least squares, weighted) for given positions; positions (and a
+parametric PSF's width) by nonlinear least squares on the residual in ``v``.
+
+Noise: a beamformer's power estimate has a standard deviation proportional to the power
+(an estimated cross-spectral matrix), on a floor; in ``linear`` the noise std of a value
+is ``sqrt(s0^2 + (rho m)^2)`` with ``m`` the model above its background, both fitted
+from the residual; in ``db`` a constant.  The residual is correlated over about a main
+lobe, so every chi-square is divided by the residual's correlation area
+(:func:`heatmaploc.physics.local.correlation_area`) and BIC counts independent samples.
+Pixels of a dB map at its floor (clipped) are left out.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.optimize import least_squares, nnls
+
+from heatmaploc.physics.local import correlation_area
+from heatmaploc.physics.psf import PSF
+
+DB_GAMMA = math.log(10.0) / 10.0  # u = exp(gamma v) for v in dB
+TINY = 1e-12
+
+
+@dataclass(frozen=True)
+class Data:
+    """The values a fit is scored on.
+
+    Attributes:
+        values: ``(H, W)`` observed values ``v``.
+        scale: ``linear`` or ``db``; gamma: ``u = exp(gamma v)`` for ``db``.
+        mask: ``(H, W)`` bool, pixels used (a dB map's floor left out).
+        noise: ``(H, W)`` noise std of each value (None: not yet known, unit).
+    """
+
+    values: np.ndarray
+    scale: str
+    gamma: float = DB_GAMMA
+    mask: np.ndarray | None = None
+    noise: np.ndarray | None = None
+
+    @property
+    def used(self) -> np.ndarray:
+        return np.ones(self.values.shape, bool) if self.mask is None else self.mask
+
+    @property
+    def power(self) -> np.ndarray:
+        """``u``: the power up to a factor (``linear``: the values themselves)."""
+        if self.scale == "linear":
+            return self.values
+        v = self.values
+        return np.exp(self.gamma * (v - v.max()))
+
+
+@dataclass(frozen=True)
+class PSFFit:
+    """One fit.
+
+    Attributes:
+        xy: ``(n, 2)`` positions ``(x, y)`` in pixels; powers: ``(n,)`` ``p_j`` in the
+            units of :attr:`Data.power`; background: ``b``.
+        psf: the PSF; data: what it was fitted on.
+        model: ``(H, W)`` fitted power ``sum p_j K + b``; residual: ``(H, W)`` in ``v``.
+        chi2: sum of squared normalized residuals over the used pixels (before the
+            correlation area); area: the correlation area; used: number of pixels.
+        cov_xy: ``(n, 2, 2)``; power_sigma: ``(n,)``.
+    """
+
+    xy: np.ndarray
+    powers: np.ndarray
+    background: float
+    psf: PSF
+    data: Data
+    model: np.ndarray
+    residual: np.ndarray
+    chi2: float
+    area: float
+    used: int
+    cov_xy: np.ndarray
+    power_sigma: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.xy)
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """``(n,)`` standard deviation of each coordinate (mean of the x and y variances)."""
+        return np.sqrt(np.clip(0.5 * (self.cov_xy[:, 0, 0] + self.cov_xy[:, 1, 1]), 0.0, None))
+
+    def parameters(self) -> int:
+        """Free parameters: three per source, the background, a parametric width."""
+        return 3 * self.count + 1 + (self.psf.shape != "template")
+
+    def bic(self, area: float | None = None) -> float:
+        """BIC over independent samples: ``chi2 / A + k ln(N / A)`` with the correlation
+        area ``A`` (``area`` to compare fits on one footing)."""
+        a = self.area if area is None else area
+        return self.chi2 / a + self.parameters() * math.log(max(self.used / a, 2.0))
+
+
+def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    return cols.astype(np.float64), rows.astype(np.float64)
+
+
+def design(psf: PSF, xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(H * W, n)`` columns ``K(x - x_j)`` of the ``(n, 2)`` sources."""
+    gx, gy = _grid(shape)
+    return np.stack([psf(gx - x, gy - y).ravel() for x, y in np.asarray(xy).reshape(-1, 2)], axis=1) \
+        if len(xy) else np.zeros((shape[0] * shape[1], 0))
+
+
+def noise_model(data: Data, fit_power: np.ndarray, background: float) -> np.ndarray:
+    """``(H, W)`` noise std of each value (module docstring) from a fit's power
+    ``(H, W)`` (in :attr:`Data.power`'s units) and background: in power,
+    ``sqrt(s0^2 + (rho m)^2)`` with ``m`` the sources' part, ``s0`` and ``rho`` from a
+    robust regression of the squared power residual on ``(1, m^2)``; carried to a dB
+    map's values through ``dv = du / (gamma u)``."""
+    used = data.used
+    m = fit_power - background if data.scale == "linear" else fit_power
+    r2 = (data.power - fit_power)[used] ** 2
+    m2 = m[used] ** 2
+    order = np.argsort(m2)
+    bins = np.array_split(order, max(2, min(16, len(order) // 64)))
+    x = np.array([m2[b].mean() for b in bins])
+    y = np.array([np.median(r2[b]) / 0.4549 for b in bins])  # median of chi2_1 = 0.4549
+    coef, _ = nnls(np.stack([np.ones_like(x), x], axis=1), y)
+    floor = max(coef[0], 1e-6 * float(np.mean(r2)) + TINY)
+    std = np.sqrt(floor + coef[1] * m**2)
+    if data.scale == "db":
+        std = std / (data.gamma * np.maximum(fit_power, TINY))
+    return std
+
+
+def solve_linear(data: Data, columns: np.ndarray, model_guess: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, float, np.ndarray]:
+    """Non-negative powers ``(n,)``, the background and the ``(H*W,)`` fitted power for
+    the PSF ``columns``, by weighted NNLS on :attr:`Data.power` (weights: the noise
+    model, carried to ``u`` for ``db`` through ``dv = du / (gamma u)``)."""
+    used = data.used.ravel()
+    u = data.power.ravel()
+    if data.scale == "db":
+        ref = np.maximum(u if model_guess is None else model_guess, TINY)
+        std = (data.noise.ravel() if data.noise is not None else 1.0) * data.gamma * ref
+        a_cols = np.concatenate([columns, np.ones((len(u), 1))], axis=1)  # a dB map's background is positive
+    else:
+        std = data.noise.ravel() if data.noise is not None else np.ones_like(u)
+        a_cols = np.concatenate([columns, np.ones((len(u), 1)), -np.ones((len(u), 1))], axis=1)
+    w = (1.0 / np.maximum(std, TINY))[used]
+    coef, _ = nnls(a_cols[used] * w[:, None], u[used] * w, maxiter=50 * a_cols.shape[1])
+    n = columns.shape[1]
+    background = float(coef[n] - (coef[n + 1] if data.scale == "linear" else 0.0))
+    return coef[:n], background, columns @ coef[:n] + background
+
+
+def residual_of(data: Data, fitted_power: np.ndarray) -> np.ndarray:
+    """``(H, W)`` residual in the observed values ``v`` (0 on unused pixels)."""
+    if data.scale == "linear":
+        pred = fitted_power.reshape(data.values.shape)
+    else:
+        pred = data.values.max() + np.log(np.maximum(fitted_power, TINY)).reshape(data.values.shape) / data.gamma
+    return np.where(data.used, data.values - pred, 0.0)
+
+
+def _normalized(data: Data, residual: np.ndarray) -> np.ndarray:
+    noise = data.noise if data.noise is not None else np.ones(residual.shape)
+    return residual / noise
+
+
+def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift: float = 3.0,
+        area: float | None = None) -> PSFFit:
+    """The fit of ``(n, 2)`` sources started at ``xy`` (each kept within ``max_shift``
+    pixels of its start and inside the image) with ``psf`` (its width fitted too for a
+    parametric shape when ``fit_width``), on ``data`` with its noise model.  ``area``
+    fixes the correlation area (default: measured on this fit's residual)."""
+    shape = data.values.shape
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    free_width = fit_width and psf.shape != "template"
+    used = data.used
+
+    def unpack(theta: np.ndarray) -> tuple[PSF, np.ndarray]:
+        p = replace(psf, width=float(theta[-1])) if free_width else psf
+        return p, theta[:2 * len(xy)].reshape(-1, 2)
+
+    def evaluate(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        p, pts = unpack(theta)
+        cols = design(p, pts, shape)
+        powers, background, fitted = solve_linear(data, cols)
+        if data.scale == "db":  # one more pass with weights at the fitted power
+            powers, background, fitted = solve_linear(data, cols, fitted)
+        return powers, np.array([background]), 0.0, fitted
+
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        *_, fitted = evaluate(theta)
+        return _normalized(data, residual_of(data, fitted))[used]
+
+    theta0 = np.concatenate([xy.ravel(), [psf.width]] if free_width else [xy.ravel()])
+    lo = np.concatenate([np.maximum(xy - max_shift, -0.5).ravel()] + ([[0.5 * psf.width]] if free_width else []))
+    hi_xy = np.minimum(xy + max_shift, np.array([shape[1] - 0.5, shape[0] - 0.5])).ravel()
+    hi = np.concatenate([hi_xy] + ([[2.0 * psf.width]] if free_width else []))
+    theta0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
+    if len(theta0):
+        result = least_squares(residuals, theta0, bounds=(lo, hi), x_scale=1.0, diff_step=1e-4, max_nfev=25)
+        theta, jac = result.x, result.jac
+    else:
+        theta, jac = theta0, np.zeros((int(used.sum()), 0))
+    p, pts = unpack(theta)
+    powers, background, _, fitted = evaluate(theta)
+    residual = residual_of(data, fitted)
+    normalized = _normalized(data, residual)
+    a = correlation_area(normalized, max(2.0, p.width)) if area is None else area
+    cov_xy, power_sigma = _covariances(data, p, pts, powers, jac, a, fitted)
+    return PSFFit(pts, powers, float(background[0]), p, data, fitted.reshape(shape), residual,
+                  float(np.sum(normalized[used] ** 2)), a, int(used.sum()), cov_xy, power_sigma)
+
+
+def _covariances(data: Data, psf: PSF, xy: np.ndarray, powers: np.ndarray, jac: np.ndarray, area: float,
+                 fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Position covariances from the normalized residual's Jacobian and power sigmas
+    from the weighted linear solve, both times the correlation area (correlated noise)."""
+    n = len(xy)
+    cov_xy = np.full((n, 2, 2), np.nan)
+    if n and jac.shape[1] >= 2 * n:
+        jtj = jac.T @ jac
+        try:
+            cov = np.linalg.pinv(jtj) * area
+            for j in range(n):
+                cov_xy[j] = cov[2 * j:2 * j + 2, 2 * j:2 * j + 2]
+        except np.linalg.LinAlgError:
+            pass
+    used = data.used.ravel()
+    cols = np.concatenate([design(psf, xy, data.values.shape), np.ones((data.values.size, 1))], axis=1)[used]
+    noise = (data.noise if data.noise is not None else np.ones(data.values.shape)).ravel()[used]
+    std = noise if data.scale == "linear" else noise * data.gamma * np.maximum(fitted[used], TINY)
+    weighted = cols / std[:, None]
+    try:
+        power_sigma = np.sqrt(np.clip(np.diag(np.linalg.pinv(weighted.T @ weighted))[:n] * area, 0, None))
+    except np.linalg.LinAlgError:
+        power_sigma = np.full(n, np.nan)
+    return cov_xy, power_sigma

@@ -1,0 +1,261 @@
+"""The point-spread family's refinement of one power map: the scale (linear or dB), the
+PSF (parametric shapes by BIC, then a template estimated from the map), the count by
+BIC (additions at significant residual peaks, removals), and the sources' powers.
+
+Decisions (stated): a shape, the template, an addition or a removal is taken when it
+lowers the BIC over independent samples (:meth:`~heatmaploc.physics.psffit.PSFFit.bic`)
+at one correlation area; an addition needs ``ADD_BIC`` and a power of at least
+``ADD_SIGNIFICANCE`` sigmas (no source in empty space); a network point is removed
+when the BIC is no worse without it.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import ndimage
+
+from heatmaploc.physics import psffit
+from heatmaploc.physics.psf import PARAMETRIC_SHAPES, PSF, from_array, symmetric_template
+from heatmaploc.physics.psffit import DB_GAMMA, Data, PSFFit
+
+log = logging.getLogger(__name__)
+
+ADD_BIC = 10.0
+ADD_SIGNIFICANCE = 4.0
+MAX_ADDITIONS = 12
+FLOOR_FRACTION = 0.02  # a dB map with more pixels than this at its minimum is floored there
+
+
+@dataclass(frozen=True)
+class PSFResult:
+    """What the point-spread refinement found.
+
+    Attributes:
+        fit: the final :class:`~heatmaploc.physics.psffit.PSFFit`.
+        scale: ``linear`` or ``db``; gamma: the dB factor (``db`` only).
+        added, removed: sources added and network points removed.
+        bic_by_shape: BIC of each PSF tried (at one correlation area).
+    """
+
+    fit: PSFFit
+    scale: str
+    added: int
+    removed: int
+    bic_by_shape: dict[str, float]
+
+    @property
+    def levels_db(self) -> np.ndarray:
+        """``(n,)`` levels in dB relative to the strongest source."""
+        p = np.maximum(self.fit.powers, psffit.TINY)
+        return 10.0 * np.log10(p / p.max()) if len(p) else p
+
+
+def db_data(values: np.ndarray, gamma: float | None) -> Data:
+    """:class:`Data` of a dB map (``gamma`` None: a colormap's inverse, fitted later),
+    its floor left out when clipped."""
+    floor = values <= values.min() + 1e-6 * max(float(np.ptp(values)), TINY_RANGE)
+    mask = ~floor if floor.mean() > FLOOR_FRACTION else None
+    return Data(values, "db", DB_GAMMA if gamma is None else gamma, mask)
+
+
+TINY_RANGE = 1e-12
+
+
+def initial_width(power: np.ndarray, xy: np.ndarray) -> float:
+    """FWHM guess (pixels): the area above half the maximum around the strongest peak
+    as a disc."""
+    peak = np.unravel_index(int(np.argmax(power)), power.shape)
+    lo = float(np.median(power))
+    half = power >= lo + 0.5 * (power[peak] - lo)
+    labels, _ = ndimage.label(half)
+    area = float(np.count_nonzero(labels == labels[peak]))
+    return float(np.clip(2.0 * math.sqrt(area / math.pi), 1.5, 0.25 * min(power.shape)))
+
+
+def _with_noise(data: Data, fit: PSFFit) -> Data:
+    return replace(data, noise=psffit.noise_model(data, fit.model, fit.background))
+
+
+def estimate_template(fit: PSFFit, radius: int) -> PSF:
+    """A symmetric template (:func:`~heatmaploc.physics.psf.symmetric_template`) from the
+    strongest source of ``fit``: the data's power without the background and the other
+    sources, sampled at integer offsets from its sub-pixel position, over its power."""
+    data = fit.data
+    power = data.power
+    if data.scale == "db":  # the fit's power and the data's differ by the fit's factor
+        power = power  # exp(gamma (v - max)) is the model's own units (psffit.solve_linear)
+    s = int(np.argmax(fit.powers))
+    others = np.delete(np.arange(fit.count), s)
+    rest = psffit.design(fit.psf, fit.xy[others], power.shape) @ fit.powers[others] + fit.background
+    alone = power - rest.reshape(power.shape)
+    dy, dx = np.mgrid[-radius:radius + 1, -radius:radius + 1].astype(np.float64)
+    x, y = fit.xy[s]
+    cols, rows = x + dx, y + dy
+    h, w = power.shape
+    known = (cols >= 0) & (cols <= w - 1) & (rows >= 0) & (rows <= h - 1)
+    if data.mask is not None:
+        known &= ndimage.map_coordinates(data.mask.astype(float), [rows, cols], order=1, mode="constant") > 0.999
+    values = ndimage.map_coordinates(alone, [rows, cols], order=3, mode="nearest") / max(fit.powers[s], psffit.TINY)
+    return symmetric_template(values, known, fit.psf)
+
+
+def refine_psf(values: np.ndarray, xy: np.ndarray, known: Mapping | None = None, max_shift: float = 3.0,
+               name: str = "image") -> PSFResult | None:
+    """The point-spread refinement of the ``(H, W)`` float map ``values`` (a raw map, or
+    a colormap's inverse) from the ``(n, 2)`` network points ``xy`` (module docstring).
+    ``known``: ``scale`` (``linear``/``db``), ``psf`` (an array: a given template),
+    ``raw`` (bool: ``values`` are the map's own numbers, so a dB map's factor is known).
+    None when there is no point to start from and nothing to add."""
+    known = dict(known or {})
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if known.get("scale"):
+        scales = [known["scale"]]
+    elif known.get("raw"):  # a relative dB map peaks at 0 or below; a power map above 0
+        scales = ["db" if float(np.max(values)) <= 0.0 else "linear"]
+    else:
+        scales = ["linear", "db"]
+    best: PSFResult | None = None
+    for scale in scales:
+        data = Data(values, "linear") if scale == "linear" else db_data(values, DB_GAMMA if known.get("raw") else None)
+        result = _refine_scale(data, xy, known, max_shift, name)
+        if result is not None and (best is None or _score(result) < _score(best)):
+            best = result
+    return best
+
+
+def _score(result: PSFResult) -> float:
+    """The BIC of a final fit, comparable across scales: the chi-square in the values'
+    own units (each scale's noise model)."""
+    f = result.fit
+    log_noise = float(np.sum(np.log(f.data.noise[f.data.used] ** 2)))
+    return f.bic() + log_noise / f.area
+
+
+def _refine_scale(data: Data, xy: np.ndarray, known: Mapping, max_shift: float, name: str) -> PSFResult | None:
+    if not len(xy):
+        return None
+    if data.scale == "db" and not known.get("raw"):
+        data = replace(data, gamma=_fit_gamma(data, xy, known))
+    power = data.power
+    width = initial_width(power, xy)
+    given = known.get("psf")
+    shapes = [from_array(given, "psf")] if given is not None else [PSF(s, width) for s in PARAMETRIC_SHAPES]
+    first = psffit.fit(data, shapes[0], xy, max_shift=max_shift)
+    data = _with_noise(data, first)
+    fits = {p.shape: psffit.fit(data, p, xy, max_shift=max_shift) for p in shapes}
+    area = max(f.area for f in fits.values())
+    bic = {k: f.bic(area) for k, f in fits.items()}
+    current = fits[min(bic, key=bic.get)]
+    data = _with_noise(data, current)
+    current = psffit.fit(data, current.psf, current.xy, max_shift=max_shift)
+    bic[current.psf.shape] = current.bic()
+    start_count = current.count
+    current, added = _additions(data, current, max_shift)
+    current, removed = _removals(data, current, start_count, max_shift)
+    if given is None:  # a template from the map, once the sources are known; the count decided again with it
+        radius = int(min(max(data.values.shape) // 2, math.ceil(6 * current.psf.width)))
+        template = estimate_template(current, radius)
+        templated = psffit.fit(data, template, current.xy, max_shift=max_shift, area=current.area)
+        penalty = _template_parameters(template, current.area)
+        bic["template"] = templated.bic(current.area) + penalty * math.log(max(current.used / current.area, 2.0))
+        if bic["template"] < current.bic():
+            current, more = _additions(data, templated, max_shift)
+            current, fewer = _removals(data, current, current.count - more, max_shift)
+            added, removed = added + more, removed + fewer
+    log.info("%s: point-spread fit (%s, %s PSF, width %.2f px): %d sources, %d added, %d removed", name,
+             data.scale, current.psf.shape, current.psf.width, current.count, added, removed)
+    return PSFResult(current, data.scale, added, removed, {k: round(float(v), 3) for k, v in bic.items()})
+
+
+def _template_parameters(template: PSF, area: float) -> float:
+    """Independent samples a template adds: all of its samples, halved by its symmetry,
+    over the correlation area (each was estimated from the noisy map)."""
+    return 0.5 * template.template.size / max(area, 1.0)
+
+
+def _fit_gamma(data: Data, xy: np.ndarray, known: Mapping) -> float:
+    """The dB factor of a colormapped dB map: the best of a log-spaced scan of dB spans
+    (the inverse's values lie in [0, 1], so ``gamma = span ln(10) / 10``), by the sum
+    of squared residuals of a Gaussian-PSF fit."""
+    width = initial_width(np.exp(DB_GAMMA * 30.0 * (data.values - data.values.max())), xy)
+    span = float(np.ptp(data.values)) or 1.0
+    best, best_rss = DB_GAMMA, math.inf
+    for db_span in (6.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0):
+        trial = replace(data, gamma=DB_GAMMA * db_span / span)
+        f = psffit.fit(trial, PSF("gaussian", width), xy, max_shift=1.0)
+        rss = float(np.sum(f.residual[trial.used] ** 2))
+        if rss < best_rss:
+            best, best_rss = trial.gamma, rss
+    return best
+
+
+def _matched_peak(fit: PSFFit, exclude: np.ndarray) -> tuple[float, float] | None:
+    """The strongest positive peak of the normalized residual filtered by the PSF,
+    outside ``exclude`` (``(H, W)`` bool), as ``(x, y)``; None where nothing is left."""
+    data = fit.data
+    normalized = np.where(data.used, fit.residual / data.noise, 0.0)
+    if data.scale == "db":
+        normalized = normalized  # a source raises the log too: same sign
+    r = int(math.ceil(fit.psf.width))
+    dy, dx = np.mgrid[-r:r + 1, -r:r + 1].astype(np.float64)
+    kernel = fit.psf(dx, dy)
+    filtered = ndimage.correlate(normalized, kernel / np.sqrt(np.sum(kernel**2)), mode="constant")
+    filtered[exclude] = -np.inf
+    idx = int(np.argmax(filtered))
+    if not np.isfinite(filtered.flat[idx]) or filtered.flat[idx] <= 0:
+        return None
+    row, col = np.unravel_index(idx, filtered.shape)
+    return float(col), float(row)
+
+
+def _near(xy: np.ndarray, shape: tuple[int, int], radius: float) -> np.ndarray:
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    out = np.zeros(shape, bool)
+    for x, y in xy:
+        out |= (cols - x) ** 2 + (rows - y) ** 2 <= radius**2
+    return out
+
+
+def _additions(data: Data, current: PSFFit, max_shift: float) -> tuple[PSFFit, int]:
+    """Sources added one at a time at the matched residual peak while the BIC drops by
+    ``ADD_BIC`` and the new power is ``ADD_SIGNIFICANCE`` sigmas."""
+    added = 0
+    tried = np.zeros(data.values.shape, bool)
+    for _ in range(MAX_ADDITIONS):
+        exclude = tried | _near(current.xy, data.values.shape, 0.5 * current.psf.width)
+        peak = _matched_peak(current, exclude)
+        if peak is None:
+            break
+        trial = psffit.fit(data, current.psf, np.vstack([current.xy, peak]), fit_width=False, max_shift=max_shift,
+                           area=current.area)
+        new = trial.count - 1
+        significant = trial.powers[new] >= ADD_SIGNIFICANCE * trial.power_sigma[new]
+        if trial.bic() <= current.bic() - ADD_BIC and significant:
+            current, added = trial, added + 1
+        else:
+            tried |= _near(np.array([peak]), data.values.shape, 0.5 * current.psf.width)
+            if tried.mean() > 0.5:
+                break
+    return current, added
+
+
+def _removals(data: Data, current: PSFFit, start_count: int, max_shift: float) -> tuple[PSFFit, int]:
+    """Network points (the first ``start_count`` rows) removed, weakest first, while the
+    BIC is no worse without them."""
+    removed = 0
+    rows = list(range(current.count))
+    is_network = np.arange(current.count) < start_count
+    for j in sorted(np.flatnonzero(is_network), key=lambda j: current.powers[j]):
+        keep = [i for i in rows if i != j]
+        if not keep:
+            break
+        position = {i: k for k, i in enumerate(rows)}
+        trial = psffit.fit(data, current.psf, current.xy[[position[i] for i in keep]], fit_width=False,
+                           max_shift=max_shift, area=current.area)
+        if trial.bic() <= current.bic():
+            current, rows, removed = trial, keep, removed + 1
+    return current, removed

@@ -1,0 +1,239 @@
+"""The acoustic-camera simulator (preset ``acoustic``): conventional beamforming maps of
+uncorrelated monopoles seen by a planar microphone array
+(:mod:`heatmaploc.physics.beamform`), from a cross-spectral matrix estimated from a
+finite number of snapshots, so the map carries a measured one's estimation noise.
+
+The map's pixel size follows from the drawn main-lobe width in pixels; the aperture is
+drawn so that the map spans at most about +-45 degrees seen from the array (wider maps
+of a small aperture would put most sources far off axis).  Ground truth: the sources'
+pixel positions (docs/design.md section 1) and powers (``info["powers"]``, with their
+levels in dB relative to the strongest, ``info["levels_db"]``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from heatmaploc.physics import beamform
+from heatmaploc.physics.colormap import apply_colormap
+from heatmaploc.simulate.render import to_uint8
+
+SCALES = ("linear", "db")
+
+
+@dataclass(frozen=True)
+class AcousticConfig:
+    """Everything that defines a simulated set of beamforming maps except the seed.
+
+    Attributes:
+        height, width: map size in pixels.
+        count_range: inclusive range of the number of sources per map (0 allowed).
+        level_spread_db_range: the sources' levels are drawn uniformly in
+            ``[-spread, 0]`` dB relative to the strongest (one source at 0 dB), the
+            spread itself drawn uniformly from this range.
+        mic_count_range: inclusive range of the number of microphones.
+        geometries: array geometries drawn uniformly (:data:`beamform.GEOMETRIES`).
+        aperture_wavelengths_range: array diameter in wavelengths (log-uniform), raised
+            where needed to keep the map within about +-45 degrees.
+        distance_apertures_range: distance of the map plane in apertures (uniform).
+        mainlobe_px_range: -3 dB main-lobe width in pixels (uniform): sets the pixel size.
+        min_separation_mainlobes: sources are at least this many main-lobe widths apart.
+        border_margin_px: sources keep this distance from the outer pixel centres.
+        snr_db_range: microphone SNR (total source power at the array centre over the
+            noise power of one microphone), uniform.
+        snapshots_range: number of snapshots the cross-spectral matrix is averaged
+            over (log-uniform); None: the exact matrix.
+        remove_diagonal_fraction: probability that the auto-spectra are removed.
+        scales: ``linear`` (power) and/or ``db`` (``10 log10`` of the power relative to
+            the map's maximum, floored at minus the drawn dynamic range).
+        dynamic_range_db_range: the dB map's floor below its maximum (uniform).
+        renderings: ``raw`` (float32 ``.npy``) and/or ``colormap`` (RGB PNG).
+        raw_fraction: probability of ``raw`` when both renderings are allowed.
+        colormaps: matplotlib colormap names for ``colormap``.
+    """
+
+    height: int = 64
+    width: int = 64
+    count_range: tuple[int, int] = (1, 5)
+    level_spread_db_range: tuple[float, float] = (0.0, 20.0)
+    mic_count_range: tuple[int, int] = (16, 128)
+    geometries: tuple[str, ...] = beamform.GEOMETRIES
+    aperture_wavelengths_range: tuple[float, float] = (2.0, 20.0)
+    distance_apertures_range: tuple[float, float] = (0.5, 1.5)
+    mainlobe_px_range: tuple[float, float] = (3.0, 8.0)
+    min_separation_mainlobes: float = 1.0
+    border_margin_px: float = 2.0
+    snr_db_range: tuple[float, float] = (-10.0, 20.0)
+    snapshots_range: tuple[int, int] | None = (64, 1024)
+    remove_diagonal_fraction: float = 0.5
+    scales: tuple[str, ...] = SCALES
+    dynamic_range_db_range: tuple[float, float] = (30.0, 40.0)
+    renderings: tuple[str, ...] = ("raw", "colormap")
+    raw_fraction: float = 0.5
+    colormaps: tuple[str, ...] = ("jet", "viridis", "inferno", "hot", "turbo")
+    pixel_size: float | None = None
+    origin: tuple[float, float] = (0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        if self.height < 8 or self.width < 8:
+            raise ValueError(f"map size must be at least 8x8, got {self.height}x{self.width}")
+        lo, hi = self.count_range
+        if lo < 0 or hi < lo:
+            raise ValueError(f"count_range must satisfy 0 <= min <= max, got {self.count_range}")
+        if not 2 <= self.mic_count_range[0] <= self.mic_count_range[1]:
+            raise ValueError(f"mic_count_range must be ordered and >= 2, got {self.mic_count_range}")
+        for name, allowed, values in (("geometries", beamform.GEOMETRIES, self.geometries),
+                                      ("scales", SCALES, self.scales), ("renderings", ("raw", "colormap"),
+                                                                        self.renderings)):
+            bad = [v for v in values if v not in allowed]
+            if bad or not values:
+                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {values}")
+        if self.aperture_wavelengths_range[0] <= 0 or self.mainlobe_px_range[0] <= 0:
+            raise ValueError("aperture_wavelengths_range and mainlobe_px_range must be positive")
+        if self.snapshots_range is not None and self.snapshots_range[0] < 1:
+            raise ValueError(f"snapshots_range must be >= 1, got {self.snapshots_range}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/YAML-friendly dict, with ``kind: acoustic`` (tuples become lists)."""
+        return {"kind": "acoustic", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AcousticConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        data = {k: v for k, v in data.items() if k != "kind"}
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown acoustic simulator option(s): {sorted(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class AcousticScene:
+    """One map's sources and instrument.
+
+    Attributes:
+        points: ``(N, 2)`` source positions ``(x, y)`` in pixels; powers: ``(N,)``.
+        mics: ``(M, 2)`` microphone positions (wavelengths); geometry: its kind.
+        aperture, distance, pixel: array diameter, map distance and pixel size, in
+            wavelengths.
+        noise_power: microphone noise power; snapshots: None for the exact matrix.
+        remove_diagonal: auto-spectra removed; scale: ``linear`` or ``db``;
+        dynamic_range_db: the dB map's floor below its maximum.
+    """
+
+    points: np.ndarray
+    powers: np.ndarray
+    mics: np.ndarray
+    geometry: str
+    aperture: float
+    distance: float
+    pixel: float
+    noise_power: float
+    snapshots: int | None
+    remove_diagonal: bool
+    scale: str
+    dynamic_range_db: float
+
+    @property
+    def mainlobe_px(self) -> float:
+        """The main lobe's -3 dB width in pixels."""
+        return beamform.mainlobe_width(self.aperture, self.distance) / self.pixel
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+
+
+def sample_acoustic_scene(cfg: AcousticConfig, rng: np.random.Generator) -> AcousticScene:
+    """Draw one map's sources and instrument from ``cfg``."""
+    mainlobe_px = float(rng.uniform(*cfg.mainlobe_px_range))
+    lo, hi = cfg.aperture_wavelengths_range
+    # the map spans W * pixel = W * 1.03 distance / (aperture * mainlobe_px); keep it <= 2 distance
+    needed = 1.03 * max(cfg.height, cfg.width) / (2.0 * mainlobe_px)
+    aperture = _log_uniform(rng, min(max(lo, needed), hi), hi)
+    distance = float(rng.uniform(*cfg.distance_apertures_range)) * aperture
+    pixel = beamform.mainlobe_width(aperture, distance) / mainlobe_px
+    geometry = str(rng.choice(cfg.geometries))
+    mics = beamform.array_positions(geometry, int(rng.integers(cfg.mic_count_range[0], cfg.mic_count_range[1] + 1)),
+                                    aperture, rng)
+    n = int(rng.integers(cfg.count_range[0], cfg.count_range[1] + 1))
+    points = _positions(cfg, n, cfg.min_separation_mainlobes * mainlobe_px, rng)
+    spread = float(rng.uniform(*cfg.level_spread_db_range))
+    levels = -rng.uniform(0.0, spread, size=n)
+    if n:
+        levels[int(rng.integers(n))] = 0.0
+    powers = 10.0 ** (levels / 10.0)
+    snr_db = float(rng.uniform(*cfg.snr_db_range))
+    noise_power = float(max(powers.sum(), 1.0) / 10.0 ** (snr_db / 10.0))
+    snapshots = None if cfg.snapshots_range is None else int(round(_log_uniform(rng, *cfg.snapshots_range)))
+    remove_diagonal = bool(rng.random() < cfg.remove_diagonal_fraction)
+    scale = str(rng.choice(cfg.scales))
+    dynamic_range = float(rng.uniform(*cfg.dynamic_range_db_range))
+    return AcousticScene(points, powers, mics, geometry, aperture, distance, pixel, noise_power, snapshots,
+                         remove_diagonal, scale, dynamic_range)
+
+
+def _positions(cfg: AcousticConfig, n: int, min_sep: float, rng: np.random.Generator) -> np.ndarray:
+    m = cfg.border_margin_px
+    out = np.zeros((0, 2))
+    for _ in range(500 * max(n, 1)):
+        if len(out) == n:
+            break
+        p = np.array([rng.uniform(m, cfg.width - 1 - m), rng.uniform(m, cfg.height - 1 - m)])
+        if not len(out) or np.min(np.hypot(*(out - p).T)) >= min_sep:
+            out = np.vstack([out, p])
+    if len(out) < n:
+        raise ValueError(f"could not place {n} sources {min_sep:.1f} px apart in a {cfg.width}x{cfg.height} map; "
+                         "lower min_separation_mainlobes, mainlobe_px_range or count_range")
+    return out
+
+
+def power_map(scene: AcousticScene, height: int, width: int, rng: np.random.Generator | None) -> np.ndarray:
+    """``(H, W)`` float64 beamforming power map of ``scene`` (linear; the cross-spectral
+    matrix drawn from ``rng`` when the scene has a finite number of snapshots)."""
+    sources = beamform.pixel_to_focus(scene.points, height, width, scene.pixel, scene.distance)
+    csm = beamform.cross_spectral_matrix(scene.mics, sources, scene.powers, scene.noise_power, scene.snapshots, rng)
+    grid = beamform.focus_grid(height, width, scene.pixel, scene.distance)
+    return beamform.beamform(csm, scene.mics, grid, scene.remove_diagonal).reshape(height, width)
+
+
+def to_db(power: np.ndarray, dynamic_range_db: float) -> np.ndarray:
+    """``10 log10(power / max)`` floored at ``-dynamic_range_db`` (non-positive powers
+    too)."""
+    peak = float(np.max(power))
+    if peak <= 0:
+        return np.full(power.shape, -float(dynamic_range_db))
+    floor = peak * 10.0 ** (-dynamic_range_db / 10.0)
+    return 10.0 * np.log10(np.maximum(power, floor) / peak)
+
+
+def render_acoustic(cfg: AcousticConfig, scene: AcousticScene,
+                    rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+    """The rendered map (float32 ``(H, W)`` raw or uint8 ``(H, W, 3)`` colormap) and its
+    generator info (JSON-friendly: powers, levels, instrument)."""
+    power = power_map(scene, cfg.height, cfg.width, rng)
+    values = to_db(power, scene.dynamic_range_db) if scene.scale == "db" else power
+    rendering = (("raw" if rng.random() < cfg.raw_fraction else "colormap") if len(cfg.renderings) == 2
+                 else cfg.renderings[0])
+    info: dict[str, Any] = {"rendering": rendering}
+    if rendering == "colormap":
+        name = str(rng.choice(cfg.colormaps))
+        image = to_uint8(apply_colormap(values, name))
+        info["colormap"] = name
+    else:
+        image = values.astype(np.float32)
+    peak = float(scene.powers.max()) if len(scene.powers) else 1.0
+    info.update(kind="acoustic", scale=scene.scale, count=len(scene.points),
+                powers=[round(float(p), 8) for p in scene.powers],
+                levels_db=[round(float(10 * np.log10(p / peak)), 4) for p in scene.powers],
+                geometry=scene.geometry, microphones=len(scene.mics), aperture_wavelengths=round(scene.aperture, 4),
+                distance_wavelengths=round(scene.distance, 4), pixel_wavelengths=round(scene.pixel, 6),
+                mainlobe_px=round(scene.mainlobe_px, 4), snapshots=scene.snapshots,
+                remove_diagonal=scene.remove_diagonal,
+                mic_snr_db=round(float(10 * np.log10(max(scene.powers.sum(), 1.0) / scene.noise_power)), 4))
+    if scene.scale == "db":
+        info["dynamic_range_db"] = round(scene.dynamic_range_db, 4)
+    return image, info

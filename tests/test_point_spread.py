@@ -1,0 +1,98 @@
+"""The point-spread family of the physics refinement (power maps: PSF sum with powers)."""
+import numpy as np
+import pytest
+
+from heatmaploc.physics.blind import validate_known
+from heatmaploc.physics.psf import PSF, from_array
+from heatmaploc.physics.psfrefine import refine_psf
+from heatmaploc.physics.refine import refine_physics
+from heatmaploc.points import Points
+
+SHAPE = (40, 40)
+
+
+def power_map(psf: PSF, xy, powers, noise: float, seed: int = 0, background: float = 0.01) -> np.ndarray:
+    rows, cols = np.mgrid[0:SHAPE[0], 0:SHAPE[1]].astype(float)
+    out = np.full(SHAPE, background)
+    for (x, y), p in zip(xy, powers):
+        out += p * psf(cols - x, rows - y)
+    return out + np.random.default_rng(seed).normal(0.0, noise, SHAPE)
+
+
+def matched(found: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(found[:, None] - truth[None], axis=2).min(axis=0)
+
+
+@pytest.mark.parametrize("shape", ["gaussian", "airy"])
+def test_a_parametric_psf_is_recovered_from_the_map(shape):
+    truth = np.array([[12.3, 14.6], [27.8, 25.1]])
+    image = power_map(PSF(shape, 4.0), truth, [1.0, 0.4], 0.002)
+    result = refine_psf(image, truth + [[0.6, -0.5], [-0.4, 0.7]], {"scale": "linear"})
+    fit = result.fit
+    assert fit.count == 2 and np.all(matched(fit.xy, truth) < 0.05)
+    assert fit.psf.width == pytest.approx(4.0, rel=0.05)
+    order = np.argsort(-fit.powers)
+    assert fit.powers[order] == pytest.approx([1.0, 0.4], rel=0.03)
+
+
+def test_a_faint_source_in_a_strong_ones_sidelobe_is_added():
+    psf = PSF("airy", 4.0)
+    truth = np.array([[20.2, 19.7], [20.2 + 1.6 * 4.0, 19.7]])  # on the first sidelobe ring, 15 dB down
+    image = power_map(psf, truth, [1.0, 10 ** -1.5], 0.001)
+    result = refine_psf(image, truth[:1], {"scale": "linear"})
+    assert result.fit.count == 2 and result.added == 1
+    assert np.all(matched(result.fit.xy, truth) < 0.3)
+    assert sorted(result.levels_db)[0] == pytest.approx(-15.0, abs=1.0)
+
+
+def test_no_source_is_added_on_noise_and_a_point_in_empty_space_is_removed():
+    truth = np.array([[15.0, 22.0]])
+    image = power_map(PSF("gaussian", 5.0), truth, [1.0], 0.01, seed=3)
+    kept = refine_psf(image, truth, {"scale": "linear"})
+    assert kept.fit.count == 1 and kept.added == 0
+    spurious = refine_psf(image, np.vstack([truth, [[32.0, 8.0]]]), {"scale": "linear"})
+    assert spurious.fit.count == 1 and spurious.removed == 1
+
+
+def test_powers_lie_within_their_sigmas():
+    truth = np.array([[10.4, 11.2], [29.1, 28.3], [10.0, 30.0]])
+    powers = np.array([1.0, 0.5, 0.25])
+    errors = []
+    for seed in range(6):
+        image = power_map(PSF("gaussian", 4.0), truth, powers, 0.01, seed=seed)
+        fit = refine_psf(image, truth, {"scale": "linear"}).fit
+        order = np.argmin(np.linalg.norm(fit.xy[:, None] - truth[None], axis=2), axis=0)
+        errors.extend((fit.powers[order] - powers) / fit.power_sigma[order])
+    assert np.mean(np.abs(errors) <= 2.0) >= 0.8
+
+
+def test_a_raw_db_map_is_fitted_in_linear_power():
+    truth = np.array([[14.2, 13.7], [26.5, 27.1]])
+    power = power_map(PSF("gaussian", 4.0), truth, [1.0, 0.1], 0.0005, background=0.002)
+    db = 10 * np.log10(np.maximum(power, 1e-3) / power.max())
+    points = Points(truth + 0.4, np.ones(2), np.zeros(2, np.int64))
+    refined = refine_physics(db, points, {"family": "psf"})
+    assert refined.physics["scale"] == "db" and refined.count == 2
+    assert np.all(matched(refined.xy, truth) < 0.1)
+    assert sorted(refined.physics["levels_db"]) == pytest.approx([-10.0, 0.0], abs=0.5)
+    assert np.all(np.isnan(refined.phase)) and np.all(refined.strength > 0)
+
+
+def test_a_given_psf_is_used_and_bad_ones_are_one_clear_error(tmp_path):
+    psf = PSF("airy", 5.0)
+    grid = np.arange(-10, 11, dtype=float)
+    array = psf(*np.meshgrid(grid, grid)) * 3.0
+    given = from_array(array)
+    assert given.shape == "template" and given.width == pytest.approx(5.0, rel=0.1)
+    truth = np.array([[19.3, 18.6]])
+    image = power_map(psf, truth, [1.0], 0.002)
+    np.save(tmp_path / "psf.npy", array)
+    known = validate_known({"family": "psf", "psf": str(tmp_path / "psf.npy"), "scale": "linear"})
+    fit = refine_psf(image, truth + 0.5, known).fit
+    assert fit.psf.shape == "template" and np.all(matched(fit.xy, truth) < 0.05)
+    with pytest.raises(ValueError, match="psf=.*cannot read"):
+        validate_known({"family": "psf", "psf": str(tmp_path / "missing.npy")})
+    with pytest.raises(ValueError, match="give family=psf"):
+        validate_known({"scale": "db"})
+    with pytest.raises(ValueError, match="unknown family"):
+        validate_known({"family": "spots"})
