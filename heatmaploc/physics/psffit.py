@@ -192,13 +192,13 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
         p = replace(psf, width=float(theta[-1])) if free_width else psf
         return p, theta[:2 * len(xy)].reshape(-1, 2)
 
-    def evaluate(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+    def evaluate(theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         p, pts = unpack(theta)
         cols = design(p, pts, shape)
         powers, background, fitted = solve_linear(data, cols)
         if data.scale == "db":  # one more pass with weights at the fitted power
             powers, background, fitted = solve_linear(data, cols, fitted)
-        return powers, np.array([background]), 0.0, fitted
+        return powers, background, fitted
 
     def residuals(theta: np.ndarray) -> np.ndarray:
         *_, fitted = evaluate(theta)
@@ -215,12 +215,12 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
     else:
         theta, jac = theta0, np.zeros((int(used.sum()), 0))
     p, pts = unpack(theta)
-    powers, background, _, fitted = evaluate(theta)
+    powers, background, fitted = evaluate(theta)
     residual = residual_of(data, fitted)
     normalized = _normalized(data, residual)
     a = correlation_area(normalized, max(2.0, p.width)) if area is None else area
     cov_xy, power_sigma = _covariances(data, p, pts, powers, jac, a, fitted)
-    return PSFFit(pts, powers, float(background[0]), p, data, fitted.reshape(shape), residual,
+    return PSFFit(pts, powers, float(background), p, data, fitted.reshape(shape), residual,
                   float(np.sum(normalized[used] ** 2)), a, int(used.sum()), cov_xy, power_sigma)
 
 

@@ -57,12 +57,9 @@ class PSFResult:
 def db_data(values: np.ndarray, gamma: float | None) -> Data:
     """:class:`Data` of a dB map (``gamma`` None: a colormap's inverse, fitted later),
     its floor left out when clipped."""
-    floor = values <= values.min() + 1e-6 * max(float(np.ptp(values)), TINY_RANGE)
+    floor = values <= values.min() + 1e-6 * max(float(np.ptp(values)), psffit.TINY)
     mask = ~floor if floor.mean() > FLOOR_FRACTION else None
     return Data(values, "db", DB_GAMMA if gamma is None else gamma, mask)
-
-
-TINY_RANGE = 1e-12
 
 
 def initial_width(power: np.ndarray, xy: np.ndarray) -> float:
@@ -85,9 +82,7 @@ def estimate_template(fit: PSFFit, radius: int) -> PSF:
     strongest source of ``fit``: the data's power without the background and the other
     sources, sampled at integer offsets from its sub-pixel position, over its power."""
     data = fit.data
-    power = data.power
-    if data.scale == "db":  # the fit's power and the data's differ by the fit's factor
-        power = power  # exp(gamma (v - max)) is the model's own units (psffit.solve_linear)
+    power = data.power  # the units the fit's powers are in (psffit.solve_linear)
     s = int(np.argmax(fit.powers))
     others = np.delete(np.arange(fit.count), s)
     rest = psffit.design(fit.psf, fit.xy[others], power.shape) @ fit.powers[others] + fit.background
@@ -197,9 +192,7 @@ def _matched_peak(fit: PSFFit, exclude: np.ndarray) -> tuple[float, float] | Non
     """The strongest positive peak of the normalized residual filtered by the PSF,
     outside ``exclude`` (``(H, W)`` bool), as ``(x, y)``; None where nothing is left."""
     data = fit.data
-    normalized = np.where(data.used, fit.residual / data.noise, 0.0)
-    if data.scale == "db":
-        normalized = normalized  # a source raises the log too: same sign
+    normalized = np.where(data.used, fit.residual / data.noise, 0.0)  # a source raises a dB map too
     r = int(math.ceil(fit.psf.width))
     dy, dx = np.mgrid[-r:r + 1, -r:r + 1].astype(np.float64)
     kernel = fit.psf(dx, dy)
