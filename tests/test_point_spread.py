@@ -116,3 +116,11 @@ def test_the_cli_refines_a_simulated_beamforming_map(tmp_path):
     assert "point-spread fit: linear map" in done.stdout
     header = (tmp_path / "p.csv").read_text().splitlines()[0]
     assert "strength" in header
+
+
+def test_a_template_without_a_positive_centre_falls_back_to_the_parametric_psf():
+    from heatmaploc.physics.psf import symmetric_template
+
+    fallback = PSF("gaussian", 3.0)
+    values = -np.ones((5, 5))
+    assert symmetric_template(values, np.ones((5, 5), bool), fallback) is fallback

@@ -154,6 +154,7 @@ def _refine_scale(data: Data, xy: np.ndarray, known: Mapping, max_shift: float, 
     if given is None:  # a template from the map, once the sources are known; the count decided again with it
         radius = int(min(max(data.values.shape) // 2, math.ceil(6 * current.psf.width)))
         template = estimate_template(current, radius)
+    if given is None and template.shape == "template":  # none where the strongest source's centre is not positive
         templated = psffit.fit(data, template, current.xy, max_shift=max_shift, area=current.area)
         penalty = _template_parameters(template, current.area)
         bic["template"] = templated.bic(current.area) + penalty * math.log(max(current.used / current.area, 2.0))
