@@ -26,6 +26,7 @@ from scipy.optimize import least_squares, nnls
 
 from heatmaploc.physics.local import correlation_area
 from heatmaploc.physics.psf import PSF
+from heatmaploc.physics.wavefit import coordinate_sigma
 
 DB_GAMMA = math.log(10.0) / 10.0  # u = exp(gamma v) for v in dB
 TINY = 1e-12
@@ -94,8 +95,8 @@ class PSFFit:
 
     @property
     def sigma(self) -> np.ndarray:
-        """``(n,)`` standard deviation of each coordinate (mean of the x and y variances)."""
-        return np.sqrt(np.clip(0.5 * (self.cov_xy[:, 0, 0] + self.cov_xy[:, 1, 1]), 0.0, None))
+        """``(n,)`` standard deviation of each coordinate (:func:`~heatmaploc.physics.wavefit.coordinate_sigma`)."""
+        return coordinate_sigma(self.cov_xy)
 
     def parameters(self) -> int:
         """Free parameters: three per source, the background, a parametric width."""
@@ -142,6 +143,17 @@ def noise_model(data: Data, fit_power: np.ndarray, background: float) -> np.ndar
     return std
 
 
+def power_std(data: Data, used: np.ndarray, fitted_power: np.ndarray | None = None) -> np.ndarray:
+    """``(k,)`` noise std of the ``used`` (flat bool) power values ``u``: the values'
+    noise (unit when unknown), carried to a dB map's power through ``du = gamma u dv``
+    at ``fitted_power`` (flat; default the data's own power)."""
+    noise = (data.noise if data.noise is not None else np.ones(data.values.shape)).ravel()[used]
+    if data.scale == "linear":
+        return noise
+    ref = data.power.ravel() if fitted_power is None else fitted_power
+    return noise * data.gamma * np.maximum(ref[used], TINY)
+
+
 def solve_linear(data: Data, columns: np.ndarray, model_guess: np.ndarray | None = None
                  ) -> tuple[np.ndarray, float, np.ndarray]:
     """Non-negative powers ``(n,)``, the background and the ``(H*W,)`` fitted power for
@@ -149,14 +161,11 @@ def solve_linear(data: Data, columns: np.ndarray, model_guess: np.ndarray | None
     model, carried to ``u`` for ``db`` through ``dv = du / (gamma u)``)."""
     used = data.used.ravel()
     u = data.power.ravel()
-    if data.scale == "db":
-        ref = np.maximum(u if model_guess is None else model_guess, TINY)
-        std = (data.noise.ravel() if data.noise is not None else 1.0) * data.gamma * ref
-        a_cols = np.concatenate([columns, np.ones((len(u), 1))], axis=1)  # a dB map's background is positive
+    if data.scale == "db":  # a dB map's background is positive
+        a_cols = np.concatenate([columns, np.ones((len(u), 1))], axis=1)
     else:
-        std = data.noise.ravel() if data.noise is not None else np.ones_like(u)
         a_cols = np.concatenate([columns, np.ones((len(u), 1)), -np.ones((len(u), 1))], axis=1)
-    w = (1.0 / np.maximum(std, TINY))[used]
+    w = 1.0 / np.maximum(power_std(data, used, model_guess), TINY)
     coef, _ = nnls(a_cols[used] * w[:, None], u[used] * w, maxiter=50 * a_cols.shape[1])
     n = columns.shape[1]
     background = float(coef[n] - (coef[n + 1] if data.scale == "linear" else 0.0))
@@ -240,9 +249,7 @@ def _covariances(data: Data, psf: PSF, xy: np.ndarray, powers: np.ndarray, jac: 
             pass
     used = data.used.ravel()
     cols = np.concatenate([design(psf, xy, data.values.shape), np.ones((data.values.size, 1))], axis=1)[used]
-    noise = (data.noise if data.noise is not None else np.ones(data.values.shape)).ravel()[used]
-    std = noise if data.scale == "linear" else noise * data.gamma * np.maximum(fitted[used], TINY)
-    weighted = cols / std[:, None]
+    weighted = cols / power_std(data, used, fitted)[:, None]
     try:
         power_sigma = np.sqrt(np.clip(np.diag(np.linalg.pinv(weighted.T @ weighted))[:n] * area, 0, None))
     except np.linalg.LinAlgError:

@@ -94,7 +94,7 @@ def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None
     field, colormap, _ = observed_field(arr, name, known)
     result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name)
     physics = {"family": "psf", "mode": "psf", "kernel": None, "accepted": result is not None,
-               "colormap": colormap, "count_network": points.count, "seconds": 0.0}
+               "colormap": colormap, "count_network": points.count}
     if result is None:
         physics.update(count=points.count, reason="no network point to start from",
                        seconds=round(time.perf_counter() - started, 6))

@@ -41,6 +41,11 @@ HUBER_SCALE = 3.0  # where the robust loss turns linear, in units of the residua
 FIT_TABLE_STEP = 0.2  # px; Hermite interpolation error (k h)^4 / 384 < 1e-5 for wavelengths >= 8 px
 
 
+def coordinate_sigma(cov_xy: np.ndarray) -> np.ndarray:
+    """``(n,)`` standard deviation of each coordinate of ``(n, 2, 2)`` position
+    covariances: the root of the mean of the x and y variances (a point's ``sigma``)."""
+    return np.sqrt(np.clip(0.5 * (cov_xy[:, 0, 0] + cov_xy[:, 1, 1]), 0.0, None))
+
 @dataclass(frozen=True)
 class WaveFit:
     """Result of :func:`fit_wave`.
@@ -103,8 +108,8 @@ class WaveFit:
 
     @property
     def sigma(self) -> np.ndarray:
-        """``(n,)`` standard deviation of each coordinate (mean of the x and y variances)."""
-        return np.sqrt(np.clip(0.5 * (self.cov_xy[:, 0, 0] + self.cov_xy[:, 1, 1]), 0.0, None))
+        """``(n,)`` standard deviation of each coordinate (:func:`coordinate_sigma`)."""
+        return coordinate_sigma(self.cov_xy)
 
     @property
     def strength_sigma(self) -> np.ndarray:

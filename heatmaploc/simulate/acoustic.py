@@ -19,7 +19,7 @@ import numpy as np
 
 from heatmaploc.physics import beamform
 from heatmaploc.physics.colormap import apply_colormap
-from heatmaploc.simulate.render import to_uint8
+from heatmaploc.simulate.render import draw_rendering, to_uint8
 
 SCALES = ("linear", "db")
 
@@ -216,8 +216,7 @@ def render_acoustic(cfg: AcousticConfig, scene: AcousticScene,
     generator info (JSON-friendly: powers, levels, instrument)."""
     power = power_map(scene, cfg.height, cfg.width, rng)
     values = to_db(power, scene.dynamic_range_db) if scene.scale == "db" else power
-    rendering = (("raw" if rng.random() < cfg.raw_fraction else "colormap") if len(cfg.renderings) == 2
-                 else cfg.renderings[0])
+    rendering = draw_rendering(cfg.renderings, cfg.raw_fraction, rng)
     info: dict[str, Any] = {"rendering": rendering}
     if rendering == "colormap":
         name = str(rng.choice(cfg.colormaps))

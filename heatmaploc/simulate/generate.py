@@ -59,10 +59,7 @@ def render_field(cfg: SimConfig, field: np.ndarray, rng: np.random.Generator) ->
     that of each part: ``std(u) / sqrt(2)`` over the noise std)."""
     if np.iscomplexobj(field):
         return _render_complex(cfg, field, rng)
-    if len(cfg.renderings) == 2:
-        rendering = "raw" if rng.random() < cfg.raw_fraction else "colormap"
-    else:
-        rendering = cfg.renderings[0]
+    rendering = render.draw_rendering(cfg.renderings, cfg.raw_fraction, rng)
     info: dict[str, Any] = {"rendering": rendering}
     if rendering == "colormap":
         name = str(rng.choice(cfg.colormaps))

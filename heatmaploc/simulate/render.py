@@ -19,3 +19,11 @@ def add_noise(image: np.ndarray, std: float, rng: np.random.Generator, clip: boo
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Quantize a [0, 1] image to 8 bits (what a PNG stores)."""
     return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def draw_rendering(renderings: tuple[str, ...], raw_fraction: float, rng: np.random.Generator) -> str:
+    """``raw`` or ``colormap``: drawn (``raw`` with probability ``raw_fraction``) when
+    both are allowed, otherwise the one allowed (no draw)."""
+    if len(renderings) == 2:
+        return "raw" if rng.random() < raw_fraction else "colormap"
+    return renderings[0]
