@@ -10,7 +10,8 @@ from heatmaploc.points import PhysicalFrame, Points  # noqa: E402
 
 
 def __getattr__(name: str):
-    # The API pulls in torch models; import it lazily so `import heatmaploc` stays light.
+    # The API pulls in image I/O and the engines' glue; import it lazily so `import heatmaploc`
+    # stays light (torch itself is imported only when a checkpoint is loaded).
     if name == "Localizer":
         from heatmaploc.api import Localizer
 

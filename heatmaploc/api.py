@@ -9,6 +9,11 @@ Heatmap models can average their probabilities over flips and quarter turns of t
 image (``tta``, :mod:`heatmaploc.tta`); a checkpoint may name its own default
 (``inference.tta``, the shipped model's is ``"d4"``).
 
+Two engines run the network, with the same preprocessing, test-time augmentation,
+tiling and decoding around it: torch (a checkpoint; any device) and onnxruntime (an
+exported ``.onnx`` file, :mod:`heatmaploc.onnx_network`; CPU, and no torch needed:
+this module imports torch only for a checkpoint).
+
 Images larger than the tile size (``inference.tiling``, :class:`heatmaploc.tiling.TileConfig`;
 512 px unless the checkpoint says otherwise) run in overlapping tiles that are stitched
 into one map and decoded without a peak cap (:mod:`heatmaploc.tiling`), so memory stays
@@ -19,18 +24,16 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
-import torch
 
-from heatmaploc.checkpoint import default_checkpoint_path, load_checkpoint
 from heatmaploc.codec import REFINE_MODES, CodecConfig, HeatmapCodec
 from heatmaploc.data.io import check_image, read_image
 from heatmaploc.data.preprocess import intensity_bounds, normalize, to_unit_range
-from heatmaploc.inference import pick_device, predict_samples, support_candidates
-from heatmaploc.models import build_model
-from heatmaploc.models.outputs import HeatmapModel, HeatmapOutput
+from heatmaploc.inference import batches_by_shape, support_candidates
+from heatmaploc.onnx_network import OnnxNetwork
+from heatmaploc.outputs import HeatmapOutput
 from heatmaploc.points import PhysicalFrame, Points
 from heatmaploc.tiling import TileConfig, n_tiles, tiled_maps
 from heatmaploc.tta import transforms
@@ -81,11 +84,18 @@ class Localizer:
             ``tiling``, else :class:`~heatmaploc.tiling.TileConfig` defaults.
     """
 
-    def __init__(self, model: torch.nn.Module, codec: HeatmapCodec, device: torch.device | str = "cpu",
+    def __init__(self, model: Any, codec: HeatmapCodec, device: Any = "cpu",
                  tta: str = "none", inference: dict[str, Any] | None = None, tiling: TileConfig | None = None) -> None:
         transforms(tta)  # validates the mode
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        if isinstance(model, OnnxNetwork):
+            if str(device) != "cpu":
+                raise ValueError(f"an ONNX network runs on the CPU (onnxruntime), not on {device!r}")
+            self.device, self.model = "cpu", model
+        else:  # a torch module
+            import torch
+
+            self.device = torch.device(device)
+            self.model = model.to(self.device).eval()
         self.codec = codec
         self.in_channels = int(getattr(model, "in_channels", 3))
         self.tta = tta
@@ -99,6 +109,10 @@ class Localizer:
         ``tta=None`` takes the checkpoint's ``inference.tta`` (else ``"none"``), and
         the threshold and sigma factor calibrated for that mode when the checkpoint
         has them."""
+        from heatmaploc.checkpoint import load_checkpoint
+        from heatmaploc.inference import pick_device
+        from heatmaploc.models import build_model
+
         ckpt = load_checkpoint(path)
         model = build_model(ckpt["model_config"])
         try:
@@ -113,12 +127,11 @@ class Localizer:
     @classmethod
     def from_onnx(cls, path: str | Path, tta: str | None = None, threads: int | None = None) -> "Localizer":
         """A network exported by ``heatmaploc export`` (:mod:`heatmaploc.onnx_export`),
-        run by onnxruntime on the CPU with the same preprocessing, tiling, test-time
-        augmentation and decoding as the torch model it came from (codec and calibration
-        travel in the file's metadata); ``tta`` as in :meth:`from_checkpoint`."""
-        from heatmaploc.onnx_export import OnnxHeatmapNet
-
-        net = OnnxHeatmapNet(path, threads)
+        run by onnxruntime on the CPU (:class:`~heatmaploc.onnx_network.OnnxNetwork`; no
+        torch needed) with the same preprocessing, tiling, test-time augmentation and
+        decoding as the torch model it came from (codec and calibration travel in the
+        file's metadata); ``tta`` as in :meth:`from_checkpoint`."""
+        net = OnnxNetwork(path, threads)
         inference = net.meta["inference"]
         tta = inference.get("tta", "none") if tta is None else tta
         try:
@@ -128,11 +141,28 @@ class Localizer:
         return cls(net, calibrated_codec(codec, inference, tta), "cpu", tta, inference)
 
     @classmethod
-    def default(cls, device: str = "auto", tta: str | None = None) -> "Localizer":
-        """The model shipped with the package (see README for what it was trained on)."""
-        path = default_checkpoint_path()
+    def default(cls, device: str = "auto", tta: str | None = None, engine: str = "auto") -> "Localizer":
+        """The model shipped with the package (see README for what it was trained on).
+
+        ``engine``: ``"torch"`` (the checkpoint), ``"onnx"`` (the same network as ONNX,
+        run by onnxruntime on the CPU), or ``"auto"``: torch where it is installed, else
+        onnxruntime (a torch-free install, ``heatmaploc[onnx-runtime]``)."""
+        from heatmaploc import shipped
+
+        if engine not in ("auto", "torch", "onnx"):
+            raise ValueError(f"engine must be 'auto', 'torch' or 'onnx', got {engine!r}")
+        if engine == "auto":
+            if not shipped.has_module("torch") and not shipped.has_module("onnxruntime"):
+                raise ValueError("running a model needs torch or onnxruntime: "
+                                 f"{shipped.TORCH_INSTALL} or {shipped.ONNX_RUNTIME_INSTALL}")
+            engine = "torch" if shipped.has_module("torch") else "onnx"
+        path = shipped.default_checkpoint_path() if engine == "torch" else shipped.default_onnx_path()
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the shipped default model is missing from this installation")
+        if engine == "onnx":
+            if device not in ("auto", "cpu"):
+                raise ValueError(f"the ONNX engine runs on the CPU (onnxruntime), not on {device!r}")
+            return cls.from_onnx(path, tta)
         return cls.from_checkpoint(path, device, tta)
 
     @property
@@ -140,54 +170,111 @@ class Localizer:
         return self.codec.config.threshold
 
     @property
+    def is_onnx(self) -> bool:
+        """True when onnxruntime runs the network (an exported file), not torch."""
+        return isinstance(self.model, OnnxNetwork)
+
+    @property
     def has_regression(self) -> bool:
         """True when the model predicts sub-pixel offsets and sigmas (a regression head)."""
         return bool(getattr(getattr(self.model, "config", None), "regression", False))
 
     # -- inference
-    def _tensor(self, image: np.ndarray, name: str) -> torch.Tensor:
-        x = normalize(to_unit_range(image, self.in_channels, name))
-        return torch.from_numpy(np.ascontiguousarray(x))
+    def _input(self, image: np.ndarray, name: str, bounds: tuple[float, float] | None = None) -> np.ndarray:
+        """``(C, H, W)`` float32 network input of an image (or a tile of it, normalized
+        with the whole image's intensity ``bounds``)."""
+        return np.ascontiguousarray(normalize(to_unit_range(image, self.in_channels, name, bounds)))
+
+    def _produces_maps(self) -> bool:
+        """True for heatmap models (maps to tile and decode), False for point models."""
+        if self.is_onnx:
+            return True
+        from heatmaploc.models.outputs import HeatmapModel
+
+        return isinstance(self.model, HeatmapModel)
+
+    def _maps(self, x: np.ndarray) -> np.ndarray:
+        """``(B, C, H, W)`` inputs -> ``(B, K[+3], H, W)`` maps averaged over this
+        localizer's test-time augmentation, by either engine."""
+        if self.is_onnx:
+            return self.model.maps(x, self.tta)
+        import torch
+
+        from heatmaploc.tta import averaged_maps
+
+        with torch.no_grad():
+            return averaged_maps(self.model, torch.from_numpy(x).to(self.device), self.tta).float().cpu().numpy()
 
     def heatmap(self, image: ImageLike) -> np.ndarray:
         """``(K, H, W)`` float32 source probability map of one image (heatmap models)."""
         return self.raw_outputs([image])[0].heatmap(self.codec)
 
-    def raw_outputs(self, images: Sequence[ImageLike], batch_size: int = 16) -> list[Any]:
-        """Undecoded outputs, batched by size (:mod:`heatmaploc.models.outputs`: per
-        image the maps of a heatmap model, averaged over this localizer's test-time
-        augmentation, or the points of a point model; what
-        :func:`heatmaploc.evaluation.evaluate_outputs` takes)."""
-        return self._outputs_of_loaded([load_input(im) for im in images], batch_size)
+    def raw_outputs(self, images: Sequence[ImageLike], batch_size: int = 16,
+                    progress: Callable[[int], None] | None = None) -> list[Any]:
+        """Undecoded outputs, batched by size (:mod:`heatmaploc.outputs`: per image the
+        maps of a heatmap model, averaged over this localizer's test-time augmentation,
+        or the points of a point model; what :func:`heatmaploc.evaluation.evaluate_outputs`
+        and :meth:`points_from_outputs` take).  ``progress`` is called with the number
+        of work units done (:meth:`work_units`: a tile of a tiled image, else an image);
+        an exception it raises stops the work (a GUI's cancel)."""
+        return self._outputs_of_loaded([load_input(im) for im in images], batch_size, progress)
 
-    def _outputs_of_loaded(self, loaded: Sequence[tuple[np.ndarray, str]], batch_size: int) -> list[Any]:
+    def work_units(self, shape: tuple[int, ...]) -> int:
+        """Units of :meth:`raw_outputs`'s ``progress`` for an image of ``shape``: its
+        tiles when it is tiled, else 1."""
+        hw = tuple(shape[:2])
+        return n_tiles(hw, self.tiling) if self._produces_maps() and self.tiling.applies(hw) else 1
+
+    def _outputs_of_loaded(self, loaded: Sequence[tuple[np.ndarray, str]], batch_size: int,
+                           progress: Callable[[int], None] | None = None) -> list[Any]:
         """:meth:`raw_outputs` of images already through :func:`load_input` (array, name);
         large images of heatmap models in tiles (:meth:`_tiled_output`)."""
-        tiled = [isinstance(self.model, HeatmapModel) and self.tiling.applies(im.shape[:2]) for im, _ in loaded]
+        maps_model = self._produces_maps()
+        tiled = [maps_model and self.tiling.applies(im.shape[:2]) for im, _ in loaded]
         whole = [i for i, t in enumerate(tiled) if not t]
-        samples = [{"image": self._tensor(*loaded[i])} for i in whole]
+        inputs = [self._input(*loaded[i]) for i in whole]
         out: list[Any] = [None] * len(loaded)
-        for i, o in zip(whole, predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)):
-            out[i] = o
+        if self.is_onnx:
+            for batch in batches_by_shape([x.shape for x in inputs], batch_size):
+                for j, maps in zip(batch, self._maps(np.stack([inputs[j] for j in batch]))):
+                    out[whole[j]] = HeatmapOutput(maps)
+                if progress is not None:
+                    progress(len(batch))
+        elif whole:
+            import torch
+
+            from heatmaploc.inference import predict_samples
+
+            samples = [{"image": torch.from_numpy(x)} for x in inputs]
+            for i, o in zip(whole, predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)):
+                out[i] = o
+            if progress is not None:
+                progress(len(whole))
         for i in (i for i, t in enumerate(tiled) if t):
-            out[i] = self._tiled_output(*loaded[i])
+            out[i] = self._tiled_output(*loaded[i], progress=progress)
         return out
 
-    def _tiled_output(self, image: np.ndarray, name: str) -> HeatmapOutput:
+    def _tiled_output(self, image: np.ndarray, name: str,
+                      progress: Callable[[int], None] | None = None) -> HeatmapOutput:
         """The stitched maps of one large image (:func:`heatmaploc.tiling.tiled_maps`);
         each tile is normalized with the whole image's intensity bounds."""
         from tqdm import tqdm
 
         bounds = intensity_bounds(image)
 
-        def tile_input(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-            x = normalize(to_unit_range(image[y0:y1, x0:x1], self.in_channels, name, bounds))
-            return torch.from_numpy(np.ascontiguousarray(x))
+        def tile_input(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+            return self._input(image[y0:y1, x0:x1], name, bounds)
 
         shape = image.shape[:2]
         with tqdm(total=n_tiles(shape, self.tiling), desc=f"tiles of {Path(name).name}", unit="tile", leave=False,
                   disable=None) as bar:
-            maps = tiled_maps(self.model, tile_input, shape, self.tiling, self.device, self.tta, bar.update)
+            def done(n: int) -> None:
+                bar.update(n)
+                if progress is not None:
+                    progress(n)
+
+            maps = tiled_maps(self._maps, tile_input, shape, self.tiling, int(getattr(self.model, "pad_multiple", 1)),
+                              done)
         return HeatmapOutput(maps, tiled=True)
 
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
@@ -221,13 +308,29 @@ class Localizer:
         loc = self.with_codec(refine=refine) if refine in REFINE_MODES else self
         loaded = [load_input(im) for im in images]
         outputs = loc._outputs_of_loaded(loaded, batch_size)
-        points = [o.decode(loc.codec, threshold) for o in outputs]
-        if refine == PHYSICS_REFINE:
-            from heatmaploc.physics.parallel import refine_many
-
-            points = refine_many([im for im, _ in loaded], points, physics, [nm for _, nm in loaded], workers,
-                                 candidates=support_candidates(outputs, loc.codec, threshold))
+        points = loc.points_from_outputs(outputs, [im for im, _ in loaded], [nm for _, nm in loaded], threshold,
+                                         refine == PHYSICS_REFINE, physics, workers)
         return [p.with_frame(frame) for p in points]
+
+    def points_from_outputs(self, outputs: Sequence[Any], images: Sequence[np.ndarray] | None = None,
+                            names: Sequence[str] | None = None, threshold: float | None = None,
+                            physics_refine: bool = False, physics: Mapping[str, Any] | None = None,
+                            workers: int | None = 1) -> list[Points]:
+        """The points of :meth:`raw_outputs` (decoded at ``threshold``, default the
+        codec's), refined by the blind physics fit when ``physics_refine`` (which needs
+        the ``images``; ``names`` for its messages; ``physics``, ``workers`` as in
+        :meth:`predict_batch`).  Decoding again at another threshold does not run the
+        network again (the napari widget's live threshold)."""
+        points = [o.decode(self.codec, threshold) for o in outputs]
+        if not physics_refine:
+            return points
+        if images is None or len(images) != len(outputs):
+            raise ValueError("the physics refinement needs the images the outputs came from")
+        from heatmaploc.physics.parallel import refine_many
+
+        names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
+        return refine_many(list(images), points, physics, names, workers,
+                           candidates=support_candidates(outputs, self.codec, threshold))
 
     def predict_with_support(self, image: ImageLike, threshold: float | None = None,
                              pixel_size: float | None = None) -> tuple[Points, np.ndarray]:
@@ -270,9 +373,7 @@ class Localizer:
         from heatmaploc.models import model_config_dict
         from heatmaploc.training import train
 
-        from heatmaploc.onnx_export import OnnxHeatmapNet
-
-        if isinstance(self.model, OnnxHeatmapNet):
+        if self.is_onnx:
             raise ValueError("an ONNX network cannot be fine-tuned; fine-tune the checkpoint it was exported from")
         out = Path(out)
         if any((out / name).exists() for name in ("last.pt", "best.pt")):
@@ -301,9 +402,15 @@ class Localizer:
         """A copy that decodes with another threshold."""
         return self.with_codec(threshold=threshold)
 
-    def to(self, device: torch.device | str) -> "Localizer":
+    def to(self, device: Any) -> "Localizer":
         """This localizer on ``device`` (itself when already there; else the model is
-        copied, so the original keeps its device)."""
+        copied, so the original keeps its device; an ONNX network stays on the CPU)."""
+        if self.is_onnx:
+            if str(device) != "cpu":
+                raise ValueError(f"an ONNX network runs on the CPU (onnxruntime), not on {device!r}")
+            return self
+        import torch
+
         device = torch.device(device)
         if device == self.device:
             return self

@@ -5,7 +5,6 @@ half-written checkpoint in place of a good one.
 """
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +14,10 @@ import torch.nn as nn
 from heatmaploc import __version__
 from heatmaploc.config import to_plain
 from heatmaploc.data.io import atomic_path
+from heatmaploc.shipped import SHIPPED, default_checkpoint_path
 
 FORMAT = "heatmaploc-checkpoint"
 FORMAT_VERSION = 1
-DEFAULT_CHECKPOINT = "default.pt"
-SHIPPED = "default"  # the name that stands for the shipped model wherever a checkpoint path is taken
-
-
-def default_checkpoint_path() -> Path:
-    """Path of the shipped default checkpoint inside the installed package."""
-    return Path(str(resources.files("heatmaploc") / "assets" / DEFAULT_CHECKPOINT))
-
 
 def checkpoint_path(name: str | Path) -> Path:
     """``name`` as a checkpoint path: ``"default"`` is the shipped model."""

@@ -1,10 +1,10 @@
 """HeatmapCodec: every conversion between point lists and heatmaps.
 
 Coordinates are docs/design.md section 1 pixels: ``(x, y)``, pixel centres at integers.
-Heatmaps are ``(K, H, W)`` (numpy, one channel per source class) or ``(B, K, H, W)``
-(torch, batched) at the input resolution.
+Heatmaps are ``(K, H, W)`` (one channel per source class) or ``(B, K, H, W)`` (batched)
+at the input resolution, numpy arrays: decoding needs no torch.
 
-Decoding (``decode``): sigmoid (for logits) -> max-pool NMS -> peaks above
+Decoding (``decode``): sigmoid (for logits) -> max-filter NMS -> peaks above
 ``threshold`` (at most ``max_peaks`` per image and class, a cap that logs a warning
 when it drops peaks; large maps are decoded in blocks without it,
 :func:`heatmaploc.tiling.decode_in_blocks`) -> sub-pixel
@@ -38,8 +38,8 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+from scipy.ndimage import maximum_filter
+from scipy.special import expit
 from skimage.draw import disk
 
 from heatmaploc import subpixel
@@ -198,9 +198,9 @@ class HeatmapCodec:
         return mask
 
     # ------------------------------------------------------------------ decode
-    @torch.no_grad()
-    def decode(self, heatmaps: torch.Tensor | np.ndarray, logits: bool = False, threshold: float | None = None) -> list[Points]:
-        """Heatmaps (and regression maps) -> one :class:`Points` per image.
+    def decode(self, heatmaps, logits: bool = False, threshold: float | None = None) -> list[Points]:
+        """Heatmaps (and regression maps) -> one :class:`Points` per image (numpy; a
+        torch tensor is taken too, and copied to the CPU).
 
         Args:
             heatmaps: ``(B, K, H, W)`` (or ``(K, H, W)``, or ``(H, W)``) probabilities,
@@ -214,56 +214,56 @@ class HeatmapCodec:
             probability), ``labels`` (class channel) and ``sigma`` (pixels; NaN unless
             ``refine="offset"``).
         """
-        hm = torch.as_tensor(heatmaps)
-        while hm.dim() < 4:
-            hm = hm.unsqueeze(0)
-        hm = hm.detach().float()
+        if hasattr(heatmaps, "detach"):  # a torch tensor, without importing torch
+            heatmaps = heatmaps.detach().cpu().numpy()
+        hm = np.asarray(heatmaps, dtype=np.float32)
+        while hm.ndim < 4:
+            hm = hm[None]
         k = self.config.num_classes
         reg = self.split_regression(hm)
         hm = hm[:, :k]
         if logits:
-            hm = torch.sigmoid(hm)
+            hm = expit(hm)
         b, _, h, w = hm.shape
         mode = self.config.refine
         if mode == "offset" and reg is None:
             raise ValueError("refine='offset' needs a model with a regression head (K + 3 output channels); "
                              f"got {k} channel(s): use refine='softargmax'")
         thr = self.config.threshold if threshold is None else float(threshold)
-        flat = hm.reshape(b * k, 1, h, w)
+        flat = hm.reshape(b * k, h, w)
         peak_y, peak_x, scores, valid = self._find_peaks(flat, thr)
         if scores.shape[1] == 0:
             return [Points(np.zeros((0, 2))) for _ in range(b)]
-        sigma = torch.full_like(scores, float("nan"), dtype=torch.float64)
+        sigma = np.full(scores.shape, np.nan)
         limit = 1.0
         if mode == "softargmax":
-            dx, dy = subpixel.softargmax(flat[:, 0], peak_x, peak_y, valid, self.radius, self.config.sigma,
+            dx, dy = subpixel.softargmax(flat, peak_x, peak_y, valid, self.radius, self.config.sigma,
                                          self.config.subtract_background, self.config.debias)
         elif mode == "parabola":
-            dx, dy = subpixel.parabola(flat[:, 0], peak_x, peak_y)
+            dx, dy = subpixel.parabola(flat, peak_x, peak_y)
         elif mode == "offset":
             dx, dy, log_sigma = subpixel.read_regression(reg, peak_y * w + peak_x, k)
-            sigma = log_sigma.clamp(*LOG_SIGMA_RANGE).exp() * self.config.sigma_scale
+            sigma = np.exp(np.clip(log_sigma, *LOG_SIGMA_RANGE)) * self.config.sigma_scale
             limit = self.config.offset_reach + 0.5
         else:
-            dx = dy = torch.zeros_like(scores)
+            dx = dy = np.zeros(scores.shape)
         # The NMS peak pixel of a unimodal blob is within half a pixel of its centre;
         # +-1 px (the offset head: its block's reach) bounds a refinement misled by a
         # flat or non-Gaussian heatmap, and the result always lies in the valid image
         # area of docs/design.md section 1.
-        dx, dy = dx.clamp(-limit, limit), dy.clamp(-limit, limit)
-        xs = (peak_x.double() + dx).clamp(-0.5, w - 0.5 - 1e-6).reshape(b, k, -1)
-        ys = (peak_y.double() + dy).clamp(-0.5, h - 0.5 - 1e-6).reshape(b, k, -1)
+        dx, dy = np.clip(dx, -limit, limit), np.clip(dy, -limit, limit)
+        xs = np.clip(peak_x + dx, -0.5, w - 0.5 - 1e-6).reshape(b, k, -1)
+        ys = np.clip(peak_y + dy, -0.5, h - 0.5 - 1e-6).reshape(b, k, -1)
         scores, valid, sigma = scores.reshape(b, k, -1), valid.reshape(b, k, -1), sigma.reshape(b, k, -1)
+        classes = np.broadcast_to(np.arange(k)[:, None], valid.shape[1:])
         out = []
         for i in range(b):
             sel = valid[i]
-            cls = torch.arange(k).unsqueeze(1).expand_as(sel)[sel]
-            xy = torch.stack([xs[i][sel], ys[i][sel]], dim=1)
-            out.append(Points(xy.cpu().numpy(), scores[i][sel].double().cpu().numpy(), cls.cpu().numpy(),
-                              sigma=sigma[i][sel].cpu().numpy()))
+            out.append(Points(np.stack([xs[i][sel], ys[i][sel]], axis=1), scores[i][sel].astype(np.float64),
+                              classes[sel], sigma=sigma[i][sel]))
         return out
 
-    def split_regression(self, maps: torch.Tensor) -> torch.Tensor | None:
+    def split_regression(self, maps: np.ndarray) -> np.ndarray | None:
         """The ``(B, 3, H, W)`` regression channels of ``(B, C, H, W)`` model maps, or
         ``None`` for plain heatmaps; any other channel count is an error."""
         k, c = self.config.num_classes, maps.shape[1]
@@ -274,24 +274,33 @@ class HeatmapCodec:
         raise ValueError(f"maps have {c} channels; expected {k} heatmaps (num_classes) or {k + REGRESSION_CHANNELS} "
                          "(heatmaps + dx, dy, log sigma)")
 
-    def _find_peaks(self, flat: torch.Tensor, threshold: float):
-        """Max-pool NMS. Returns ``(peak_y, peak_x, scores, valid)`` each ``(BK, P)``."""
-        bk, _, h, w = flat.shape
+    def _find_peaks(self, flat: np.ndarray, threshold: float):
+        """Max-filter NMS of ``(BK, H, W)`` maps. Returns ``(peak_y, peak_x, scores,
+        valid)``, each ``(BK, P)``, the peaks of each map by descending score."""
+        bk, h, w = flat.shape
         # A tiny raster-order ramp breaks exact ties (plateaus, half-pixel phases), so a
         # flat top yields one peak, not two.
         # float64: the ramp step must stay far below any real difference in float32.
-        ramp = torch.arange(h * w, 0, -1, dtype=torch.float64, device=flat.device).reshape(1, 1, h, w)
-        tie_broken = flat.double() + ramp * (1e-9 / (h * w))
+        ramp = np.arange(h * w, 0, -1, dtype=np.float64).reshape(1, h, w)
+        tie_broken = flat.astype(np.float64) + ramp * (1e-9 / (h * w))
         ks = self.config.nms_kernel
-        pooled = F.max_pool2d(tie_broken, ks, stride=1, padding=ks // 2)
-        is_peak = (tie_broken == pooled) & (flat > threshold)
-        n_max = int(is_peak.reshape(bk, -1).sum(1).max().item()) if bk else 0
+        pooled = maximum_filter(tie_broken, size=(1, ks, ks), mode="constant", cval=-np.inf)
+        is_peak = (tie_broken == pooled) & (flat > np.float32(threshold))
+        rows, pix = np.nonzero(is_peak.reshape(bk, -1))
+        counts = np.bincount(rows, minlength=bk)
+        n_max = int(counts.max()) if bk else 0
         if n_max > self.config.max_peaks:
             log.warning("%d peaks above the threshold in one heatmap; only the max_peaks=%d strongest are kept "
                         "(raise it: heatmaploc predict --max-peaks N, or Localizer.with_codec(max_peaks=N))",
                         n_max, self.config.max_peaks)
         p = min(n_max, self.config.max_peaks)
-        masked = torch.where(is_peak, flat, torch.full_like(flat, -1.0)).reshape(bk, -1)
-        scores, idx = torch.topk(masked, p, dim=1) if p > 0 else (masked[:, :0], masked[:, :0].long())
-        valid = scores > threshold
-        return idx // w, idx % w, scores, valid
+        values = flat.reshape(bk, -1)[rows, pix]
+        order = np.lexsort((-values, rows))  # by map, then by descending score (stable)
+        rows, pix, values = rows[order], pix[order], values[order]
+        rank = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+        kept = rank < p
+        scores = np.full((bk, p), -1.0, np.float32)
+        idx = np.zeros((bk, p), np.int64)
+        scores[rows[kept], rank[kept]] = values[kept]
+        idx[rows[kept], rank[kept]] = pix[kept]
+        return idx // w, idx % w, scores, scores > np.float32(threshold)

@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from heatmaploc.checkpoint import checkpoint_path, load_checkpoint
 from heatmaploc.config import RunConfig, apply_overrides, config_from_dict
 from heatmaploc.data.index import load_dataset, split_dataset
 
@@ -65,6 +64,8 @@ def finetune_config(data: str | Path, *, val: str | Path | None = None, checkpoi
     """
     if not minutes > 0:
         raise ValueError(f"minutes must be > 0, got {minutes!r}")
+    from heatmaploc.checkpoint import checkpoint_path, load_checkpoint  # torch: only when fine-tuning
+
     ckpt = load_checkpoint(checkpoint_path(checkpoint))
     index = load_dataset(data)
     inference = ckpt.get("inference") or {}

@@ -1,5 +1,6 @@
 """Running a model on prepared samples: the device, batching by shape, and the one
-inference loop that the API, evaluation and training validation share.
+torch inference loop that the API, evaluation and training validation share (torch is
+imported by the functions that use it: batching and decoding serve the ONNX engine too).
 
 Outputs follow the one output interface of :mod:`heatmaploc.models.outputs`: per
 image the maps of a heatmap model or the points of a point model, each with
@@ -10,14 +11,15 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.points import Points
 
 
-def pick_device(name: str = "auto") -> torch.device:
+def pick_device(name: str = "auto"):
+    """The ``torch.device`` of ``name``; ``"auto"``: CUDA when available, else the CPU."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
@@ -31,20 +33,22 @@ def batches_by_shape(shapes: Sequence[tuple], batch_size: int) -> list[list[int]
     return [idx[j : j + batch_size] for idx in groups.values() for j in range(0, len(idx), batch_size)]
 
 
-@torch.no_grad()
-def predict_samples(model: nn.Module, samples: Sequence[dict], device: torch.device, batch_size: int = 16,
+def predict_samples(model, samples: Sequence[dict], device, batch_size: int = 16,
                     channels_last: bool = False, tta: str = "none") -> list[Any]:
     """Run the model on prepared samples (``{"image": (C, H, W) tensor}``), batched by
     shape; per sample the model's output (:mod:`heatmaploc.models.outputs`: the maps of
     a heatmap model, averaged over the test-time augmentation ``tta``, or the points of
     a point model)."""
+    import torch
+
     model.eval()
     out: list[Any] = [None] * len(samples)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    for idx in batches_by_shape([s["image"].shape for s in samples], batch_size):
-        x = torch.stack([samples[i]["image"] for i in idx]).to(device).to(memory_format=fmt)
-        for i, o in zip(idx, model.outputs(x, tta)):
-            out[i] = o
+    with torch.no_grad():
+        for idx in batches_by_shape([s["image"].shape for s in samples], batch_size):
+            x = torch.stack([samples[i]["image"] for i in idx]).to(device).to(memory_format=fmt)
+            for i, o in zip(idx, model.outputs(x, tta)):
+                out[i] = o
     return out
 
 

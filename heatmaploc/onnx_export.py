@@ -1,4 +1,5 @@
-"""ONNX: export a checkpoint's network, and run an exported network with onnxruntime.
+"""ONNX export of a checkpoint's network (needs torch; running the file does not:
+:mod:`heatmaploc.onnx_network`).
 
 Only the network goes into the ONNX file: ``(B, C, H, W)`` normalized images ->
 ``(B, K[+3], H, W)`` logits (and regression maps), with dynamic batch, height and width
@@ -16,47 +17,39 @@ import json
 import logging
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
-import numpy as np
 import torch
-import torch.nn as nn
 
 from heatmaploc import __version__
 from heatmaploc.data.io import atomic_path
 from heatmaploc.models.outputs import HeatmapModel
+from heatmaploc.onnx_network import INPUT_NAME, META_PREFIX, OUTPUT_NAME, require
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OPSET = 18
-META_PREFIX = "heatmaploc."
-INPUT_NAME, OUTPUT_NAME = "image", "maps"
-
-
-def _require(module: str):
-    try:
-        return __import__(module)
-    except ImportError:
-        raise ValueError(f"ONNX support needs the '{module}' package: pip install 'heatmaploc[onnx]'") from None
 
 
 def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEFAULT_OPSET,
-                sample_size: tuple[int, int] = (96, 128)) -> Path:
+                sample_size: tuple[int, int] = (96, 128), half: bool = False) -> Path:
     """Write the network of ``checkpoint`` (``None``: the shipped model) to ``out``.
 
     The graph is traced by ``torch.onnx.export`` at ``sample_size`` with batch, height
     and width dynamic, then checked by ``onnx.checker``; written atomically (a
-    temporary file renamed over ``out``).  It uses the TorchScript-based exporter: the
+    temporary file renamed over ``out``).  ``half``: weights that float16 holds exactly
+    (all of a checkpoint saved in half precision, as the shipped one) are stored as
+    float16 and cast back in the graph (:func:`store_exact_halves`): half the file, the
+    same numbers.  It uses the TorchScript-based exporter: the
     ``torch.export`` one cannot yet reason about the padding arithmetic of the encoder
     stride and the attention windows with symbolic sizes (it fixes the sample's size).
     """
     from heatmaploc.api import Localizer
+    from heatmaploc.checkpoint import checkpoint_path
 
-    _require("onnx")
+    require("onnx", extra="onnx")
     import onnx
 
-    loc = Localizer.default("cpu") if checkpoint in (None, "default") else Localizer.from_checkpoint(checkpoint, "cpu")
+    loc = Localizer.from_checkpoint(checkpoint_path("default" if checkpoint is None else checkpoint), "cpu")
     if not isinstance(loc.model, HeatmapModel):
         raise ValueError(f"{checkpoint}: only heatmap models export to ONNX (this one predicts points directly)")
     model = loc.model.float().eval()
@@ -69,17 +62,47 @@ def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEF
     with atomic_path(out) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the exporter's deprecation notice and tracer remarks on shape arithmetic
+            # half: batch norms stay unfolded (folded weights are no longer float16-exact;
+            # onnxruntime folds them when it loads the file)
             torch.onnx.export(model, (x,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
-                              output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes})
+                              output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
+                              do_constant_folding=not half)
         proto = onnx.load(str(tmp))
         meta = metadata(loc)
         del proto.metadata_props[:]
         for key, value in meta.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = META_PREFIX + key, value
+        if half:
+            store_exact_halves(proto)
         onnx.checker.check_model(proto)
         onnx.save(proto, str(tmp))
     return out
+
+
+def store_exact_halves(proto) -> int:
+    """Store each float32 initializer whose values float16 holds exactly as float16,
+    with a ``Cast`` back to float32 in front of the graph (onnxruntime folds it when
+    the session loads); returns how many were converted."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    kept, casts = [], []
+    for init in graph.initializer:
+        values = numpy_helper.to_array(init) if init.data_type == TensorProto.FLOAT else None
+        if values is not None and values.size > 1 and np.array_equal(values.astype(np.float16).astype(np.float32), values):
+            stored = numpy_helper.from_array(values.astype(np.float16), f"{init.name}__float16")
+            casts.append(helper.make_node("Cast", [stored.name], [init.name], to=TensorProto.FLOAT))
+            kept.append(stored)
+        else:
+            kept.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return len(casts)
 
 
 def metadata(loc) -> dict[str, str]:
@@ -97,58 +120,3 @@ def metadata(loc) -> dict[str, str]:
                              "regression": bool(loc.has_regression),
                              "pad_multiple": int(getattr(loc.model, "pad_multiple", 1))}),
     }
-
-
-class OnnxHeatmapNet(HeatmapModel, nn.Module):
-    """An exported network run by onnxruntime on the CPU, behind the heatmap-model
-    interface (``forward``: ``(B, C, H, W)`` float tensor -> ``(B, K[+3], H, W)``), so
-    :class:`~heatmaploc.api.Localizer` tiles, augments and decodes it as the torch model.
-
-    Attributes:
-        in_channels, classes, pad_multiple: from the file's metadata.
-        config: ``.regression`` says whether the maps carry the regression channels.
-    """
-
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        super().__init__()
-        self.path = Path(path)
-        ort = _require("onnxruntime")
-        onnx = _require("onnx")
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no such ONNX file")
-        try:
-            proto = onnx.load(str(self.path), load_external_data=False)
-        except Exception as err:  # onnx raises protobuf's DecodeError and others for foreign bytes
-            raise ValueError(f"{self.path}: not an ONNX model ({type(err).__name__})") from None
-        meta = {p.key[len(META_PREFIX):]: p.value for p in proto.metadata_props if p.key.startswith(META_PREFIX)}
-        missing = {"codec_config", "inference", "model"} - set(meta)
-        if missing:
-            raise ValueError(f"{self.path}: not exported by 'heatmaploc export' (no {', '.join(sorted(missing))} "
-                             "metadata)")
-        self.meta: dict[str, Any] = {k: (json.loads(v) if k != "version" else v) for k, v in meta.items()}
-        facts = self.meta["model"]
-        self.in_channels, self.classes = int(facts["in_channels"]), int(facts["classes"])
-        self.pad_multiple = int(facts.get("pad_multiple", 1))
-        self.config = SimpleNamespace(regression=bool(facts["regression"]))
-        inputs = [i for i in proto.graph.input if i.name not in {t.name for t in proto.graph.initializer}]
-        dims = [d.dim_value or None for d in inputs[0].type.tensor_type.shape.dim] if inputs else []
-        if len(inputs) != 1 or len(dims) != 4 or dims[1] not in (None, self.in_channels):
-            raise ValueError(f"{self.path}: expected one (B, {self.in_channels}, H, W) input, got "
-                             f"{[(i.name, dims) for i in inputs]}")
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as err:  # onnxruntime's own errors (unsupported ops, invalid graph)
-            raise ValueError(f"{self.path}: onnxruntime cannot load it ({str(err).splitlines()[0][:200]})") from None
-        self.input_name = self.session.get_inputs()[0].name
-        self.out_channels = self.classes + (3 if self.config.regression else 0)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        arr = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
-        (out,) = self.session.run(None, {self.input_name: arr})
-        if out.shape[0] != arr.shape[0] or out.shape[1] != self.out_channels or out.shape[2:] != arr.shape[2:]:
-            raise ValueError(f"{self.path}: the network gave maps of shape {out.shape} for an input of shape "
-                             f"{arr.shape}; expected ({arr.shape[0]}, {self.out_channels}, H, W)")
-        return torch.from_numpy(out)

@@ -1,88 +1,88 @@
 """Sub-pixel refinement of heatmap peaks (the codec's ``decode`` calls these).
 
-Every function works on all peaks of a batch at once: ``maps`` ``(BK, H, W)`` (one
-heatmap per image and class), integer peak pixels ``px, py`` ``(BK, P)`` and their
-``valid`` mask, and returns float64 offsets ``(dx, dy)`` ``(BK, P)`` from the peak
-pixel (docs/design.md section 1 pixels).
+Every function works on all peaks of a batch at once, in numpy (so decoding needs no
+torch): ``maps`` ``(BK, H, W)`` (one heatmap per image and class), integer peak pixels
+``px, py`` ``(BK, P)`` and their ``valid`` mask, and returns float64 offsets
+``(dx, dy)`` ``(BK, P)`` from the peak pixel (docs/design.md section 1 pixels).
 """
 from __future__ import annotations
 
-import torch
+import numpy as np
 
 REGRESSION_CHANNELS = 3  # dx, dy, log sigma after the K heatmaps
+BASIN_NEIGHBOURS = 8  # other peaks a window pixel is compared with (the nearest ones)
 
 
-def read_regression(reg: torch.Tensor, idx: torch.Tensor, k: int):
+def read_regression(reg: np.ndarray, idx: np.ndarray, k: int):
     """``dx, dy, log sigma`` (float64 ``(BK, P)``) at flat pixel indices ``idx``
     ``(BK, P)`` of the ``(B, 3, H, W)`` regression maps shared by the ``K`` classes."""
     b = reg.shape[0]
-    rows = reg.reshape(b, REGRESSION_CHANNELS, -1).repeat_interleave(k, dim=0)  # (BK, 3, HW)
-    vals = torch.gather(rows, 2, idx.unsqueeze(1).expand(-1, REGRESSION_CHANNELS, -1)).double()
+    rows = reg.reshape(b, REGRESSION_CHANNELS, -1)[np.arange(b * k) // k]  # (BK, 3, HW)
+    vals = np.take_along_axis(rows, idx[:, None, :], axis=2).astype(np.float64)
     return vals[:, 0], vals[:, 1], vals[:, 2]
 
 
-def window(r: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(S,)`` column and row offsets of a ``(2r+1)^2`` window, raster order."""
-    off = torch.arange(-r, r + 1, device=device)
-    oy, ox = torch.meshgrid(off, off, indexing="ij")
+def window(r: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(S,)`` integer column and row offsets of a ``(2r+1)^2`` window, raster order."""
+    oy, ox = np.mgrid[-r : r + 1, -r : r + 1]
     return ox.reshape(-1), oy.reshape(-1)
 
 
-def softargmax(maps: torch.Tensor, px: torch.Tensor, py: torch.Tensor, valid: torch.Tensor, r: int, sigma: float,
+def softargmax(maps: np.ndarray, px: np.ndarray, py: np.ndarray, valid: np.ndarray, r: int, sigma: float,
                subtract_background: bool = True, debias: bool = True):
     """Centroid of each peak's ``(2r+1)^2`` window (pixels inside the image and in the
     peak's own basin; the window minimum subtracted when ``subtract_background``),
     with its truncation bias removed (``debias``) for Gaussian peaks of width ``sigma``."""
     bk, h, w = maps.shape
-    ox, oy = window(r, maps.device)  # (S,)
-    gx = px.unsqueeze(-1) + ox  # (BK, P, S)
-    gy = py.unsqueeze(-1) + oy
+    ox, oy = window(r)  # (S,)
+    gx = px[..., None] + ox  # (BK, P, S)
+    gy = py[..., None] + oy
     inside = (gx >= 0) & (gx < w) & (gy >= 0) & (gy < h)
-    flat_idx = (gy.clamp(0, h - 1) * w + gx.clamp(0, w - 1)).reshape(bk, -1)
-    vals = torch.gather(maps.reshape(bk, -1), 1, flat_idx).reshape(gx.shape).double()
-    keep = inside & basin(px, py, valid, ox, oy) & valid.unsqueeze(-1)
-    oxd, oyd = ox.double(), oy.double()
+    flat_idx = (np.clip(gy, 0, h - 1) * w + np.clip(gx, 0, w - 1)).reshape(bk, -1)
+    vals = np.take_along_axis(maps.reshape(bk, -1), flat_idx, axis=1).reshape(gx.shape).astype(np.float64)
+    keep = inside & basin(px, py, valid, ox, oy) & valid[..., None]
+    oxd, oyd = ox.astype(np.float64), oy.astype(np.float64)
     mx, my = centroid(vals, keep, oxd, oyd, subtract_background)
     if not debias:
         return mx, my
     return debiased(mx, my, keep, oxd, oyd, sigma, r, subtract_background)
 
 
-def basin(px, py, valid, ox, oy) -> torch.Tensor:
+def basin(px, py, valid, ox, oy) -> np.ndarray:
     """``(BK, P, S)``: window pixels at least as close to their own peak as to any
     of its nearest other peaks (ties kept on both sides)."""
     bk, p = px.shape
     if p < 2:
-        return torch.ones(bk, p, ox.numel(), dtype=torch.bool, device=px.device)
-    pxf, pyf = px.double(), py.double()
-    d2 = (pxf.unsqueeze(2) - pxf.unsqueeze(1)) ** 2 + (pyf.unsqueeze(2) - pyf.unsqueeze(1)) ** 2
-    blocked = ~valid.unsqueeze(1) | torch.eye(p, dtype=torch.bool, device=px.device).unsqueeze(0)
-    d2 = d2.masked_fill(blocked, float("inf"))
-    m = min(8, p - 1)
-    near_d2, near = torch.topk(d2, m, dim=2, largest=False)  # (BK, P, M)
-    qx = torch.gather(pxf, 1, near.reshape(bk, -1)).reshape(bk, p, m)
-    qy = torch.gather(pyf, 1, near.reshape(bk, -1)).reshape(bk, p, m)
-    sx = pxf.unsqueeze(-1) + ox.double()  # (BK, P, S)
-    sy = pyf.unsqueeze(-1) + oy.double()
-    other = (sx.unsqueeze(-1) - qx.unsqueeze(2)) ** 2 + (sy.unsqueeze(-1) - qy.unsqueeze(2)) ** 2
-    other = other.masked_fill(torch.isinf(near_d2).unsqueeze(2), float("inf"))
-    own = (ox.double() ** 2 + oy.double() ** 2).reshape(1, 1, -1)
-    return own <= other.min(dim=-1).values
+        return np.ones((bk, p, ox.size), dtype=bool)
+    pxf, pyf = px.astype(np.float64), py.astype(np.float64)
+    d2 = (pxf[:, :, None] - pxf[:, None, :]) ** 2 + (pyf[:, :, None] - pyf[:, None, :]) ** 2
+    blocked = ~valid[:, None, :] | np.eye(p, dtype=bool)[None]
+    d2 = np.where(blocked, np.inf, d2)
+    m = min(BASIN_NEIGHBOURS, p - 1)
+    near = np.argsort(d2, axis=2, kind="stable")[:, :, :m]  # (BK, P, M)
+    near_d2 = np.take_along_axis(d2, near, axis=2)
+    qx = np.take_along_axis(pxf, near.reshape(bk, -1), axis=1).reshape(bk, p, m)
+    qy = np.take_along_axis(pyf, near.reshape(bk, -1), axis=1).reshape(bk, p, m)
+    sx = pxf[..., None] + ox  # (BK, P, S)
+    sy = pyf[..., None] + oy
+    other = (sx[..., None] - qx[:, :, None, :]) ** 2 + (sy[..., None] - qy[:, :, None, :]) ** 2
+    other = np.where(np.isinf(near_d2)[:, :, None, :], np.inf, other)
+    own = (ox.astype(np.float64) ** 2 + oy.astype(np.float64) ** 2).reshape(1, 1, -1)
+    return own <= other.min(axis=-1)
 
 
 def centroid(vals, keep, ox, oy, subtract_background: bool = True):
     """Centroid offsets of ``vals`` over ``keep`` with the background rule."""
-    big = torch.finfo(vals.dtype).max
     if subtract_background:
-        bg = torch.where(keep, vals, torch.full_like(vals, big)).min(dim=-1, keepdim=True).values
-        bg = torch.where(torch.isfinite(bg) & (bg < big), bg, torch.zeros_like(bg))
+        bg = np.where(keep, vals, np.inf).min(axis=-1, keepdims=True)
+        bg = np.where(np.isfinite(bg), bg, 0.0)
     else:
-        bg = torch.zeros_like(vals[..., :1])
-    wts = torch.where(keep, (vals - bg).clamp(min=0.0), torch.zeros_like(vals))
+        bg = np.zeros_like(vals[..., :1])
+    wts = np.where(keep, np.clip(vals - bg, 0.0, None), 0.0)
     total = wts.sum(-1)
-    safe = torch.where(total > 0, total, torch.ones_like(total))
-    mx = torch.where(total > 0, (wts * ox).sum(-1) / safe, torch.zeros_like(total))
-    my = torch.where(total > 0, (wts * oy).sum(-1) / safe, torch.zeros_like(total))
+    safe = np.where(total > 0, total, 1.0)
+    mx = np.where(total > 0, (wts * ox).sum(-1) / safe, 0.0)
+    my = np.where(total > 0, (wts * oy).sum(-1) / safe, 0.0)
     return mx, my
 
 
@@ -94,27 +94,27 @@ def debiased(mx, my, keep, ox, oy, sigma: float, r: int, subtract_background: bo
     r = float(r)
 
     def model(cx, cy):
-        g = torch.exp(-((ox - cx.unsqueeze(-1)) ** 2 + (oy - cy.unsqueeze(-1)) ** 2) * inv)
+        g = np.exp(-((ox - cx[..., None]) ** 2 + (oy - cy[..., None]) ** 2) * inv)
         return centroid(g, keep, ox, oy, subtract_background)
 
-    cx, cy = mx.clone(), my.clone()
+    cx, cy = mx.copy(), my.copy()
     for _ in range(steps):
         fx, fy = model(cx, cy)
         jx = (model(cx + eps, cy)[0] - fx) / eps
         jy = (model(cx, cy + eps)[1] - fy) / eps
-        cx = (cx + (mx - fx) / jx.clamp(min=0.05)).clamp(-r, r)
-        cy = (cy + (my - fy) / jy.clamp(min=0.05)).clamp(-r, r)
+        cx = np.clip(cx + (mx - fx) / np.maximum(jx, 0.05), -r, r)
+        cy = np.clip(cy + (my - fy) / np.maximum(jy, 0.05), -r, r)
     return cx, cy
 
 
-def parabola(maps: torch.Tensor, px: torch.Tensor, py: torch.Tensor):
+def parabola(maps: np.ndarray, px: np.ndarray, py: np.ndarray):
     """Log-parabola vertex on each axis through the peak and its two neighbours."""
     bk, h, w = maps.shape
-    flat = maps.reshape(bk, -1).double().clamp(min=1e-12).log()
+    flat = np.log(np.maximum(maps.reshape(bk, -1).astype(np.float64), 1e-12))
 
     def at(x, y):
         inside = (x >= 0) & (x < w) & (y >= 0) & (y < h)
-        v = torch.gather(flat, 1, (y.clamp(0, h - 1) * w + x.clamp(0, w - 1)))
+        v = np.take_along_axis(flat, np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1), axis=1)
         return v, inside
 
     c, _ = at(px, py)
@@ -124,6 +124,6 @@ def parabola(maps: torch.Tensor, px: torch.Tensor, py: torch.Tensor):
         hi, ok_hi = at(px + dxs[1], py + dys[1])
         curv = lo - 2 * c + hi
         ok = ok_lo & ok_hi & (curv < 0)
-        off = torch.where(ok, 0.5 * (lo - hi) / torch.where(ok, curv, -torch.ones_like(curv)), torch.zeros_like(c))
-        offsets.append(off.clamp(-0.5, 0.5))
+        off = np.where(ok, 0.5 * (lo - hi) / np.where(ok, curv, -1.0), 0.0)
+        offsets.append(np.clip(off, -0.5, 0.5))
     return offsets[0], offsets[1]

@@ -29,12 +29,9 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.points import Points
-from heatmaploc.tta import averaged_maps
 
 DECODE_BLOCK = 1024  # side of the blocks a large map is decoded in (pixels)
 
@@ -105,18 +102,20 @@ def blend_weights(start: int, size: int, length: int, overlap: int) -> np.ndarra
     return w
 
 
-def tiled_maps(model: nn.Module, tile_input: Callable[[int, int, int, int], torch.Tensor], shape: tuple[int, int],
-               tiling: TileConfig, device: torch.device, tta: str = "none",
+def tiled_maps(run: Callable[[np.ndarray], np.ndarray], tile_input: Callable[[int, int, int, int], np.ndarray],
+               shape: tuple[int, int], tiling: TileConfig, multiple: int = 1,
                progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """The model's stitched maps of an image too large for one pass.
+    """The stitched maps of an image too large for one pass (numpy; either engine).
 
     Args:
-        model: a heatmap model (``(B, C, h, w)`` -> ``(B, K[+3], h, w)``).
+        run: ``(B, C, h, w)`` float32 normalized tiles -> their ``(B, K[+3], h, w)``
+            maps, test-time augmentation included (the engine's
+            :func:`heatmaploc.tta.averaged_maps`).
         tile_input: ``(y0, y1, x0, x1) -> (C, y1 - y0, x1 - x0)`` normalized network
             input of that window of the image.
         shape: ``(H, W)`` of the image.
         tiling: tile size, overlap and batch.
-        tta: test-time augmentation of each tile (:mod:`heatmaploc.tta`).
+        multiple: the network's padding multiple (tiles are rounded up to it).
         progress: called with the number of tiles done after each batch.
 
     Returns:
@@ -124,23 +123,20 @@ def tiled_maps(model: nn.Module, tile_input: Callable[[int, int, int, int], torc
         averaged maps (probabilities, then ``dx, dy, log sigma``).
     """
     h, w = shape
-    boxes, (size_y, size_x) = tile_boxes(shape, tiling, int(getattr(model, "pad_multiple", 1)))
+    boxes, (size_y, size_x) = tile_boxes(shape, tiling, multiple)
     total = weight = None
-    model.eval()
-    with torch.no_grad():
-        for i in range(0, len(boxes), tiling.batch):
-            chunk = boxes[i : i + tiling.batch]
-            x = torch.stack([tile_input(y, y + size_y, x0, x0 + size_x) for y, x0 in chunk]).to(device)
-            maps = averaged_maps(model, x, tta).float().cpu().numpy()
-            if total is None:
-                total = np.zeros((maps.shape[1], h, w), np.float32)
-                weight = np.zeros((h, w), np.float32)
-            for (y, x0), m in zip(chunk, maps):
-                wt = np.outer(blend_weights(y, size_y, h, tiling.overlap), blend_weights(x0, size_x, w, tiling.overlap))
-                total[:, y : y + size_y, x0 : x0 + size_x] += m * wt
-                weight[y : y + size_y, x0 : x0 + size_x] += wt
-            if progress is not None:
-                progress(len(chunk))
+    for i in range(0, len(boxes), tiling.batch):
+        chunk = boxes[i : i + tiling.batch]
+        maps = run(np.stack([tile_input(y, y + size_y, x0, x0 + size_x) for y, x0 in chunk]))
+        if total is None:
+            total = np.zeros((maps.shape[1], h, w), np.float32)
+            weight = np.zeros((h, w), np.float32)
+        for (y, x0), m in zip(chunk, maps):
+            wt = np.outer(blend_weights(y, size_y, h, tiling.overlap), blend_weights(x0, size_x, w, tiling.overlap))
+            total[:, y : y + size_y, x0 : x0 + size_x] += m * wt
+            weight[y : y + size_y, x0 : x0 + size_x] += wt
+        if progress is not None:
+            progress(len(chunk))
     total /= weight
     return total
 
@@ -184,7 +180,7 @@ def decode_in_blocks(codec: HeatmapCodec, maps: np.ndarray, threshold: float | N
             cy0, cy1, cx0, cx1 = max(y0 - margin, 0), min(y1 + margin, h), max(x0 - margin, 0), min(x1 + margin, w)
             crop = maps[:, cy0:cy1, cx0:cx1]
             uncapped = HeatmapCodec(replace(codec.config, max_peaks=crop.shape[1] * crop.shape[2]))
-            pts = uncapped.decode(torch.from_numpy(np.ascontiguousarray(crop))[None], threshold=threshold)[0]
+            pts = uncapped.decode(crop[None], threshold=threshold)[0]
             xy = pts.xy + np.array([cx0, cy0], np.float64)
             core = (xy[:, 0] >= x0 - 0.5) & (xy[:, 0] < x1 - 0.5) & (xy[:, 1] >= y0 - 0.5) & (xy[:, 1] < y1 - 0.5)
             parts.append((xy[core], pts.scores[core], pts.labels[core], pts.sigma[core]))

@@ -1,12 +1,16 @@
 """Shared fixtures: tiny real datasets on disk."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from heatmaploc.data.io import write_image, write_points_csv
+
+if not os.environ.get("DISPLAY"):  # the napari widget tests: Qt without a display (CI)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def make_dataset(root: Path, images: dict[str, np.ndarray], points: dict[str, np.ndarray], meta: str | None = None) -> Path:

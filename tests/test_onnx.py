@@ -54,6 +54,25 @@ def test_shipped_model_gives_the_same_points_through_onnxruntime(tmp_path):
         np.testing.assert_allclose(q.xy, p.xy, atol=1e-3)
 
 
+def test_the_shipped_onnx_copy_is_the_shipped_checkpoint():
+    """heatmaploc/assets/default.onnx (what a torch-free install runs) must be the
+    network of default.pt with its codec and calibration: re-export it with
+    `heatmaploc export default heatmaploc/assets/default.onnx --half` when the model changes."""
+    from heatmaploc.simulate.examples import example
+
+    torch_loc, onnx_loc = Localizer.default("cpu", engine="torch"), Localizer.default(engine="onnx")
+    assert onnx_loc.is_onnx and not torch_loc.is_onnx
+    assert onnx_loc.codec.config == torch_loc.codec.config and onnx_loc.tta == torch_loc.tta
+    assert onnx_loc.inference["thresholds"] == torch_loc.inference["thresholds"]
+    images = [example(kind)[1].image for kind in ("plate", "amplitude_raw", "seed_jet")]
+    for a, b in zip(torch_loc.with_tta("none").raw_outputs(images), onnx_loc.with_tta("none").raw_outputs(images)):
+        assert np.abs(a.maps - b.maps).max() <= 1e-4
+    with pytest.raises(ValueError, match="engine must be"):
+        Localizer.default(engine="tensorflow")
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        Localizer.default("cuda", engine="onnx")
+
+
 def test_export_and_predict_onnx_from_the_command_line(tiny_checkpoint, tmp_path, capsys):
     out = tmp_path / "m.onnx"
     assert main(["export", str(tiny_checkpoint), str(out)]) == 0

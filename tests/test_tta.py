@@ -47,6 +47,25 @@ def test_averaged_heatmap_is_equivariant_under_its_transforms(mode):
             assert torch.allclose(averaged_maps(model, apply(x, t), mode), apply(base, t), atol=1e-6)
 
 
+@pytest.mark.parametrize("mode", ["none", "flip", "d4"])
+def test_numpy_and_torch_arrays_give_the_same_averaged_maps(mode):
+    """One implementation serves both engines: numpy arrays (onnxruntime, no torch) and
+    torch tensors, non-square, with the regression channels mapped back."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.Conv2d(6, 4, 3, padding=1)).eval()
+    x = torch.randn(2, 1, 9, 14)
+
+    def numpy_model(a: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return model(torch.from_numpy(np.ascontiguousarray(a))).numpy()
+
+    with torch.no_grad():
+        expected = averaged_maps(model, x, mode).numpy()
+    got = averaged_maps(numpy_model, x.numpy(), mode)
+    assert isinstance(got, np.ndarray) and got.dtype == np.float32 and got.shape == (2, 4, 9, 14)
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+
+
 def test_checkpoint_carries_its_tta_and_cli_overrides_it(tiny_checkpoint, tmp_path, capsys):
     ckpt = load_checkpoint(tiny_checkpoint)
     assert ckpt["inference"]["tta"] == "none" and ckpt["inference"]["thresholds"] == {"none": ckpt["codec_config"]["threshold"]}

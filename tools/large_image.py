@@ -98,7 +98,7 @@ def measure(data: Path, crops: int) -> dict:
     references: list[tuple[float, float]] = []
     plain_tiled_maps = api.tiled_maps
 
-    def tiled_maps_with_references(model, tile_input, shape, tiling, device, tta="none", progress=None):
+    def tiled_maps_with_references(run, tile_input, shape, tiling, multiple=1, progress=None):
         done = [0]
 
         def step(n):
@@ -108,7 +108,7 @@ def measure(data: Path, crops: int) -> dict:
             if done[0] % REFERENCE_EVERY == 0:
                 references.append(timed(small)[:2])
 
-        return plain_tiled_maps(model, tile_input, shape, tiling, device, tta, step)
+        return plain_tiled_maps(run, tile_input, shape, tiling, multiple, step)
 
     api.tiled_maps = tiled_maps_with_references
     t_large, c_large, pts = timed(image)

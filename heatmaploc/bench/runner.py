@@ -24,7 +24,7 @@ from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
 from heatmaploc.evaluation import evaluate_outputs
 from heatmaploc.inference import decode_outputs, support_candidates
-from heatmaploc.models.outputs import PointOutput
+from heatmaploc.outputs import PointOutput
 from heatmaploc.runtime import torch_session
 from heatmaploc.training import train
 from heatmaploc.metrics import HEADLINE_RADIUS, match_points, point_metrics

@@ -37,6 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
+    except ModuleNotFoundError as err:  # an optional dependency this command needs
+        from heatmaploc.shipped import missing_extra_message
+
+        message = missing_extra_message(err)
+        if message is None:
+            raise
+        print(f"heatmaploc {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except (ValueError, FileNotFoundError) as err:
         print(f"heatmaploc {args.command}: error: {err}", file=sys.stderr)
         return 2

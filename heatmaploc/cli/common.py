@@ -9,31 +9,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import yaml
 
 from heatmaploc.codec import REFINE_MODES
+from heatmaploc.keyvalues import parse_overrides  # noqa: F401 (the subcommands import it from here)
 from heatmaploc.tta import TTA_MODES
-
-
-def parse_overrides(items: Sequence[str], option: str = "--set") -> dict[str, Any]:
-    """``["key=value", ...]`` -> dict, values parsed as YAML (``[0, 10]``, ``0.5``, ``jet``);
-    errors name ``option``."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{option} expects KEY=VALUE, got {item!r}")
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            raise ValueError(f"{option} {item!r}: value does not parse ({err})") from None
-        if isinstance(parsed, str):  # YAML 1.1 reads "1e-3" as a string
-            try:
-                parsed = float(parsed)
-            except ValueError:
-                pass
-        out[key.strip()] = parsed
-    return out
 
 
 def _number(text: str, kind, what: str, ok, rule: str):
@@ -234,12 +213,9 @@ def physics_options(args) -> dict[str, Any] | None:
         if getattr(args, "known", None):
             raise ValueError("--known needs --refine physics")
         return None
-    from heatmaploc.physics.blind import validate_known
+    from heatmaploc.physics.blind import parse_known
 
-    known = parse_overrides(args.known, "--known")
-    if "colormap" in known and str(known["colormap"]).lower() == "none":
-        known["colormap"] = None
-    return validate_known(known, "--known")
+    return parse_known(args.known, "--known")
 
 
 def print_point_table(metrics: dict, radii: Sequence[float]) -> None:

@@ -9,13 +9,16 @@ def add(sub) -> None:
     p.add_argument("checkpoint", help="model checkpoint ('default' = the shipped model)")
     p.add_argument("out", help="ONNX file to write")
     p.add_argument("--opset", type=positive_int, default=None, help="ONNX opset (default: 18)")
+    p.add_argument("--half", action="store_true",
+                   help="store the weights that float16 holds exactly as float16 (a checkpoint saved in half "
+                        "precision, as the shipped one: half the file, the same numbers)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from heatmaploc.onnx_export import DEFAULT_OPSET, export_onnx
 
-    path = export_onnx(args.checkpoint, args.out, args.opset or DEFAULT_OPSET)
+    path = export_onnx(args.checkpoint, args.out, args.opset or DEFAULT_OPSET, half=args.half)
     print(f"exported: {path} (dynamic batch, height and width; run it with heatmaploc predict --onnx {path} or "
           "heatmaploc.Localizer.from_onnx)")
     return 0

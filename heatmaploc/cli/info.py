@@ -15,13 +15,29 @@ def add(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    import torch
+def engines() -> str:
+    """The engines installed here, with their versions (torch's devices and threads)."""
+    from heatmaploc.shipped import has_module
 
+    parts = []
+    if has_module("torch"):
+        import torch
+
+        parts.append(f"torch {torch.__version__}  cuda {'yes' if torch.cuda.is_available() else 'no'}"
+                     f"  threads {torch.get_num_threads()}")
+    else:
+        parts.append("torch not installed")
+    if has_module("onnxruntime"):
+        import onnxruntime
+
+        parts.append(f"onnxruntime {onnxruntime.__version__}")
+    return "  ".join(parts)
+
+
+def run(args) -> int:
     from heatmaploc.simulate import PRESETS
 
-    print(f"heatmaploc {__version__}  torch {torch.__version__}  cuda {'yes' if torch.cuda.is_available() else 'no'}"
-          f"  threads {torch.get_num_threads()}")
+    print(f"heatmaploc {__version__}  {engines()}")
     print(f"simulator presets: {', '.join(sorted(PRESETS))}")
     if args.dataset:
         from heatmaploc.data import load_dataset

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from heatmaploc.models.blocks import crop_to, pad_to_multiple
 from heatmaploc.models.head import RegressionHead, prior_bias
-from heatmaploc.models.outputs import HeatmapModel, PointOutput
+from heatmaploc.models.outputs import HeatmapModel
+from heatmaploc.outputs import PointOutput
 from heatmaploc.points import Points
 
 SMP_ARCHS = {"deeplabv3plus": "DeepLabV3Plus", "unet": "Unet"}

@@ -38,7 +38,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 from skimage.restoration import estimate_sigma
@@ -341,6 +341,17 @@ def _screen(fitter: _Fitter, start: np.ndarray, known: Mapping, signed: bool, sp
     for f in finer:
         log.debug("%s: close call, %s %s on finer pixels: BIC %.1f", name, f.kernel, f.observable, f.bic())
     return close[int(np.argmin([f.bic() for f in finer]))]
+
+
+def parse_known(items: Sequence[str], name: str = "--known") -> dict[str, Any]:
+    """``["kernel=plate", "colormap=none", ...]`` (values read as YAML; ``colormap=none``:
+    a raw field) -> :func:`validate_known`'s dict; errors name ``name``."""
+    from heatmaploc.keyvalues import parse_overrides
+
+    known = parse_overrides(items, name)
+    if "colormap" in known and str(known["colormap"]).lower() == "none":
+        known["colormap"] = None
+    return validate_known(known, name)
 
 
 def validate_known(known: Mapping | None, name: str = "physics") -> dict[str, Any]:
