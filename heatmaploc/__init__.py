@@ -3,10 +3,9 @@
 Coordinates everywhere are docs/design.md pixels: ``(x, y)``, ``x`` along columns, pixel
 centres at integers (the top-left pixel spans ``[-0.5, 0.5]^2``).
 """
-__version__ = "0.1.0"
-
-from heatmaploc.codec import CodecConfig, HeatmapCodec  # noqa: E402
-from heatmaploc.points import PhysicalFrame, Points  # noqa: E402
+from heatmaploc._version import __version__
+from heatmaploc.codec import CodecConfig, HeatmapCodec
+from heatmaploc.points import PhysicalFrame, Points
 
 
 def __getattr__(name: str):

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from heatmaploc import __version__
+from heatmaploc._version import __version__
 from heatmaploc.config import to_plain
 from heatmaploc.data.io import atomic_path
 from heatmaploc.shipped import SHIPPED, default_checkpoint_path

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from heatmaploc.outputs import HeatmapOutput
+from heatmaploc.subpixel import REGRESSION_CHANNELS
 from heatmaploc.tta import averaged_maps
 
 META_PREFIX = "heatmaploc."
@@ -75,11 +76,12 @@ class OnnxNetwork:
             raise ValueError(f"{self.path}: its heatmaploc metadata is unreadable ({type(err).__name__}: {err})") from None
         inputs = self.session.get_inputs()
         dims = list(inputs[0].shape) if inputs else []
-        if len(inputs) != 1 or len(dims) != 4 or dims[1] not in (self.in_channels,) and isinstance(dims[1], int):
+        channels_differ = len(dims) == 4 and isinstance(dims[1], int) and dims[1] != self.in_channels
+        if len(inputs) != 1 or len(dims) != 4 or channels_differ:
             raise ValueError(f"{self.path}: expected one (B, {self.in_channels}, H, W) input, got "
                              f"{[(i.name, i.shape) for i in inputs]}")
         self.input_name = inputs[0].name
-        self.out_channels = self.classes + (3 if self.config.regression else 0)
+        self.out_channels = self.classes + (REGRESSION_CHANNELS if self.config.regression else 0)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         arr = np.ascontiguousarray(x, dtype=np.float32)

@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Sequence
 
-from heatmaploc import __version__
+from heatmaploc._version import __version__
 from heatmaploc.cli import benchmark, evaluate, export, finetune, info, merge, predict, simulate, train
 from heatmaploc.cli.common import parse_overrides
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from heatmaploc import __version__
+from heatmaploc._version import __version__
 
 
 def add(sub) -> None:

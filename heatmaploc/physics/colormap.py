@@ -3,7 +3,6 @@ instrument's RGB export relates to the field it shows."""
 from __future__ import annotations
 
 import numpy as np
-from matplotlib import colormaps
 from scipy.spatial import cKDTree
 
 
@@ -16,7 +15,10 @@ def minmax(field: np.ndarray) -> np.ndarray:
 
 
 def get_colormap(name: str):
-    """The matplotlib colormap ``name`` (``ValueError`` naming it if unknown)."""
+    """The matplotlib colormap ``name`` (``ValueError`` naming it if unknown); matplotlib
+    is imported here, on first use, so importing the physics stays light."""
+    from matplotlib import colormaps
+
     try:
         return colormaps[name]
     except KeyError:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from heatmaploc import __version__
+from heatmaploc._version import __version__
 from heatmaploc.data.io import write_image, write_json, write_points_csv
 from heatmaploc.physics.colormap import apply_colormap
 from heatmaploc.simulate import render
