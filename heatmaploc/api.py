@@ -326,11 +326,23 @@ class Localizer:
             return points
         if images is None or len(images) != len(outputs):
             raise ValueError("the physics refinement needs the images the outputs came from")
+        return self.refine(images, points, support_candidates(outputs, self.codec, threshold), physics, names,
+                           workers)
+
+    def refine(self, images: Sequence[np.ndarray], points: Sequence[Points],
+               candidates: Sequence[np.ndarray] | None = None, physics: Mapping[str, Any] | None = None,
+               names: Sequence[str] | None = None, workers: int | None = 1, progress: bool = False) -> list[Points]:
+        """The blind physics refinement of decoded points (one path for the API, the CLI
+        and the napari widget; :func:`heatmaploc.physics.parallel.refine_many`):
+        ``candidates[i]``, the ``(c, 2)`` heatmap peaks of image ``i`` above the support
+        floor (:meth:`predict_with_support`), are where a source may be added;
+        ``physics`` what is known; ``workers`` processes (``None``: one per CPU);
+        ``progress`` a progress bar."""
         from heatmaploc.physics.parallel import refine_many
 
         names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
-        return refine_many(list(images), points, physics, names, workers,
-                           candidates=support_candidates(outputs, self.codec, threshold))
+        return refine_many(list(images), list(points), physics, names, workers, progress=progress,
+                           candidates=candidates)
 
     def predict_with_support(self, image: ImageLike, threshold: float | None = None,
                              pixel_size: float | None = None) -> tuple[Points, np.ndarray]:

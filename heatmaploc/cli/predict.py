@@ -77,7 +77,6 @@ def run(args) -> int:
 
     from heatmaploc.data.io import read_image, write_points_csv
     from heatmaploc.physics.fieldfit import refine_points
-    from heatmaploc.physics.parallel import refine_many
     from heatmaploc.viz import plot_points_grid
 
     field_model = args.field_fit
@@ -127,9 +126,9 @@ def run(args) -> int:
     if not results and shard is None:
         raise ValueError(f"none of the {len(files)} input images could be predicted")
     if known is not None and results:
-        refined = refine_many([images[p] for p, _ in results], [pts for _, pts in results], known,
-                              [str(p) for p, _ in results], args.workers, progress=len(results) >= 4,
-                              candidates=[candidates[p] for p, _ in results])
+        refined = loc.refine([images[p] for p, _ in results], [pts for _, pts in results],
+                             [candidates[p] for p, _ in results], known, [str(p) for p, _ in results], args.workers,
+                             progress=len(results) >= 4)
         results = [(path, pts) for (path, _), pts in zip(results, refined)]
     if args.json:
         if known is None:
