@@ -17,7 +17,7 @@ DEFAULT_ONNX = "default.onnx"
 # the optional dependencies and the extra that installs each (setup.cfg)
 EXTRA_OF_MODULE = {"torch": "torch", "torchvision": "torch", "segmentation_models_pytorch": "torch",
                    "onnxruntime": "onnx-runtime", "onnx": "onnx", "napari": "napari", "magicgui": "napari",
-                   "trackpy": "trackpy"}
+                   "trackpy": "trackpy", "acoular": "acoustics"}
 TORCH_INSTALL = "pip install 'heatmaploc[torch]'"
 ONNX_RUNTIME_INSTALL = "pip install 'heatmaploc[onnx-runtime]'"
 

@@ -76,6 +76,8 @@ class BenchConfig:
     threads: int = 2
     examples: int = 8
     physics_groups: tuple[str, ...] | None = None
+    acoustic_peer: dict = field(default_factory=lambda: {"tuning_seed_offset": 50000, "tuning_n": 20,
+                                                         "limits": {"clean-sc": None, "damas": 20}})
 
 
 def main_suite_name(groups: dict[str, str]) -> str:

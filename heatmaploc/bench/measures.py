@@ -4,6 +4,7 @@ and the least-squares and field-fit baselines on the isolated-source suites."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Any
 
@@ -189,4 +190,74 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
         out.update(crlb_ratio(m.rmse, m.tp, bounds))
     if amplitude_bounds is not None:
         out.update(strength_ratio(strength_errors(refined, suite), *amplitude_bounds))
+    return out
+
+
+def level_errors(preds: list[Points], suite: Suite, radius: float = HEADLINE_RADIUS) -> list[float]:
+    """Absolute errors (dB) of the sources' levels relative to each map's strongest
+    source: for every matched source but the strongest, ``|10 log10(p_j / p_ref) -
+    10 log10(q_j / q_ref)|`` with ``p`` the estimated powers (``Points.strength``),
+    ``q`` the true ones and ``ref`` the strongest true source (maps where it is not
+    matched, or without estimated powers, give none)."""
+    errors = []
+    for pts, truth, scene in zip(preds, suite.truths, suite.scenes):
+        if len(truth) < 2 or not pts.has_strength:
+            continue
+        match = match_points(pts.xy, truth, radius)
+        est = dict(zip(match.true_idx.tolist(), match.pred_idx.tolist()))
+        ref = int(np.argmax(scene.powers))
+        if ref not in est or not pts.strength[est[ref]] > 0:
+            continue
+        for j, i in est.items():
+            if j != ref and pts.strength[i] > 0:
+                errors.append(abs(10 * math.log10(pts.strength[i] / pts.strength[est[ref]])
+                                  - 10 * math.log10(scene.powers[j] / scene.powers[ref])))
+    return errors
+
+
+def _point_rows(preds: list[Points], suite: Suite) -> dict[str, Any]:
+    errors = level_errors(preds, suite)
+    return {"r1": point_metrics([p.xy for p in preds], suite.truths, 1.0).to_dict(),
+            "r2": point_metrics([p.xy for p in preds], suite.truths, HEADLINE_RADIUS).to_dict(),
+            "level_error_db_median": float(np.median(errors)) if errors else float("nan"),
+            "level_errors": len(errors)}
+
+
+def psf_metrics(preds: list[Points], suite: Suite, workers: int | None = None,
+                candidates: list[np.ndarray] | None = None) -> dict[str, Any]:
+    """A model's points on an acoustic suite refined by the point-spread family
+    (``physics={"family": "psf"}``): point metrics within 1 and 2 px, the median
+    relative level error (:func:`level_errors`), the share of maps whose fit was used
+    and the per-map seconds (one process each)."""
+    from heatmaploc.physics.parallel import refine_many, refinement_seconds
+
+    refined = refine_many(suite.images, preds, {"family": "psf"},
+                          [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers, candidates=candidates)
+    return {**_point_rows(refined, suite), "accepted": float(np.mean([p.refined for p in refined])) if refined else 0.0,
+            "seconds": refinement_seconds(refined)}
+
+
+def acoustic_peer_metrics(suite: Suite, tuning: Suite, limits: dict[str, int | None]) -> dict[str, Any]:
+    """acoular's deconvolutions of the arrays' cross-spectral matrices
+    (:mod:`heatmaploc.bench.acoular_peer`) on ``suite``, their dynamic range tuned on
+    ``tuning``; ``limits[method]``: the first maps only (DAMAS costs ~20 s a map);
+    ``{"skipped": reason}`` without acoular."""
+    from heatmaploc.bench import acoular_peer
+
+    reason = acoular_peer.unavailable_reason()
+    if reason is not None:
+        return {"skipped": reason}
+    out: dict[str, Any] = {}
+    for method in acoular_peer.METHODS:
+        limit = limits.get(method)
+        tune_maps, _ = acoular_peer.deconvolved_maps(tuning, method, limit)
+        k = len(tune_maps)
+        dr, tuned_f1 = acoular_peer.tune_dynamic_range(tune_maps, tuning.scenes[:k], tuning.truths[:k], HEADLINE_RADIUS)
+        maps, seconds = acoular_peer.deconvolved_maps(suite, method, limit)
+        preds = acoular_peer.map_points(maps, suite.scenes, dr)
+        n = len(preds)
+        sub = Suite(suite.spec, suite.images[:n], suite.truths[:n], suite.infos[:n], suite.scenes[:n], None,
+                    suite.config, suite.csms[:n])
+        out[method] = {**_point_rows(preds, sub), "n_images": n, "dynamic_range_db": dr, "tuning_f1": tuned_f1,
+                       "seconds_median": seconds}
     return out

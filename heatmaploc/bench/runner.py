@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,9 @@ from heatmaploc.api import Localizer
 from heatmaploc.checkpoint import checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec, main_suite_name
-from heatmaploc.bench.measures import (amplitude_crlb_of_suite, blind_physics_metrics, both_found, coord_eps, crlb_of_suite, crlb_ratio,
-                                       field_fit_metrics, lsq_points, physical_radius_metrics, pr_curve, seed_protocol_ceiling)
+from heatmaploc.bench.measures import (acoustic_peer_metrics, amplitude_crlb_of_suite, blind_physics_metrics, both_found,
+                                       coord_eps, crlb_of_suite, crlb_ratio, field_fit_metrics, lsq_points,
+                                       physical_radius_metrics, pr_curve, psf_metrics, seed_protocol_ceiling)
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
@@ -179,10 +180,20 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
     report["tta_ablation"] = tta_ablation(locs[first], main_suite, cfg)
     report["physics"] = {}
     for name, preds in tqdm(first_preds.items(), desc="physics refinement", disable=not progress):
+        if suites[name].is_acoustic:  # point-spread maps: the PSF family, and the field's tools as a peer
+            report["physics"][name] = {"psf": psf_metrics(preds, suites[name], cfg.threads, first_candidates[name])}
+            continue
         report["physics"][name] = {
             "known": field_fit_metrics(preds, suites[name], bounds.get(name)),
             "blind": blind_physics_metrics(preds, suites[name], bounds.get(name), cfg.threads,
                                            first_candidates[name], amplitude_bounds.get(name))}
+    report["acoustic_peers"] = {}
+    for name, suite in suites.items():
+        if suite.is_acoustic:
+            peer = cfg.acoustic_peer
+            tuning = build_suite(replace(suite.spec, seed=suite.spec.seed + int(peer["tuning_seed_offset"]),
+                                         n=int(peer["tuning_n"])))
+            report["acoustic_peers"][name] = acoustic_peer_metrics(suite, tuning, dict(peer.get("limits") or {}))
     report["baselines"] = _baselines(cfg, suites, bounds, progress)
     report["seed_ceiling"] = {name: seed_protocol_ceiling(s, cfg.seed_eps, cfg.seed_crlb_images,
                                                           locs[first].codec.config.nms_kernel)

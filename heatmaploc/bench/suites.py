@@ -17,6 +17,7 @@ from heatmaploc.data.index import load_dataset
 from heatmaploc.data.io import read_image
 from heatmaploc.points import PhysicalFrame
 from heatmaploc.simulate import SimConfig, get_preset
+from heatmaploc.simulate.acoustic import AcousticConfig, render_acoustic, sample_acoustic_scene, scene_csm
 from heatmaploc.simulate.generate import image_rng, render_scene
 from heatmaploc.simulate.scene import Scene, sample_scene
 
@@ -59,6 +60,12 @@ class Suite:
     scenes: list[Scene | None]
     frame: PhysicalFrame | None = None
     config: SimConfig | None = None  # the simulator config (None for a dataset folder)
+    csms: list[np.ndarray] | None = None  # acoustic suites: each map's cross-spectral matrix (what the array measured)
+
+    @property
+    def is_acoustic(self) -> bool:
+        """Beamforming maps of the acoustic preset (point-spread physics, not waves)."""
+        return isinstance(self.config, AcousticConfig)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -106,6 +113,8 @@ def build_suite(spec: SuiteSpec) -> Suite:
     if spec.generator == "isolated":
         overrides.update(count_range=(1, 1), outside_count_range=(0, 0))
     cfg = get_preset(spec.preset, **overrides)
+    if isinstance(cfg, AcousticConfig):
+        return _acoustic_suite(spec, cfg)
     images, truths, infos, scenes = [], [], [], []
     for i in range(spec.n):
         rng = image_rng(spec.seed, i)
@@ -122,3 +131,22 @@ def build_suite(spec: SuiteSpec) -> Suite:
         scenes.append(scene)
     frame = PhysicalFrame(cfg.pixel_size, cfg.origin) if cfg.pixel_size else None
     return Suite(spec, images, truths, infos, scenes, frame, cfg)
+
+
+def _acoustic_suite(spec: SuiteSpec, cfg: AcousticConfig) -> Suite:
+    """Beamforming maps with their scenes and cross-spectral matrices (the maps are
+    those :func:`heatmaploc.simulate.simulate_image` gives for the same seed)."""
+    if spec.generator != "standard":
+        raise ValueError(f"suite {spec.name!r}: acoustic suites take generator 'standard', got {spec.generator!r}")
+    images, truths, infos, scenes, csms = [], [], [], [], []
+    for i in range(spec.n):
+        rng = image_rng(spec.seed, i)
+        scene = sample_acoustic_scene(cfg, rng)
+        csm = scene_csm(scene, cfg.height, cfg.width, rng)
+        image, info = render_acoustic(cfg, scene, rng, csm)
+        images.append(image)
+        truths.append(scene.points)
+        infos.append(info)
+        scenes.append(scene)
+        csms.append(csm)
+    return Suite(spec, images, truths, infos, scenes, None, cfg, csms)

@@ -191,11 +191,18 @@ def _positions(cfg: AcousticConfig, n: int, min_sep: float, rng: np.random.Gener
     return out
 
 
-def power_map(scene: AcousticScene, height: int, width: int, rng: np.random.Generator | None) -> np.ndarray:
-    """``(H, W)`` float64 beamforming power map of ``scene`` (linear; the cross-spectral
-    matrix drawn from ``rng`` when the scene has a finite number of snapshots)."""
+def scene_csm(scene: AcousticScene, height: int, width: int, rng: np.random.Generator | None) -> np.ndarray:
+    """``(M, M)`` cross-spectral matrix of ``scene``'s microphones (drawn from ``rng``
+    when the scene has a finite number of snapshots): what the array measured."""
     sources = beamform.pixel_to_focus(scene.points, height, width, scene.pixel, scene.distance)
-    csm = beamform.cross_spectral_matrix(scene.mics, sources, scene.powers, scene.noise_power, scene.snapshots, rng)
+    return beamform.cross_spectral_matrix(scene.mics, sources, scene.powers, scene.noise_power, scene.snapshots, rng)
+
+
+def power_map(scene: AcousticScene, height: int, width: int, rng: np.random.Generator | None,
+              csm: np.ndarray | None = None) -> np.ndarray:
+    """``(H, W)`` float64 beamforming power map of ``scene`` (linear) from ``csm``
+    (default: :func:`scene_csm` drawn from ``rng``)."""
+    csm = scene_csm(scene, height, width, rng) if csm is None else csm
     grid = beamform.focus_grid(height, width, scene.pixel, scene.distance)
     return beamform.beamform(csm, scene.mics, grid, scene.remove_diagonal).reshape(height, width)
 
@@ -210,11 +217,12 @@ def to_db(power: np.ndarray, dynamic_range_db: float) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(power, floor) / peak)
 
 
-def render_acoustic(cfg: AcousticConfig, scene: AcousticScene,
-                    rng: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+def render_acoustic(cfg: AcousticConfig, scene: AcousticScene, rng: np.random.Generator,
+                    csm: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """The rendered map (float32 ``(H, W)`` raw or uint8 ``(H, W, 3)`` colormap) and its
-    generator info (JSON-friendly: powers, levels, instrument)."""
-    power = power_map(scene, cfg.height, cfg.width, rng)
+    generator info (JSON-friendly: powers, levels, instrument); ``csm``: the scene's
+    :func:`scene_csm` when the caller drew it (from the same ``rng``, just before)."""
+    power = power_map(scene, cfg.height, cfg.width, rng, csm)
     values = to_db(power, scene.dynamic_range_db) if scene.scale == "db" else power
     rendering = draw_rendering(cfg.renderings, cfg.raw_fraction, rng)
     info: dict[str, Any] = {"rendering": rendering}
