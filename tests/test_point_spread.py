@@ -45,6 +45,17 @@ def test_a_faint_source_in_a_strong_ones_sidelobe_is_added():
     assert sorted(result.levels_db)[0] == pytest.approx(-15.0, abs=1.0)
 
 
+def test_an_addition_needs_a_support_candidate_when_candidates_are_given():
+    psf = PSF("airy", 4.0)
+    truth = np.array([[20.2, 19.7], [20.2 + 1.6 * 4.0, 19.7]])
+    image = power_map(psf, truth, [1.0, 10 ** -1.5], 0.001)
+    elsewhere = np.array([[5.0, 35.0]])  # a heatmap peak far from the faint source
+    blocked = refine_psf(image, truth[:1], {"scale": "linear"}, support=np.vstack([truth[:1], elsewhere]))
+    assert blocked.fit.count == 1 and blocked.added == 0
+    near = refine_psf(image, truth[:1], {"scale": "linear"}, support=truth + [[0.0, 0.0], [0.8, -0.6]])
+    assert near.fit.count == 2 and np.all(matched(near.fit.xy, truth) < 0.3)
+
+
 def test_no_source_is_added_on_noise_and_a_point_in_empty_space_is_removed():
     truth = np.array([[15.0, 22.0]])
     image = power_map(PSF("gaussian", 5.0), truth, [1.0], 0.01, seed=3)

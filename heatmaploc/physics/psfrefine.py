@@ -5,7 +5,9 @@ BIC (additions at significant residual peaks, removals), and the sources' powers
 Decisions (stated): a shape, the template, an addition or a removal is taken when it
 lowers the BIC over independent samples (:meth:`~heatmaploc.physics.psffit.PSFFit.bic`)
 at one correlation area; an addition needs ``ADD_BIC`` and a power of at least
-``ADD_SIGNIFICANCE`` sigmas (no source in empty space); a network point is removed
+``ADD_SIGNIFICANCE`` sigmas (no source in empty space) and, when the network's support
+candidates are given, a candidate within half the PSF's width (as the wave family's
+windows add only at heatmap peaks above half the threshold); a network point is removed
 when the BIC is no worse without it.
 """
 from __future__ import annotations
@@ -99,11 +101,12 @@ def estimate_template(fit: PSFFit, radius: int) -> PSF:
 
 
 def refine_psf(values: np.ndarray, xy: np.ndarray, known: Mapping | None = None, max_shift: float = 3.0,
-               name: str = "image") -> PSFResult | None:
+               name: str = "image", support: np.ndarray | None = None) -> PSFResult | None:
     """The point-spread refinement of the ``(H, W)`` float map ``values`` (a raw map, or
     a colormap's inverse) from the ``(n, 2)`` network points ``xy`` (module docstring).
     ``known``: ``scale`` (``linear``/``db``), ``psf`` (an array: a given template),
     ``raw`` (bool: ``values`` are the map's own numbers, so a dB map's factor is known).
+    ``support``: ``(c, 2)`` positions where a source may be added (None: anywhere).
     None when there is no point to start from and nothing to add."""
     known = dict(known or {})
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
@@ -116,7 +119,7 @@ def refine_psf(values: np.ndarray, xy: np.ndarray, known: Mapping | None = None,
     best: PSFResult | None = None
     for scale in scales:
         data = Data(values, "linear") if scale == "linear" else db_data(values, DB_GAMMA if known.get("raw") else None)
-        result = _refine_scale(data, xy, known, max_shift, name)
+        result = _refine_scale(data, xy, known, max_shift, name, support)
         if result is not None and (best is None or _score(result) < _score(best)):
             best = result
     return best
@@ -130,7 +133,8 @@ def _score(result: PSFResult) -> float:
     return f.bic() + log_noise / f.area
 
 
-def _refine_scale(data: Data, xy: np.ndarray, known: Mapping, max_shift: float, name: str) -> PSFResult | None:
+def _refine_scale(data: Data, xy: np.ndarray, known: Mapping, max_shift: float, name: str,
+                  support: np.ndarray | None) -> PSFResult | None:
     if not len(xy):
         return None
     if data.scale == "db" and not known.get("raw"):
@@ -149,7 +153,7 @@ def _refine_scale(data: Data, xy: np.ndarray, known: Mapping, max_shift: float, 
     current = psffit.fit(data, current.psf, current.xy, max_shift=max_shift)
     bic[current.psf.shape] = current.bic()
     start_count = current.count
-    current, added = _additions(data, current, max_shift)
+    current, added = _additions(data, current, max_shift, support)
     current, removed = _removals(data, current, start_count, max_shift)
     if given is None:  # a template from the map, once the sources are known; the count decided again with it
         radius = int(min(max(data.values.shape) // 2, math.ceil(6 * current.psf.width)))
@@ -159,7 +163,7 @@ def _refine_scale(data: Data, xy: np.ndarray, known: Mapping, max_shift: float, 
         penalty = _template_parameters(template, current.area)
         bic["template"] = templated.bic(current.area) + penalty * math.log(max(current.used / current.area, 2.0))
         if bic["template"] < current.bic():
-            current, more = _additions(data, templated, max_shift)
+            current, more = _additions(data, templated, max_shift, support)
             current, fewer = _removals(data, current, current.count - more, max_shift)
             added, removed = added + more, removed + fewer
     log.info("%s: point-spread fit (%s, %s PSF, width %.2f px): %d sources, %d added, %d removed", name,
@@ -214,11 +218,16 @@ def _near(xy: np.ndarray, shape: tuple[int, int], radius: float) -> np.ndarray:
     return out
 
 
-def _additions(data: Data, current: PSFFit, max_shift: float) -> tuple[PSFFit, int]:
+def _additions(data: Data, current: PSFFit, max_shift: float,
+               support: np.ndarray | None = None) -> tuple[PSFFit, int]:
     """Sources added one at a time at the matched residual peak while the BIC drops by
-    ``ADD_BIC`` and the new power is ``ADD_SIGNIFICANCE`` sigmas."""
+    ``ADD_BIC`` and the new power is ``ADD_SIGNIFICANCE`` sigmas; only within half the
+    PSF's width of a ``support`` position when given."""
     added = 0
     tried = np.zeros(data.values.shape, bool)
+    if support is not None:
+        tried = ~_near(np.asarray(support, dtype=np.float64).reshape(-1, 2), data.values.shape,
+                       0.5 * current.psf.width)
     for _ in range(MAX_ADDITIONS):
         exclude = tried | _near(current.xy, data.values.shape, 0.5 * current.psf.width)
         peak = _matched_peak(current, exclude)

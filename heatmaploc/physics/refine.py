@@ -59,7 +59,7 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     started = time.perf_counter()
     shape = np.shape(image)[:2]
     if (known or {}).get("family") == "psf":
-        return refine_point_spread(image, points, known, name, max_shift)
+        return refine_point_spread(image, points, known, name, max_shift, candidates)
     if shape[0] * shape[1] > WINDOWED_ABOVE_PX:
         return refine_windowed(image, points, known, name, max_shift, candidates)
     est, fit, local = _estimate(image, points.xy, known, name, max_shift, None)
@@ -80,19 +80,22 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
 
 
 def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
-                        max_shift: float = 3.0) -> Points:
+                        max_shift: float = 3.0, candidates: np.ndarray | None = None) -> Points:
     """``points`` refined as the sources of a point-spread (power) map
     (:func:`~heatmaploc.physics.psfrefine.refine_psf`): positions, count and powers.
     ``strength`` is a source's power in the map's linear units (a raw dB map's
     ``10^(v/10)``; relative for a colormap rendering), ``phase`` NaN; ``physics`` holds
-    the PSF, the scale and each source's level in dB relative to the strongest."""
+    the PSF, the scale and each source's level in dB relative to the strongest.
+    ``candidates`` ``(c, 2)``: where a source may be added (the network's heatmap peaks
+    above the support floor); None: wherever the residual asks for one."""
     started = time.perf_counter()
     known = dict(known or {})
     arr = check_image(np.asarray(image), name)
     if np.iscomplexobj(arr):
         raise ValueError(f"{name}: family=psf fits a real power map, got a complex field")
     field, colormap, _ = observed_field(arr, name, known)
-    result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name)
+    result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name,
+                        None if candidates is None else np.asarray(candidates, dtype=np.float64).reshape(-1, 2))
     physics = {"family": "psf", "mode": "psf", "kernel": None, "accepted": result is not None,
                "colormap": colormap, "count_network": points.count}
     if result is None:
