@@ -57,6 +57,14 @@ def load_input(image: ImageLike, name: str | None = None) -> tuple[np.ndarray, s
     raise ValueError(f"unsupported image input of type {type(image).__name__}; give a path, a numpy array or a PIL image")
 
 
+def cpu_only(device: Any) -> str:
+    """``"cpu"`` when ``device`` is the CPU, else a ``ValueError`` naming it: onnxruntime
+    runs an ONNX network on the CPU."""
+    if str(device) != "cpu":
+        raise ValueError(f"an ONNX network runs on the CPU (onnxruntime), not on {device!r}")
+    return "cpu"
+
+
 def calibrated_codec(codec: HeatmapCodec, inference: dict[str, Any], mode: str) -> HeatmapCodec:
     """``codec`` with the decode threshold and sigma factor calibrated for test-time
     augmentation ``mode`` (from a checkpoint's ``inference``: ``thresholds`` and
@@ -88,9 +96,7 @@ class Localizer:
                  tta: str = "none", inference: dict[str, Any] | None = None, tiling: TileConfig | None = None) -> None:
         transforms(tta)  # validates the mode
         if isinstance(model, OnnxNetwork):
-            if str(device) != "cpu":
-                raise ValueError(f"an ONNX network runs on the CPU (onnxruntime), not on {device!r}")
-            self.device, self.model = "cpu", model
+            self.device, self.model = cpu_only(device), model
         else:  # a torch module
             import torch
 
@@ -160,8 +166,7 @@ class Localizer:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the shipped default model is missing from this installation")
         if engine == "onnx":
-            if device not in ("auto", "cpu"):
-                raise ValueError(f"the ONNX engine runs on the CPU (onnxruntime), not on {device!r}")
+            cpu_only("cpu" if device == "auto" else device)
             return cls.from_onnx(path, tta)
         return cls.from_checkpoint(path, device, tta)
 
@@ -236,8 +241,8 @@ class Localizer:
         out: list[Any] = [None] * len(loaded)
         if self.is_onnx:
             for batch in batches_by_shape([x.shape for x in inputs], batch_size):
-                for j, maps in zip(batch, self._maps(np.stack([inputs[j] for j in batch]))):
-                    out[whole[j]] = HeatmapOutput(maps)
+                for j, o in zip(batch, self.model.outputs(np.stack([inputs[j] for j in batch]), self.tta)):
+                    out[whole[j]] = o
                 if progress is not None:
                     progress(len(batch))
         elif whole:
@@ -340,7 +345,6 @@ class Localizer:
         ``progress`` a progress bar."""
         from heatmaploc.physics.parallel import refine_many
 
-        names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
         return refine_many(list(images), list(points), physics, names, workers, progress=progress,
                            candidates=candidates)
 
@@ -418,8 +422,7 @@ class Localizer:
         """This localizer on ``device`` (itself when already there; else the model is
         copied, so the original keeps its device; an ONNX network stays on the CPU)."""
         if self.is_onnx:
-            if str(device) != "cpu":
-                raise ValueError(f"an ONNX network runs on the CPU (onnxruntime), not on {device!r}")
+            cpu_only(device)
             return self
         import torch
 

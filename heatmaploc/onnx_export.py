@@ -45,11 +45,12 @@ def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEF
     """
     from heatmaploc.api import Localizer
     from heatmaploc.checkpoint import checkpoint_path
+    from heatmaploc.shipped import SHIPPED
 
-    require("onnx", extra="onnx")
+    require("onnx")
     import onnx
 
-    loc = Localizer.from_checkpoint(checkpoint_path("default" if checkpoint is None else checkpoint), "cpu")
+    loc = Localizer.from_checkpoint(checkpoint_path(SHIPPED if checkpoint is None else checkpoint), "cpu")
     if not isinstance(loc.model, HeatmapModel):
         raise ValueError(f"{checkpoint}: only heatmap models export to ONNX (this one predicts points directly)")
     model = loc.model.float().eval()

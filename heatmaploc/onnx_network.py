@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from heatmaploc.outputs import HeatmapOutput
+from heatmaploc.shipped import EXTRA_OF_MODULE
 from heatmaploc.subpixel import REGRESSION_CHANNELS
 from heatmaploc.tta import averaged_maps
 
@@ -27,12 +28,14 @@ META_KEYS = ("codec_config", "inference", "model")
 INPUT_NAME, OUTPUT_NAME = "image", "maps"
 
 
-def require(module: str, extra: str = "onnx-runtime"):
-    """Import ``module`` or raise one ``ValueError`` line naming the extra to install."""
+def require(module: str):
+    """Import ``module`` (``onnxruntime`` or ``onnx``) or raise one ``ValueError`` line
+    naming the extra that installs it (:data:`heatmaploc.shipped.EXTRA_OF_MODULE`)."""
     try:
         return __import__(module)
     except ImportError:
-        raise ValueError(f"ONNX support needs the '{module}' package: pip install 'heatmaploc[{extra}]'") from None
+        raise ValueError(f"ONNX support needs the '{module}' package: "
+                         f"pip install 'heatmaploc[{EXTRA_OF_MODULE[module]}]'") from None
 
 
 class OnnxNetwork:

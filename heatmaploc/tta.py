@@ -19,6 +19,7 @@ not more certain than its parts, so no ``1 / sqrt(n)`` is claimed).
 """
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -50,8 +51,11 @@ def transforms(mode: str) -> list[Transform]:
 def array_ops(x: Any) -> SimpleNamespace:
     """The few array operations test-time augmentation needs, for numpy arrays (the
     ONNX engine, no torch) or torch tensors (imported only when ``x`` is one)."""
-    if isinstance(x, np.ndarray):
-        return _NUMPY_OPS
+    return _NUMPY_OPS if isinstance(x, np.ndarray) else _torch_ops()
+
+
+@functools.cache
+def _torch_ops() -> SimpleNamespace:
     import torch
 
     return SimpleNamespace(flip=lambda a: torch.flip(a, dims=[-1]), rot90=lambda a, k: torch.rot90(a, k, dims=[-2, -1]),

@@ -251,13 +251,10 @@ def acoustic_peer_metrics(suite: Suite, tuning: Suite, limits: dict[str, int | N
     for method in acoular_peer.METHODS:
         limit = limits.get(method)
         tune_maps, _ = acoular_peer.deconvolved_maps(tuning, method, limit)
-        k = len(tune_maps)
-        dr, tuned_f1 = acoular_peer.tune_dynamic_range(tune_maps, tuning.scenes[:k], tuning.truths[:k], HEADLINE_RADIUS)
+        tuned = tuning.head(len(tune_maps))
+        dr, tuned_f1 = acoular_peer.tune_dynamic_range(tune_maps, tuned.scenes, tuned.truths, HEADLINE_RADIUS)
         maps, seconds = acoular_peer.deconvolved_maps(suite, method, limit)
         preds = acoular_peer.map_points(maps, suite.scenes, dr)
-        n = len(preds)
-        sub = Suite(suite.spec, suite.images[:n], suite.truths[:n], suite.infos[:n], suite.scenes[:n], None,
-                    suite.config, suite.csms[:n])
-        out[method] = {**_point_rows(preds, sub), "n_images": n, "dynamic_range_db": dr, "tuning_f1": tuned_f1,
+        out[method] = {**_point_rows(preds, suite.head(len(preds))), "n_images": len(preds), "dynamic_range_db": dr, "tuning_f1": tuned_f1,
                        "seconds_median": seconds}
     return out

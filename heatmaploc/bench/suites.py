@@ -17,7 +17,7 @@ from heatmaploc.data.index import load_dataset
 from heatmaploc.data.io import read_image
 from heatmaploc.points import PhysicalFrame
 from heatmaploc.simulate import SimConfig, get_preset
-from heatmaploc.simulate.acoustic import AcousticConfig, render_acoustic, sample_acoustic_scene, scene_csm
+from heatmaploc.simulate.acoustic import AcousticConfig, simulate_acoustic
 from heatmaploc.simulate.generate import image_rng, render_scene
 from heatmaploc.simulate.scene import Scene, sample_scene
 
@@ -69,6 +69,12 @@ class Suite:
 
     def __len__(self) -> int:
         return len(self.images)
+
+    def head(self, n: int) -> "Suite":
+        """The first ``n`` images of this suite, with their truths, infos, scenes and
+        matrices."""
+        return replace(self, images=self.images[:n], truths=self.truths[:n], infos=self.infos[:n],
+                       scenes=self.scenes[:n], csms=None if self.csms is None else self.csms[:n])
 
 
 def _place_pair(scene: Scene, cfg, separation: float, rng: np.random.Generator) -> Scene:
@@ -140,10 +146,7 @@ def _acoustic_suite(spec: SuiteSpec, cfg: AcousticConfig) -> Suite:
         raise ValueError(f"suite {spec.name!r}: acoustic suites take generator 'standard', got {spec.generator!r}")
     images, truths, infos, scenes, csms = [], [], [], [], []
     for i in range(spec.n):
-        rng = image_rng(spec.seed, i)
-        scene = sample_acoustic_scene(cfg, rng)
-        csm = scene_csm(scene, cfg.height, cfg.width, rng)
-        image, info = render_acoustic(cfg, scene, rng, csm)
+        scene, csm, image, info = simulate_acoustic(cfg, image_rng(spec.seed, i))
         images.append(image)
         truths.append(scene.points)
         infos.append(info)

@@ -16,6 +16,32 @@ from heatmaploc.points import Points
 FEATURES = ("score", "sigma", "strength", "refined")
 METADATA_KEY = "heatmaploc"  # a layer's metadata[METADATA_KEY]["images"]: the image name of each frame
 
+LayerData = tuple[Any, dict[str, Any], str]  # napari's (data, keyword arguments, layer type)
+
+
+def image_metadata(images: Sequence[str]) -> dict[str, Any]:
+    """A layer's ``metadata`` naming the image of each of its frames."""
+    return {METADATA_KEY: {"images": list(images)}}
+
+
+def images_of(metadata: Any) -> list[str] | None:
+    """The frames' image names :func:`image_metadata` put in a layer's metadata."""
+    return ((metadata or {}).get(METADATA_KEY) or {}).get("images")
+
+
+def image_layer(image: np.ndarray, name: str, images: Sequence[str], stacked: bool = False) -> LayerData:
+    """An image layer that names its frames' images: ``(H, W[, C])``, or ``(N, H, W[, C])``
+    when ``stacked`` (RGB when the channel axis is there)."""
+    rgb = image.ndim == (4 if stacked else 3)
+    return image, {"name": name, "rgb": rgb, "metadata": image_metadata(images)}, "image"
+
+
+def points_layer(data: np.ndarray, features: dict[str, np.ndarray], name: str, images: Sequence[str],
+                 border_color: str = "cyan") -> LayerData:
+    """A Points layer of :func:`layer_data` drawn as rings (read points, ground truth)."""
+    return data, {"name": name, "features": features, "size": 5, "face_color": "transparent",
+                  "border_color": border_color, "metadata": image_metadata(images)}, "points"
+
 
 def layer_data(points: Sequence[Points], stacked: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """``(N, 2)`` ``(y, x)`` rows (``(N, 3)`` ``(frame, y, x)`` when ``stacked``) and

@@ -8,10 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from heatmaploc.napari_plugin.layers import METADATA_KEY, layer_data
+from heatmaploc.napari_plugin.layers import LayerData, image_layer, layer_data, points_layer
 from heatmaploc.points import Points
-
-LayerData = tuple[Any, dict[str, Any], str]
 
 
 def get_reader(path: str | list[str]) -> Callable[[Any], list[LayerData]] | None:
@@ -47,12 +45,11 @@ def read_points(path: str | list[str]) -> list[LayerData]:
     table = read_points_csv(path)
     layers = []
     for name, xy in table.points.items():
-        n = len(xy)
         scores = table.scores[name] if table.scores else None
         sigma = table.sigmas[name] if table.sigmas else None
         strength = table.strengths["strength"][name] if table.strengths and "strength" in table.strengths else None
         data, features = layer_data([Points(xy, scores, table.labels[name], sigma=sigma, strength=strength)], False)
-        layers.append((data, _points_kwargs(f"{name} ({path.name})", features, [name], n), "points"))
+        layers.append(points_layer(data, features, f"{name} ({path.name})", [name]))
     return layers
 
 
@@ -71,18 +68,9 @@ def read_dataset(path: str | list[str]) -> list[LayerData]:
     if len(shapes) == 1 and len(images) > 1:
         stack = np.stack(images)
         data, features = layer_data(truth, stacked=True)
-        return [(stack, {"name": root.name, "rgb": stack.ndim == 4, "metadata": {METADATA_KEY: {"images": names}}},
-                 "image"),
-                (data, _points_kwargs(f"{root.name} ground truth", features, names, len(data)), "points")]
+        return [image_layer(stack, root.name, names, stacked=True), points_layer(data, features, f"{root.name} ground truth", names)]
     layers: list[LayerData] = []
     for name, image, pts in zip(names, images, truth):
         data, features = layer_data([pts], stacked=False)
-        layers.append((image, {"name": name, "rgb": image.ndim == 3, "metadata": {METADATA_KEY: {"images": [name]}}},
-                       "image"))
-        layers.append((data, _points_kwargs(f"{name} ground truth", features, [name], len(data)), "points"))
+        layers += [image_layer(image, name, [name]), points_layer(data, features, f"{name} ground truth", [name])]
     return layers
-
-
-def _points_kwargs(name: str, features: dict[str, np.ndarray], images: list[str], n: int) -> dict[str, Any]:
-    return {"name": name, "features": features, "size": 5, "face_color": "transparent", "border_color": "cyan",
-            "metadata": {METADATA_KEY: {"images": images}}}

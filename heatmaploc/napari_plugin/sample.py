@@ -2,34 +2,29 @@
 :mod:`heatmaploc.simulate.examples`), each with its ground truth as a Points layer."""
 from __future__ import annotations
 
-from typing import Any
-
-from heatmaploc.napari_plugin.layers import METADATA_KEY, layer_data
+from heatmaploc.napari_plugin.layers import LayerData, image_layer, layer_data, points_layer
 from heatmaploc.points import Points
 
 
-def _sample(kind: str, index: int = 0) -> list[tuple[Any, dict[str, Any], str]]:
+def _sample(kind: str, index: int = 0) -> list[LayerData]:
     from heatmaploc.simulate.examples import example
 
     name, sim = example(kind, index)
     data, features = layer_data([Points(sim.points)], stacked=False)
     stem = name.rsplit(".", 1)[0]
-    return [(sim.image, {"name": stem, "rgb": sim.image.ndim == 3, "metadata": {METADATA_KEY: {"images": [name]}}},
-             "image"),
-            (data, {"name": f"{stem} ground truth", "features": features, "size": 5, "face_color": "transparent",
-                    "border_color": "white", "metadata": {METADATA_KEY: {"images": [name]}}}, "points")]
+    return [image_layer(sim.image, stem, [name]), points_layer(data, features, f"{stem} ground truth", [name], "white")]
 
 
-def plate() -> list[tuple[Any, dict[str, Any], str]]:
+def plate() -> list[LayerData]:
     """A snapshot of a plate driven at 2-5 points, rendered through a colormap."""
     return _sample("plate")
 
 
-def amplitude() -> list[tuple[Any, dict[str, Any], str]]:
+def amplitude() -> list[LayerData]:
     """A raw float amplitude map of a free-field wave with 1-5 sources."""
     return _sample("amplitude_raw")
 
 
-def large() -> list[tuple[Any, dict[str, Any], str]]:
+def large() -> list[LayerData]:
     """A 160 x 224 colormapped wave snapshot with 6-8 sources."""
     return _sample("large_free")

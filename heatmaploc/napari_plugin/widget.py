@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, Label, LineEdit, ProgressBar, PushButton
 
-from heatmaploc.napari_plugin.layers import METADATA_KEY, frame_names, frames_of, layer_data
+from heatmaploc.napari_plugin.layers import frame_names, frames_of, image_metadata, layer_data
 
 if TYPE_CHECKING:  # pragma: no cover
     import napari
@@ -36,11 +36,11 @@ class Cancelled(Exception):
 @dataclass
 class Run:
     """What one run of the widget produced: per frame the network's outputs, and the
-    refined points when the physics refinement ran."""
+    refined points when the physics refinement ran; ``shape`` is a frame's ``(H, W)``."""
 
     layer: str
     localizer: Any
-    frames: list[np.ndarray]
+    shape: tuple[int, int]
     names: list[str]
     stacked: bool
     outputs: list[Any]
@@ -183,7 +183,8 @@ class LocalizerWidget(Container):
                 done += updates.get()
             yield done, total, f"network: frame {i + 1} of {len(frames)}"
         seconds = {"network": time.perf_counter() - begin}
-        run = Run(name, loc, frames, frame_names(name, len(frames), stacked), stacked, outputs, threshold=threshold)
+        run = Run(name, loc, frames[0].shape[:2], frame_names(name, len(frames), stacked), stacked, outputs,
+                  threshold=threshold)
         if physics is not None:
             begin, run.refined = time.perf_counter(), []
             for i, frame in enumerate(frames):
@@ -251,7 +252,7 @@ class LocalizerWidget(Container):
         image = self.viewer.layers[run.layer] if run.layer in self.viewer.layers else None
         data, features = layer_data(points, run.stacked)
         name = f"{run.layer} sources"
-        metadata = {METADATA_KEY: {"images": run.names}}
+        metadata = image_metadata(run.names)
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
             layer.data = data
@@ -259,17 +260,17 @@ class LocalizerWidget(Container):
             layer.metadata = metadata
             layer.face_color = "score"
         else:
-            h, w = run.frames[0].shape[:2]
+            h, w = run.shape
             kwargs = {"scale": image.scale, "translate": image.translate} if image is not None else {}
             self.viewer.add_points(data, name=name, features=features, face_color="score", face_colormap="viridis",
                                    border_color="white", size=max(4.0, min(h, w) / 25), metadata=metadata, **kwargs)
         lines = [f"{sum(p.count for p in points)} source(s) in {len(points)} frame(s) at threshold "
                  f"{run.threshold:.3g}; network {run.seconds.get('network', 0):.1f} s"]
-        refined = [p for p in points if p.physics is not None]
+        refined = [f"{name}: {physics_summary(p.physics)}" for name, p in zip(run.names, points)
+                   if p.physics is not None]
         if refined:
             lines[0] += f", physics {run.seconds.get('physics', 0):.1f} s"
-            lines += [f"{run.names[i]}: {physics_summary(p.physics)}" for i, p in enumerate(points)
-                      if p.physics is not None][:4]
+            lines += refined[:4]
         elif run.refined is not None:
             lines.append("threshold changed: the network's points (run again to refine)")
         self.info.value = "\n".join(lines)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from heatmaploc.napari_plugin.layers import METADATA_KEY, frame_names, points_of_layer
+from heatmaploc.napari_plugin.layers import frame_names, images_of, points_of_layer
 
 
 def write_points(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
@@ -20,7 +20,7 @@ def write_points(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     if path.suffix.lower() != ".csv":
         raise ValueError(f"{path}: a predictions CSV must end in .csv")
     data = np.asarray(data, dtype=np.float64)
-    names = ((meta.get("metadata") or {}).get(METADATA_KEY) or {}).get("images")
+    names = images_of(meta.get("metadata"))
     frames = len(names) if names else None
     points = points_of_layer(data, meta.get("features"), frames)
     if not names or len(names) != len(points):

@@ -217,6 +217,16 @@ def to_db(power: np.ndarray, dynamic_range_db: float) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(power, floor) / peak)
 
 
+def simulate_acoustic(cfg: AcousticConfig, rng: np.random.Generator
+                      ) -> tuple[AcousticScene, np.ndarray, np.ndarray, dict[str, Any]]:
+    """One map drawn from ``rng``: ``(scene, cross-spectral matrix, rendered map, info)``,
+    in the one order of draws that makes a dataset reproducible from its seed."""
+    scene = sample_acoustic_scene(cfg, rng)
+    csm = scene_csm(scene, cfg.height, cfg.width, rng)
+    image, info = render_acoustic(cfg, scene, rng, csm)
+    return scene, csm, image, info
+
+
 def render_acoustic(cfg: AcousticConfig, scene: AcousticScene, rng: np.random.Generator,
                     csm: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
     """The rendered map (float32 ``(H, W)`` raw or uint8 ``(H, W, 3)`` colormap) and its

@@ -15,7 +15,7 @@ from heatmaploc._version import __version__
 from heatmaploc.data.io import write_image, write_json, write_points_csv
 from heatmaploc.physics.colormap import apply_colormap
 from heatmaploc.simulate import render
-from heatmaploc.simulate.acoustic import AcousticConfig, render_acoustic, sample_acoustic_scene
+from heatmaploc.simulate.acoustic import AcousticConfig, simulate_acoustic
 from heatmaploc.simulate.config import SimConfig
 from heatmaploc.simulate.scene import Scene, sample_scene, synthesize
 
@@ -101,8 +101,7 @@ def simulate_image(cfg: SimConfig, seed: int, index: int) -> SimulatedImage:
     an :class:`~heatmaploc.simulate.acoustic.AcousticConfig`)."""
     rng = image_rng(seed, index)
     if isinstance(cfg, AcousticConfig):
-        scene = sample_acoustic_scene(cfg, rng)
-        image, info = render_acoustic(cfg, scene, rng)
+        scene, _, image, info = simulate_acoustic(cfg, rng)
         return SimulatedImage(image, scene.points, scene, info)
     scene = sample_scene(cfg, index, rng)
     image, info = render_scene(cfg, scene, rng)
