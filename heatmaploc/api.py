@@ -32,13 +32,15 @@ from heatmaploc.codec import REFINE_MODES, CodecConfig, HeatmapCodec
 from heatmaploc.data.io import check_image, read_image
 from heatmaploc.data.preprocess import intensity_bounds, normalize, to_unit_range
 from heatmaploc.inference import batches_by_shape, support_candidates
+from heatmaploc.inference_config import InferenceConfig
 from heatmaploc.onnx_network import OnnxNetwork
 from heatmaploc.outputs import HeatmapOutput
 from heatmaploc.points import PhysicalFrame, Points
 from heatmaploc.tiling import TileConfig, n_tiles, tiled_maps
-from heatmaploc.tta import transforms
 
 PHYSICS_REFINE = "physics"  # the refine mode that runs the blind physics fit after decoding
+FIELD_REFINE = "field"  # the refine mode that fits a known wave model (a FieldModel) after decoding
+FIT_MODES = (PHYSICS_REFINE, FIELD_REFINE)  # the refine modes that run after decoding
 
 ImageLike = Any  # str | Path | numpy.ndarray | PIL.Image.Image
 
@@ -65,16 +67,20 @@ def cpu_only(device: Any) -> str:
     return "cpu"
 
 
-def calibrated_codec(codec: HeatmapCodec, inference: dict[str, Any], mode: str) -> HeatmapCodec:
-    """``codec`` with the decode threshold and sigma factor calibrated for test-time
-    augmentation ``mode`` (from a checkpoint's ``inference``: ``thresholds`` and
-    ``sigma_scales`` per mode); what was not calibrated for ``mode`` stays."""
-    changes = {}
-    if mode in inference.get("thresholds", {}):
-        changes["threshold"] = inference["thresholds"][mode]
-    if mode in inference.get("sigma_scales", {}):
-        changes["sigma_scale"] = inference["sigma_scales"][mode]
-    return HeatmapCodec(replace(codec.config, **changes)) if changes else codec
+def check_physics(fit: str | None, physics: Any) -> None:
+    """A ``ValueError`` when ``physics`` does not fit the refine mode ``fit``: a mapping
+    (or nothing) of what is known for ``"physics"``, a ``FieldModel`` for ``"field"``,
+    nothing otherwise."""
+    if fit == FIELD_REFINE:
+        from heatmaploc.physics.fieldfit import FieldModel
+
+        if not isinstance(physics, FieldModel):
+            raise ValueError("refine='field' fits a known wave model: give physics=FieldModel(kernel, wavelength, ...)")
+    elif fit == PHYSICS_REFINE:
+        if physics is not None and not isinstance(physics, Mapping):
+            raise ValueError(f"physics for refine='physics' is a mapping of what is known, got {type(physics).__name__}")
+    elif physics is not None:
+        raise ValueError("physics (what is known of the wave model) needs refine='physics' or refine='field'")
 
 
 class Localizer:
@@ -84,17 +90,14 @@ class Localizer:
         model: a registry model (``heatmapnet``, baselines).
         codec: the :class:`HeatmapCodec` it was trained with (threshold included).
         device: where the model runs.
-        tta: test-time augmentation of heatmap models, one of
-            :data:`heatmaploc.tta.TTA_MODES` (``"none"``: one forward pass).
-        inference: the checkpoint's calibration per ``tta`` mode (``thresholds``,
-            ``sigma_scales``); :meth:`with_tta` switches to the values of its mode.
-        tiling: tiled inference of large images; default: the ``inference``'s
-            ``tiling``, else :class:`~heatmaploc.tiling.TileConfig` defaults.
+        inference: how the network runs (:class:`~heatmaploc.inference_config.InferenceConfig`):
+            its ``tta`` is this localizer's test-time augmentation (``"none"``: one
+            forward pass), its calibration per mode is what :meth:`with_tta` switches
+            to, its ``tiling`` the tiled inference of large images.
     """
 
     def __init__(self, model: Any, codec: HeatmapCodec, device: Any = "cpu",
-                 tta: str = "none", inference: dict[str, Any] | None = None, tiling: TileConfig | None = None) -> None:
-        transforms(tta)  # validates the mode
+                 inference: InferenceConfig | None = None) -> None:
         if isinstance(model, OnnxNetwork):
             self.device, self.model = cpu_only(device), model
         else:  # a torch module
@@ -102,11 +105,20 @@ class Localizer:
 
             self.device = torch.device(device)
             self.model = model.to(self.device).eval()
+        codec.check_model(model)
         self.codec = codec
         self.in_channels = int(getattr(model, "in_channels", 3))
-        self.tta = tta
-        self.inference = dict(inference or {})
-        self.tiling = tiling if tiling is not None else TileConfig.from_inference(self.inference)
+        self.inference = inference if inference is not None else InferenceConfig()
+
+    @property
+    def tta(self) -> str:
+        """The test-time augmentation mode (:data:`heatmaploc.tta.TTA_MODES`)."""
+        return self.inference.tta
+
+    @property
+    def tiling(self) -> TileConfig:
+        """Tiled inference of large images."""
+        return self.inference.tiling
 
     # -- construction
     @classmethod
@@ -125,10 +137,9 @@ class Localizer:
             model.load_state_dict(ckpt["model_state"])
         except RuntimeError as err:
             raise ValueError(f"{path}: weights do not match the model config ({str(err).splitlines()[0]})") from None
-        inference = ckpt.get("inference") or {}
-        tta = inference.get("tta", "none") if tta is None else tta
-        codec = calibrated_codec(HeatmapCodec(CodecConfig(**ckpt.get("codec_config", {}))), inference, tta)
-        return cls(model, codec, pick_device(device), tta, inference)
+        inference = InferenceConfig.from_dict(ckpt.get("inference"), str(path)).with_(tta=tta)
+        codec = inference.codec_for(HeatmapCodec(CodecConfig(**ckpt.get("codec_config", {}))))
+        return cls(model, codec, pick_device(device), inference)
 
     @classmethod
     def from_onnx(cls, path: str | Path, tta: str | None = None, threads: int | None = None) -> "Localizer":
@@ -138,13 +149,12 @@ class Localizer:
         decoding as the torch model it came from (codec and calibration travel in the
         file's metadata); ``tta`` as in :meth:`from_checkpoint`."""
         net = OnnxNetwork(path, threads)
-        inference = net.meta["inference"]
-        tta = inference.get("tta", "none") if tta is None else tta
+        inference = InferenceConfig.from_dict(net.meta["inference"], str(path)).with_(tta=tta)
         try:
             codec = HeatmapCodec(CodecConfig(**net.meta["codec_config"]))
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path}: its codec metadata does not fit this heatmaploc ({err})") from None
-        return cls(net, calibrated_codec(codec, inference, tta), "cpu", tta, inference)
+        return cls(net, inference.codec_for(codec), "cpu", inference)
 
     @classmethod
     def default(cls, device: str = "auto", tta: str | None = None, engine: str = "auto") -> "Localizer":
@@ -284,55 +294,74 @@ class Localizer:
 
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
                 origin: tuple[float, float] = (0.0, 0.0), refine: str | None = None,
-                physics: Mapping[str, Any] | None = None) -> Points:
+                physics: Any = None) -> Points:
         """Points of one image: ``xy (N, 2)`` pixels (docs/design.md section 1), ``scores``,
         ``sigma``, ``count``; with ``pixel_size`` also ``xy_physical = origin +
         pixel_size * xy`` and ``sigma_physical``.
 
-        ``refine``: a sub-pixel mode of the codec (``REFINE_MODES``) for this call, or
+        ``refine``: a sub-pixel mode of the codec (``REFINE_MODES``) for this call;
         ``"physics"``: the network's points refined by the blind physics fit
         (:func:`heatmaploc.physics.refine.refine_physics`: wave model estimated from
         the image, count corrected, sigma from the fit; ``physics`` gives what is
-        known, e.g. ``{"kernel": "plate"}``); ``Points.refined`` says whether the fit
-        was used and ``Points.physics`` what it estimated."""
+        known, e.g. ``{"kernel": "plate"}``; ``Points.refined`` says whether the fit
+        was used and ``Points.physics`` what it estimated); or ``"field"``: the
+        points moved by a least-squares fit of a known wave model (``physics``: a
+        :class:`heatmaploc.physics.fieldfit.FieldModel`; the count stays the
+        network's)."""
         return self.predict_batch([image], threshold=threshold, pixel_size=pixel_size, origin=origin, refine=refine,
                                   physics=physics, workers=1)[0]
 
     def predict_batch(self, images: Sequence[ImageLike] | Iterable[ImageLike], threshold: float | None = None,
                       batch_size: int = 8, pixel_size: float | None = None,
                       origin: tuple[float, float] = (0.0, 0.0), refine: str | None = None,
-                      physics: Mapping[str, Any] | None = None, workers: int | None = 1) -> list[Points]:
+                      physics: Any = None, workers: int | None = 1,
+                      names: Sequence[str] | None = None) -> list[Points]:
         """Points of several images (of any sizes: equal sizes are batched together);
         ``refine``, ``physics`` as :meth:`predict`; ``workers`` processes share the
-        physics refinement (``None``: one per CPU)."""
+        physics refinement (``None``: one per CPU); ``names`` of array inputs for
+        messages (a path names itself)."""
         frame = PhysicalFrame(pixel_size, tuple(origin)) if pixel_size is not None else None
-        if refine is not None and refine != PHYSICS_REFINE and refine not in REFINE_MODES:
-            raise ValueError(f"refine must be one of {REFINE_MODES + (PHYSICS_REFINE,)}, got {refine!r}")
-        if physics is not None and refine != PHYSICS_REFINE:
-            raise ValueError("physics (what is known of the wave model) needs refine='physics'")
+        if refine is not None and refine not in FIT_MODES and refine not in REFINE_MODES:
+            raise ValueError(f"refine must be one of {REFINE_MODES + FIT_MODES}, got {refine!r}")
+        fit = refine if refine in FIT_MODES else None
+        check_physics(fit, physics)
         loc = self.with_codec(refine=refine) if refine in REFINE_MODES else self
-        loaded = [load_input(im) for im in images]
+        images = list(images)
+        loaded = [load_input(im, nm) for im, nm in zip(images, names if names is not None else [None] * len(images))]
         outputs = loc._outputs_of_loaded(loaded, batch_size)
         points = loc.points_from_outputs(outputs, [im for im, _ in loaded], [nm for _, nm in loaded], threshold,
-                                         refine == PHYSICS_REFINE, physics, workers)
+                                         fit, physics, workers)
         return [p.with_frame(frame) for p in points]
 
     def points_from_outputs(self, outputs: Sequence[Any], images: Sequence[np.ndarray] | None = None,
                             names: Sequence[str] | None = None, threshold: float | None = None,
-                            physics_refine: bool = False, physics: Mapping[str, Any] | None = None,
-                            workers: int | None = 1) -> list[Points]:
+                            fit: str | None = None, physics: Any = None, workers: int | None = 1) -> list[Points]:
         """The points of :meth:`raw_outputs` (decoded at ``threshold``, default the
-        codec's), refined by the blind physics fit when ``physics_refine`` (which needs
+        codec's), then refined when ``fit`` is one of :data:`FIT_MODES` (which needs
         the ``images``; ``names`` for its messages; ``physics``, ``workers`` as in
         :meth:`predict_batch`).  Decoding again at another threshold does not run the
         network again (the napari widget's live threshold)."""
+        check_physics(fit, physics)
         points = [o.decode(self.codec, threshold) for o in outputs]
-        if not physics_refine:
+        if fit is None:
             return points
         if images is None or len(images) != len(outputs):
-            raise ValueError("the physics refinement needs the images the outputs came from")
+            raise ValueError(f"the {fit} refinement needs the images the outputs came from")
+        if fit == FIELD_REFINE:
+            return self.fit_field(images, points, physics, names)
         return self.refine(images, points, support_candidates(outputs, self.codec, threshold), physics, names,
                            workers)
+
+    @staticmethod
+    def fit_field(images: Sequence[np.ndarray], points: Sequence[Points], model: Any,
+                  names: Sequence[str] | None = None) -> list[Points]:
+        """Points moved by the least-squares fit of the known wave ``model`` (a
+        :class:`heatmaploc.physics.fieldfit.FieldModel`) to each image
+        (:func:`heatmaploc.physics.fieldfit.refine_points`; the count stays)."""
+        from heatmaploc.physics.fieldfit import refine_points
+
+        names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
+        return [refine_points(im, p, model, name=nm) for im, p, nm in zip(images, points, names)]
 
     def refine(self, images: Sequence[np.ndarray], points: Sequence[Points],
                candidates: Sequence[np.ndarray] | None = None, physics: Mapping[str, Any] | None = None,
@@ -381,38 +410,26 @@ class Localizer:
                 and point lists of different lengths, a folder ``out`` that holds a run,
                 or what :func:`heatmaploc.finetune.finetune_config` refuses.
         """
-        from dataclasses import asdict
-
-        from heatmaploc.checkpoint import save_checkpoint
-        from heatmaploc.data.io import write_dataset
-        from heatmaploc.finetune import finetune_config
-        from heatmaploc.models import model_config_dict
-        from heatmaploc.training import train
+        from heatmaploc.finetune import finetune_arrays
 
         if self.is_onnx:
             raise ValueError("an ONNX network cannot be fine-tuned; fine-tune the checkpoint it was exported from")
-        out = Path(out)
-        if any((out / name).exists() for name in ("last.pt", "best.pt")):
-            raise ValueError(f"{out} already holds a run; give another out folder")
+        best = finetune_arrays(self.checkpoint_payload(), [load_input(im)[0] for im in images], points, out,
+                               None if val_images is None else [load_input(im)[0] for im in val_images],
+                               val_points, minutes, overrides, progress)
+        return Localizer.from_checkpoint(best, device=str(self.device))
 
-        def dataset(folder: str, images: Sequence[ImageLike], points: Sequence[Any]) -> Path:
-            images, points = list(images), list(points)
-            if len(images) != len(points):
-                raise ValueError(f"{len(images)} {folder} images but {len(points)} point lists")
-            names = [f"{i:05d}.npy" for i in range(len(images))]
-            xy = [np.asarray(getattr(p, "xy", p), dtype=np.float64).reshape(-1, 2) for p in points]
-            # gray images among colour ones are replicated to RGB, as at prediction
-            return write_dataset(out / "data" / folder, {n: load_input(im)[0] for n, im in zip(names, images)},
-                                 dict(zip(names, xy)), meta={"mixed_channels": True})
+    def checkpoint_payload(self) -> dict[str, Any]:
+        """This localizer as a checkpoint's contents (model and codec config, weights,
+        inference settings; :func:`heatmaploc.checkpoint.save_checkpoint` writes it)."""
+        from dataclasses import asdict
 
-        train_dir = dataset("train", images, points)
-        val_dir = dataset("val", val_images, val_points or []) if val_images is not None else None
-        start = save_checkpoint(out / "start.pt", {
-            "model_config": model_config_dict(self.model), "codec_config": asdict(self.codec.config),
-            "model_state": self.model.state_dict(), "inference": {**self.inference, "tta": self.tta}})
-        cfg = finetune_config(train_dir, val=val_dir, checkpoint=start, minutes=minutes, overrides=dict(overrides or {}))
-        result = train(cfg, out, progress=progress)
-        return Localizer.from_checkpoint(result.best_checkpoint, device=str(self.device))
+        from heatmaploc.models import model_config_dict
+
+        if self.is_onnx:
+            raise ValueError("an ONNX network has no checkpoint; use the checkpoint it was exported from")
+        return {"model_config": model_config_dict(self.model), "codec_config": asdict(self.codec.config),
+                "model_state": self.model.state_dict(), "inference": self.inference.to_dict()}
 
     def with_threshold(self, threshold: float) -> "Localizer":
         """A copy that decodes with another threshold."""
@@ -429,22 +446,21 @@ class Localizer:
         device = torch.device(device)
         if device == self.device:
             return self
-        return Localizer(copy.deepcopy(self.model), self.codec, device, self.tta, self.inference, self.tiling)
+        return Localizer(copy.deepcopy(self.model), self.codec, device, self.inference)
 
     def with_codec(self, **overrides: Any) -> "Localizer":
         """A copy whose codec differs in ``overrides`` (e.g. ``refine="parabola"``)."""
-        return Localizer(self.model, HeatmapCodec(replace(self.codec.config, **overrides)), self.device, self.tta,
-                         self.inference, self.tiling)
+        return Localizer(self.model, HeatmapCodec(replace(self.codec.config, **overrides)), self.device,
+                         self.inference)
 
     def with_tta(self, mode: str) -> "Localizer":
         """A copy with another test-time augmentation (:data:`heatmaploc.tta.TTA_MODES`),
         decoding at the threshold (and sigma factor) calibrated for ``mode`` when the
         checkpoint has them."""
-        return Localizer(self.model, calibrated_codec(self.codec, self.inference, mode), self.device, mode,
-                         self.inference, self.tiling)
+        return Localizer(self.model, self.inference.codec_for(self.codec, mode), self.device,
+                         self.inference.with_(tta=mode))
 
     def with_tiling(self, size: int | None = None, overlap: int | None = None) -> "Localizer":
         """A copy that tiles images larger than ``size`` pixels (0: never) with tiles
         overlapping by ``overlap`` pixels; what is not given stays."""
-        return Localizer(self.model, self.codec, self.device, self.tta, self.inference,
-                         self.tiling.with_(size, overlap))
+        return Localizer(self.model, self.codec, self.device, self.inference.with_(tile_size=size, tile_overlap=overlap))

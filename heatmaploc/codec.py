@@ -113,6 +113,15 @@ class HeatmapCodec:
         base = config or CodecConfig()
         self.config = CodecConfig(**{**asdict(base), **overrides}) if overrides else base
 
+    def check_model(self, model: object, source: str = "the model") -> None:
+        """A ``ValueError`` naming ``source`` when ``model`` (anything with a
+        ``classes`` attribute: a registry model, an ONNX network) predicts another
+        number of classes than this codec decodes."""
+        classes = getattr(model, "classes", None)
+        if classes is not None and int(classes) != self.config.num_classes:
+            raise ValueError(f"{source} predicts {classes} class(es) but its codec decodes "
+                             f"codec.num_classes={self.config.num_classes}; set one to the other")
+
     @property
     def radius(self) -> int:
         """Soft-argmax half-window ``R`` in pixels."""

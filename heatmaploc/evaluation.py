@@ -16,6 +16,7 @@ from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.config import RunConfig
 from heatmaploc.data.sources import validation_samples
 from heatmaploc.inference import decode_outputs, predict_samples, support_candidates
+from heatmaploc.inference_config import InferenceConfig
 from heatmaploc.metrics import (
     GAUSSIAN_COVERAGE,
     HEADLINE_RADIUS,
@@ -28,8 +29,6 @@ from heatmaploc.metrics import (
 )
 from heatmaploc.models import build_model
 from heatmaploc.points import Points
-from heatmaploc.tiling import TileConfig
-
 
 
 def evaluate_outputs(outputs: Sequence[Any], truths: Sequence[np.ndarray], shapes: Sequence[tuple[int, int]],
@@ -95,19 +94,17 @@ def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.dev
     model = build_model(ckpt["model_config"]).to(device)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt["model_state"].items()})
     truths = [s["points"].numpy() for s in val]
-    inference = ckpt.get("inference") or {}
-    thresholds, scales, scores = dict(inference.get("thresholds", {})), dict(inference.get("sigma_scales", {})), {}
+    inference = InferenceConfig.from_dict(ckpt.get("inference"))
+    scores = {}
     for mode in dict.fromkeys(modes or ("none", cfg.train.tta)):
         outputs = predict_samples(model, val, device, tta=mode)
-        thresholds[mode], scores[mode] = best_threshold(outputs, truths, codec, cfg.train.threshold_grid,
-                                                        cfg.train.val_radius)
-        scales[mode] = sigma_scale(decode_outputs(outputs, codec, thresholds[mode]), truths)
-    tta = cfg.train.tta
-    ckpt["codec_config"]["threshold"] = thresholds[tta]
-    ckpt["codec_config"]["sigma_scale"] = scales.get(tta, 1.0)
-    ckpt["threshold_scores"] = {str(k): v for k, v in scores[tta].items()}
-    tiling = inference.get("tiling") or {"size": TileConfig().size, "overlap": TileConfig().overlap}
-    ckpt["inference"] = {"tta": tta, "thresholds": thresholds, "sigma_scales": scales, "tiling": tiling}
+        threshold, scores[mode] = best_threshold(outputs, truths, codec, cfg.train.threshold_grid,
+                                                 cfg.train.val_radius)
+        inference = inference.calibrated(mode, threshold, sigma_scale(decode_outputs(outputs, codec, threshold), truths))
+    inference = inference.with_(tta=cfg.train.tta)
+    ckpt["codec_config"] = asdict(inference.codec_for(codec).config)
+    ckpt["threshold_scores"] = {str(k): v for k, v in scores[inference.tta].items()}
+    ckpt["inference"] = inference.to_dict()
     return ckpt
 
 

@@ -13,10 +13,13 @@ test-time augmentation, and writes ``best.pt`` for ``predict --checkpoint``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
+
+import numpy as np
 
 from heatmaploc.config import RunConfig, apply_overrides, config_from_dict
 from heatmaploc.data.index import load_dataset, split_dataset
+from heatmaploc.inference_config import InferenceConfig
 
 VAL_SHARE = 0.2
 DEFAULT_MINUTES = 15.0
@@ -68,7 +71,7 @@ def finetune_config(data: str | Path, *, val: str | Path | None = None, checkpoi
 
     ckpt = load_checkpoint(checkpoint_path(checkpoint))
     index = load_dataset(data)
-    inference = ckpt.get("inference") or {}
+    inference = InferenceConfig.from_dict(ckpt.get("inference"), str(checkpoint))
     codec = {k: v for k, v in ckpt.get("codec_config", {}).items() if k not in ("threshold", "sigma_scale")}
     values = {
         "model": {k: v for k, v in ckpt["model_config"].items() if k != "in_channels"},
@@ -77,7 +80,7 @@ def finetune_config(data: str | Path, *, val: str | Path | None = None, checkpoi
                  "val_share": None if val is not None else VAL_SHARE, "simulate": None,
                  "in_channels": data_channels(index), "workers": 0, "augment": dict(AUGMENT)},
         "train": {**RECIPE, "max_minutes": float(minutes), "init_from": str(checkpoint),
-                  "tta": inference.get("tta", "none")},
+                  "tta": inference.tta},
     }
     source = "the fine-tuning recipe" + (" with the --set overrides" if overrides else "")
     cfg = config_from_dict(apply_overrides(values, overrides), source)
@@ -87,3 +90,39 @@ def finetune_config(data: str | Path, *, val: str | Path | None = None, checkpoi
     elif cfg.data.val:
         load_dataset(cfg.data.val)
     return cfg
+
+
+def finetune_arrays(start: dict[str, Any], images: Sequence[np.ndarray], points: Sequence[Any], out: str | Path,
+                    val_images: Sequence[np.ndarray] | None = None, val_points: Sequence[Any] | None = None,
+                    minutes: float = DEFAULT_MINUTES, overrides: dict[str, Any] | None = None,
+                    progress: bool = True) -> Path:
+    """Fine-tune the checkpoint contents ``start`` on images in memory (what
+    :meth:`heatmaploc.api.Localizer.finetune` does): the images become dataset folders
+    ``out/data/train`` (and ``out/data/val``), ``start`` is written to
+    ``out/start.pt``, and :func:`finetune_config` trains from it.  ``points[i]`` are
+    the ``(N_i, 2)`` pixel coordinates of ``images[i]`` (an array or anything with an
+    ``xy``).  Returns the path of the calibrated ``best.pt``."""
+    from heatmaploc.checkpoint import save_checkpoint
+    from heatmaploc.data.io import write_dataset
+    from heatmaploc.training import train
+
+    out = Path(out)
+    if any((out / name).exists() for name in ("last.pt", "best.pt")):
+        raise ValueError(f"{out} already holds a run; give another out folder")
+
+    def dataset(folder: str, images: Sequence[np.ndarray], points: Sequence[Any]) -> Path:
+        images, points = list(images), list(points)
+        if len(images) != len(points):
+            raise ValueError(f"{len(images)} {folder} images but {len(points)} point lists")
+        names = [f"{i:05d}.npy" for i in range(len(images))]
+        xy = [np.asarray(getattr(p, "xy", p), dtype=np.float64).reshape(-1, 2) for p in points]
+        # gray images among colour ones are replicated to RGB, as at prediction
+        return write_dataset(out / "data" / folder, dict(zip(names, images)), dict(zip(names, xy)),
+                             meta={"mixed_channels": True})
+
+    train_dir = dataset("train", images, points)
+    val_dir = dataset("val", val_images, val_points or []) if val_images is not None else None
+    checkpoint = save_checkpoint(out / "start.pt", start)
+    cfg = finetune_config(train_dir, val=val_dir, checkpoint=checkpoint, minutes=minutes,
+                          overrides=dict(overrides or {}))
+    return train(cfg, out, progress=progress).best_checkpoint

@@ -23,11 +23,9 @@ import torch
 from heatmaploc._version import __version__
 from heatmaploc.data.io import atomic_path
 from heatmaploc.models.outputs import HeatmapModel
-from heatmaploc.onnx_network import INPUT_NAME, META_PREFIX, OUTPUT_NAME, require
+from heatmaploc.onnx_network import DEFAULT_OPSET, INPUT_NAME, META_PREFIX, OUTPUT_NAME, require
 
 log = logging.getLogger(__name__)
-
-DEFAULT_OPSET = 18
 
 
 def export_onnx(checkpoint: str | Path | None, out: str | Path, opset: int = DEFAULT_OPSET,
@@ -110,13 +108,10 @@ def metadata(loc) -> dict[str, str]:
     """What :meth:`heatmaploc.api.Localizer.from_onnx` needs besides the graph (JSON strings)."""
     from dataclasses import asdict
 
-    inference = dict(loc.inference)
-    inference["tiling"] = {"size": loc.tiling.size, "overlap": loc.tiling.overlap}
-    inference.setdefault("tta", loc.tta)
     return {
         "version": __version__,
         "codec_config": json.dumps(asdict(loc.codec.config)),
-        "inference": json.dumps(inference),
+        "inference": json.dumps(loc.inference.to_dict()),
         "model": json.dumps({"in_channels": loc.in_channels, "classes": int(getattr(loc.model, "classes", 1)),
                              "regression": bool(loc.has_regression),
                              "pad_multiple": int(getattr(loc.model, "pad_multiple", 1))}),

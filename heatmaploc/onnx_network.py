@@ -26,6 +26,7 @@ from heatmaploc.tta import averaged_maps
 META_PREFIX = "heatmaploc."
 META_KEYS = ("codec_config", "inference", "model")
 INPUT_NAME, OUTPUT_NAME = "image", "maps"
+DEFAULT_OPSET = 18  # the opset heatmaploc export writes (the shipped copy's)
 
 
 def require(module: str):

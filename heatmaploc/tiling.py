@@ -63,11 +63,6 @@ class TileConfig:
         """True when an ``(H, W)`` image is tiled."""
         return bool(self.size) and max(shape) > self.size
 
-    @classmethod
-    def from_inference(cls, inference: dict) -> "TileConfig":
-        """The tiling of a checkpoint's ``inference`` dict (defaults for what it lacks)."""
-        return cls(**{k: int(v) for k, v in (inference.get("tiling") or {}).items()})
-
     def with_(self, size: int | None = None, overlap: int | None = None) -> "TileConfig":
         """A copy with ``size`` / ``overlap`` replaced where given."""
         changes = {k: v for k, v in (("size", size), ("overlap", overlap)) if v is not None}

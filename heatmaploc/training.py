@@ -152,6 +152,7 @@ def training_model(cfg: RunConfig, device: torch.device) -> tuple[HeatmapCodec, 
     model = build_model({**cfg.model, "in_channels": cfg.data.in_channels}).to(device)
     if cfg.train.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    codec.check_model(model, "model")
     if cfg.codec.refine == "offset" and not getattr(model.config, "regression", False):
         raise ValueError("codec.refine 'offset' decodes the offsets of a regression head: set model.regression: true, "
                          "or another codec.refine")

@@ -107,3 +107,29 @@ def test_the_api_imports_no_training_code():
     assert "heatmaploc.api" in loaded and "heatmaploc.inference" in loaded
     for module in ("heatmaploc.training", "heatmaploc.evaluation", "heatmaploc.data.sources", "heatmaploc.bench"):
         assert f"'{module}'" not in loaded, module
+
+
+def test_field_refine_through_the_api_equals_the_field_fit_of_the_networks_points():
+    from fields import TRUTH, render
+
+    from heatmaploc.physics.fieldfit import FieldModel, refine_points
+
+    image = render("free", 11.0, shape=(48, 48)).astype(np.float32)
+    loc = Localizer.default("cpu", tta="none")
+    found = loc.predict(image)
+    fitted = loc.predict(image, refine="field", physics=FieldModel("free", 11.0))
+    expected = refine_points(image, found, FieldModel("free", 11.0))
+    assert fitted.count == found.count == 2
+    np.testing.assert_allclose(fitted.xy, expected.xy, atol=1e-9)
+    assert np.abs(np.sort(fitted.xy, axis=0) - np.sort(TRUTH, axis=0)).max() < 1e-3
+    with pytest.raises(ValueError, match="FieldModel"):
+        loc.predict(image, refine="field", physics={"kernel": "free"})
+    with pytest.raises(ValueError, match="needs refine='physics' or refine='field'"):
+        loc.predict(image, physics=FieldModel("free", 11.0))
+
+
+def test_a_codec_for_another_class_count_than_the_model_is_refused(loc):
+    from heatmaploc.codec import HeatmapCodec
+
+    with pytest.raises(ValueError, match="predicts 1 class.*num_classes=2"):
+        Localizer(loc.model, HeatmapCodec(num_classes=2), "cpu", loc.inference)

@@ -11,7 +11,7 @@ from heatmaploc.physics.colormap import apply_colormap, identify_colormap, minma
 from heatmaploc.physics.forward import radial_fields
 from heatmaploc.physics.kernels import evaluate
 from heatmaploc.physics.spectrum import wavelength_candidates
-from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.physics.wavefit import Hypothesis, fit_wave
 from heatmaploc.points import Points
 from heatmaploc.simulate.scene import Scene, synthesize
 
@@ -144,7 +144,7 @@ def test_fit_sigma_is_calibrated_over_noise_draws():
     within = []
     for seed in range(30):
         image = noisy(clean, 10.0, seed)
-        fit = fit_wave(image, SOURCES[:1] + 0.3, "free", "snapshot", 11.0, 0.01, 0.9)
+        fit = fit_wave(image, SOURCES[:1] + 0.3, Hypothesis("free", "snapshot", 11.0, 0.01, 0.9))
         within.extend(np.abs(fit.xy[0] - SOURCES[0]) <= fit.sigma[0])
     assert 0.5 <= np.mean(within) <= 0.85  # 68 % expected; 60 draws
 

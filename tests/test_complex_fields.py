@@ -15,7 +15,7 @@ from heatmaploc.physics.refine import refine_physics
 from heatmaploc.physics.crlb import WaveModel, crlb
 from heatmaploc.physics.forward import wave_field
 from heatmaploc.physics.kernels import wavenumber
-from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.physics.wavefit import Hypothesis, fit_wave
 from heatmaploc.points import Points
 
 SOURCES = np.array([[14.3, 17.6], [41.8, 22.1], [27.4, 44.9]])
@@ -34,7 +34,7 @@ def test_the_fit_of_complex_data_recovers_positions_strengths_and_phases_within_
     noise = 0.02
     data = complex_field(noise=noise)
     start = SOURCES + np.random.default_rng(3).normal(0.0, 0.5, SOURCES.shape)
-    fit = fit_wave(data, start, "free", "complex", 10.0, 0.0, 1.0, weights=np.full(data.shape, 1.0 / noise))
+    fit = fit_wave(data, start, Hypothesis("free", "complex", 10.0, 0.0, 1.0), weights=np.full(data.shape, 1.0 / noise))
     assert fit.observable == "complex" and fit.n_pixels == 2 * data.size  # real and imaginary parts
     assert fit.residual_std == pytest.approx(1.0, abs=0.05)
     assert fit.offset == pytest.approx(0.1 - 0.05j, abs=0.01)
@@ -44,13 +44,13 @@ def test_the_fit_of_complex_data_recovers_positions_strengths_and_phases_within_
     phase_error = np.angle(fit.strengths * np.conj(STRENGTHS))
     assert np.all(np.abs(phase_error) < 4 * fit.phase_sigma + 0.01)
     # both parts carry the position: the complex fit's sigma is below the snapshot's
-    snapshot = fit_wave(data.real, start, "free", "snapshot", 10.0, 0.0, 1.0, weights=np.full(data.shape, 1.0 / noise))
+    snapshot = fit_wave(data.real, start, Hypothesis("free", "snapshot", 10.0, 0.0, 1.0), weights=np.full(data.shape, 1.0 / noise))
     assert np.all(fit.sigma < snapshot.sigma)
 
 
 def test_a_complex_field_cannot_be_fitted_as_a_real_observable():
     with pytest.raises(ValueError, match="complex observable"):
-        fit_wave(complex_field(), SOURCES, "free", "snapshot", WAVELENGTH)
+        fit_wave(complex_field(), SOURCES, Hypothesis("free", "snapshot", WAVELENGTH))
 
 
 def test_crlb_of_a_complex_field_is_below_that_of_its_snapshot():

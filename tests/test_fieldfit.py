@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from heatmaploc.physics.fieldfit import FieldModel, fit_field, model_from_meta, refine_points, retrieve_strengths
+from heatmaploc.physics.fieldfit import FieldModel, fit_field, model_from_meta, refine_points
+from heatmaploc.physics.wavelinear import retrieve_strengths
 from heatmaploc.points import Points
 from heatmaploc.simulate.scene import Scene, synthesize
 

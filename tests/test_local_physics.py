@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heatmaploc.physics.fdsolve import Medium, solve_field
-from heatmaploc.physics.local import Hypothesis, correlation_area, refine_locally, window_layout
-from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.physics.local import correlation_area, refine_locally, window_layout
+from heatmaploc.physics.wavefit import Hypothesis, PlaneWaves, fit_wave
 from heatmaploc.simulate.scene import Scene, synthesize
 
 
@@ -47,9 +47,9 @@ def test_plane_waves_fit_what_arrives_from_outside():
     yy, xx = np.mgrid[0:44, 0:48]
     image = synthesize(scene, 44, 48) + 0.2 * np.cos(k * (xx * np.cos(0.3) + yy * np.sin(0.3)) + 1.0)
     image += np.random.default_rng(1).normal(0.0, 0.005, image.shape)
-    without = fit_wave(image, truth + 0.5, "free", "snapshot", 10.0, weights=np.full(image.shape, 200.0))
-    with_waves = fit_wave(image, truth + 0.5, "free", "snapshot", 10.0, weights=np.full(image.shape, 200.0),
-                          plane_waves=2, origin=(24.0, 22.0))
+    without = fit_wave(image, truth + 0.5, Hypothesis("free", "snapshot", 10.0), weights=np.full(image.shape, 200.0))
+    with_waves = fit_wave(image, truth + 0.5, Hypothesis("free", "snapshot", 10.0), weights=np.full(image.shape, 200.0),
+                          planes=PlaneWaves(2, (24.0, 22.0)))
     assert len(with_waves.background) == 2 and len(with_waves.strengths) == 1
     assert with_waves.residual_std < 1.2 < without.residual_std
     assert np.linalg.norm(with_waves.xy[0] - truth[0]) < 0.05

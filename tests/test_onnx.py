@@ -63,7 +63,7 @@ def test_the_shipped_onnx_copy_is_the_shipped_checkpoint():
     torch_loc, onnx_loc = Localizer.default("cpu", engine="torch"), Localizer.default(engine="onnx")
     assert onnx_loc.is_onnx and not torch_loc.is_onnx
     assert onnx_loc.codec.config == torch_loc.codec.config and onnx_loc.tta == torch_loc.tta
-    assert onnx_loc.inference["thresholds"] == torch_loc.inference["thresholds"]
+    assert onnx_loc.inference.thresholds == torch_loc.inference.thresholds
     images = [example(kind)[1].image for kind in ("plate", "amplitude_raw", "seed_jet")]
     for a, b in zip(torch_loc.with_tta("none").raw_outputs(images), onnx_loc.with_tta("none").raw_outputs(images)):
         assert np.abs(a.maps - b.maps).max() <= 1e-4

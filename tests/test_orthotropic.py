@@ -6,7 +6,7 @@ import pytest
 from heatmaploc.physics.refine import refine_physics
 from heatmaploc.physics.forward import anisotropy_metric, observe, radial_fields
 from heatmaploc.physics.kernels import wavenumber
-from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.physics.wavefit import Hypothesis, fit_wave
 from heatmaploc.points import Points
 
 TRUTH = np.array([[15.4, 18.3], [36.7, 30.2]])
@@ -38,13 +38,14 @@ def test_the_metric_maps_the_axis_to_the_wavelength_and_across_to_ratio_times_it
 @pytest.mark.parametrize("observable", ["snapshot", "amplitude"])
 def test_fit_recovers_the_ratio_and_the_axis(observable):
     field, noise = orthotropic_field(observable=observable)
-    fit = fit_wave(field, TRUTH + 0.4, "free", observable, 10.4, 0.01, 1.0, weights=np.full(field.shape, 1 / noise),
-                   anisotropy=(1.2, 0.3))
+    fit = fit_wave(field, TRUTH + 0.4, Hypothesis("free", observable, 10.4, 0.01, 1.0, (1.2, 0.3)),
+                   weights=np.full(field.shape, 1 / noise))
     assert fit.anisotropy[0] == pytest.approx(RATIO, abs=0.01)
     assert fit.anisotropy[1] == pytest.approx(ANGLE, abs=0.02)
     assert fit.wavelength_px == pytest.approx(WAVELENGTH, rel=0.01)
     assert np.abs(fit.xy - TRUTH).max() < 0.05 and fit.residual_std < 1.1
-    isotropic = fit_wave(field, TRUTH + 0.4, "free", observable, 10.4, 0.01, 1.0, weights=np.full(field.shape, 1 / noise))
+    isotropic = fit_wave(field, TRUTH + 0.4, Hypothesis("free", observable, 10.4, 0.01, 1.0),
+                         weights=np.full(field.shape, 1 / noise))
     assert isotropic.residual_std > 2.0 and fit.bic() < isotropic.bic()
 
 

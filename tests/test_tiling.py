@@ -14,6 +14,7 @@ from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.data.preprocess import intensity_bounds, to_unit_range
 from heatmaploc.physics.forward import observe
 from heatmaploc.simulate.scene import Scene, complex_field
+from heatmaploc.inference_config import InferenceConfig
 from heatmaploc.tiling import TileConfig, blend_weights, decode_in_blocks, n_tiles, tile_layout
 
 
@@ -33,8 +34,8 @@ def test_tile_layout_covers_with_the_overlap_and_no_tile_above_the_size(length, 
 
 
 def test_tile_config_checks_and_reads_the_checkpoint_inference():
-    assert TileConfig.from_inference({"tiling": {"size": 256, "overlap": 16}}) == TileConfig(256, 16)
-    assert TileConfig.from_inference({}) == TileConfig()
+    assert InferenceConfig.from_dict({"tiling": {"size": 256, "overlap": 16}}).tiling == TileConfig(256, 16)
+    assert InferenceConfig.from_dict({}).tiling == TileConfig()
     assert not TileConfig(0).applies((5000, 5000)) and TileConfig(512).applies((100, 513))
     for bad in ({"size": 100, "overlap": 50}, {"size": 16}, {"overlap": -1}):
         with pytest.raises(ValueError, match="tile"):

@@ -43,7 +43,7 @@ def main() -> None:
         "d4, views one by one (default)": (base, 0),
         "d4, views batched": (base, 1 << 40),
     }
-    channels_last = Localizer(last, base.codec, "cpu", base.tta, base.inference, base.tiling)
+    channels_last = Localizer(last, base.codec, "cpu", base.inference)
     variants["d4, views batched, channels-last"] = (channels_last, 1 << 40)
     variants["one pass"] = (base.with_tta("none"), 0)
     tmp = tempfile.TemporaryDirectory()

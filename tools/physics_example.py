@@ -26,7 +26,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     from heatmaploc import Localizer
-    from heatmaploc.cli.common import ground_truth_for
+    from heatmaploc.data.inputs import ground_truth_for
     from heatmaploc.data.io import read_image
     from heatmaploc.metrics import point_metrics
     from heatmaploc.physics.blind import estimate, observed_field

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from heatmaploc._version import __version__
 from heatmaploc.cli import benchmark, evaluate, export, finetune, info, merge, predict, simulate, train
-from heatmaploc.cli.common import parse_overrides
+from heatmaploc.keyvalues import parse_overrides
 
 COMMANDS = (simulate, info, train, finetune, predict, evaluate, benchmark, export, merge)
 

@@ -1,5 +1,5 @@
-"""What several subcommands share: ``--set`` parsing, loading a localizer, input
-expansion, ground truth beside the images, and the point-metrics table."""
+"""What several subcommands share: argument types, output checks, loading a localizer
+with the command's options, and the point-metrics table."""
 from __future__ import annotations
 
 import argparse
@@ -8,10 +8,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
-from heatmaploc.codec import REFINE_MODES
-from heatmaploc.keyvalues import parse_overrides  # noqa: F401 (the subcommands import it from here)
+from heatmaploc.codec import REFINE_MODES, CodecConfig
+from heatmaploc.tiling import TileConfig
 from heatmaploc.tta import TTA_MODES
 
 
@@ -43,34 +41,6 @@ def positive_int(text: str) -> int:
 def nonnegative_int(text: str) -> int:
     """An integer >= 0."""
     return _number(text, int, "an integer", lambda v: v >= 0, "an integer >= 0")
-
-
-def expand_inputs(paths: Sequence[str]) -> tuple[list[Path], dict[Path, list[Path]]]:
-    """Files as given; a folder gives its images (or those of its images/ subfolder).
-
-    Returns the files and, per folder, the other files it holds (not images: skipped,
-    for the caller to mention)."""
-    from heatmaploc.data.index import list_images
-    from heatmaploc.data.io import IMAGE_EXTENSIONS
-
-    out: list[Path] = []
-    skipped: dict[Path, list[Path]] = {}
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            folder = p / "images" if (p / "images").is_dir() else p
-            found = list_images(folder)
-            if not found:
-                raise ValueError(f"{folder}: no {'/'.join(IMAGE_EXTENSIONS)} images")
-            out.extend(found)
-            others = sorted(f for f in folder.iterdir() if f.is_file() and f not in set(found))
-            if others:
-                skipped[folder] = others
-        elif p.exists():
-            out.append(p)
-        else:
-            raise FileNotFoundError(f"{p}: no such file or folder")
-    return out, skipped
 
 
 def writable_file(path: str | None, option: str) -> None:
@@ -119,32 +89,6 @@ def writable_folder(path: str | None, option: str) -> None:
     _try_write_in(p, f"{option} {p}")
 
 
-def unique_names(files: Sequence[Path]) -> dict[Path, str]:
-    """The name each file goes by in outputs: its file name, or, when two inputs share
-    one, every file's path relative to the inputs' common folder (POSIX separators)."""
-    names = [f.name for f in files]
-    if len(set(names)) == len(names):
-        return dict(zip(files, names))
-    resolved = [f.resolve() for f in files]
-    common = Path(os.path.commonpath([str(r.parent) for r in resolved]))
-    return {f: r.relative_to(common).as_posix() for f, r in zip(files, resolved)}
-
-
-def ground_truth_for(path: Path, cache: dict) -> np.ndarray | None:
-    """Points of ``path`` from a points.csv beside it (or beside its images/ folder)."""
-    from heatmaploc.data.io import read_points_csv
-
-    for folder in (path.parent, path.parent.parent if path.parent.name == "images" else None):
-        if folder is None:
-            continue
-        csv_path = folder / "points.csv"
-        if csv_path.is_file():
-            if csv_path not in cache:
-                cache[csv_path] = read_points_csv(csv_path)
-            return cache[csv_path].points.get(path.name, np.zeros((0, 2)))
-    return None
-
-
 def load_localizer(checkpoint: str | None, device: str, refine: str | None = None, tta: str | None = None,
                    args=None):
     """The checkpoint's (or the shipped) Localizer with the command's overrides; ``args``
@@ -178,11 +122,11 @@ def add_large_image_options(p) -> None:
                         "a checkpoint with torch (same preprocessing, tiling, TTA and decoding)")
     p.add_argument("--tile", type=nonnegative_int, metavar="PX",
                    help="images with a side above PX run in overlapping tiles of at most PX pixels, stitched and "
-                        "decoded without a peak cap (0: never tile); default: the checkpoint's, else 512")
+                        f"decoded without a peak cap (0: never tile); default: the checkpoint's, else {TileConfig().size}")
     p.add_argument("--tile-overlap", type=nonnegative_int, metavar="PX",
-                   help="minimum overlap of neighbouring tiles (default: the checkpoint's, else 32)")
+                   help=f"minimum overlap of neighbouring tiles (default: the checkpoint's, else {TileConfig().overlap})")
     p.add_argument("--max-peaks", type=positive_int, metavar="N",
-                   help="most peaks kept per untiled image (default: the checkpoint's, 256 for the shipped model; a "
+                   help=f"most peaks kept per untiled image (default: the checkpoint's, else {CodecConfig().max_peaks}; a "
                         "warning says when it drops peaks)")
 
 

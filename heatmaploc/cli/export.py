@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from heatmaploc.cli.common import positive_int
+from heatmaploc.onnx_network import DEFAULT_OPSET
 
 
 def add(sub) -> None:
     p = sub.add_parser("export", help="export a checkpoint's network to ONNX (needs the onnx extra)")
     p.add_argument("checkpoint", help="model checkpoint ('default' = the shipped model)")
     p.add_argument("out", help="ONNX file to write")
-    p.add_argument("--opset", type=positive_int, default=None, help="ONNX opset (default: 18)")
+    p.add_argument("--opset", type=positive_int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})")
     p.add_argument("--half", action="store_true",
                    help="store the weights that float16 holds exactly as float16 (a checkpoint saved in half "
                         "precision, as the shipped one: half the file, the same numbers)")
@@ -16,9 +17,9 @@ def add(sub) -> None:
 
 
 def run(args) -> int:
-    from heatmaploc.onnx_export import DEFAULT_OPSET, export_onnx
+    from heatmaploc.onnx_export import export_onnx
 
-    path = export_onnx(args.checkpoint, args.out, args.opset or DEFAULT_OPSET, half=args.half)
+    path = export_onnx(args.checkpoint, args.out, args.opset, half=args.half)
     print(f"exported: {path} (dynamic batch, height and width; run it with heatmaploc predict --onnx {path} or "
           "heatmaploc.Localizer.from_onnx)")
     return 0

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from heatmaploc.cli.common import parse_overrides, positive_float
+from heatmaploc.cli.common import positive_float
+from heatmaploc.keyvalues import parse_overrides
 from heatmaploc.cli.train import check_run_folder, run_training
 
 

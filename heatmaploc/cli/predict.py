@@ -9,16 +9,14 @@ from heatmaploc.cli.common import (
     add_large_image_options,
     add_refine_option,
     add_tta_option,
-    expand_inputs,
-    ground_truth_for,
     load_localizer,
     physics_options,
     positive_float,
     threshold_arg,
-    unique_names,
     writable_file,
     writable_folder,
 )
+from heatmaploc.data.inputs import expand_inputs, ground_truth_for, unique_names
 from heatmaploc.physics.summary import physics_summary
 from heatmaploc.sharding import Shard, write_manifest
 
@@ -76,7 +74,6 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from heatmaploc.data.io import read_image, write_points_csv
-    from heatmaploc.physics.fieldfit import refine_points
     from heatmaploc.viz import plot_points_grid
 
     field_model = args.field_fit
@@ -110,10 +107,11 @@ def run(args) -> int:
             if known is not None:
                 pts, candidates[path] = loc.predict_with_support(image, threshold=args.threshold,
                                                                  pixel_size=args.pixel_size)
+            elif field_model is not None:
+                pts = loc.predict_batch([image], threshold=args.threshold, pixel_size=args.pixel_size,
+                                        refine="field", physics=field_model, names=[str(path)])[0]
             else:
                 pts = loc.predict(image, threshold=args.threshold, pixel_size=args.pixel_size)
-            if field_model is not None:
-                pts = refine_points(image, pts, field_model, name=str(path))
         except (ValueError, FileNotFoundError) as err:
             if args.strict or len(files) == 1:  # one input: its error is the whole story
                 raise

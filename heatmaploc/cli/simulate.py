@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from heatmaploc.cli.common import nonnegative_int, parse_overrides, positive_int
+from heatmaploc.cli.common import nonnegative_int, positive_int
+from heatmaploc.keyvalues import parse_overrides
 from heatmaploc.simulate import PRESETS
 
 

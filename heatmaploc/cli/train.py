@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from heatmaploc.cli.common import parse_overrides
+from heatmaploc.keyvalues import parse_overrides
 
 
 def add(sub) -> None:

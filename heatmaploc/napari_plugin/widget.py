@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSlider, Label, LineEdit, ProgressBar, PushButton
 
+from heatmaploc.api import PHYSICS_REFINE
 from heatmaploc.napari_plugin.layers import frame_names, frames_of, image_metadata, layer_data
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -191,7 +192,7 @@ class LocalizerWidget(Container):
                 if self._cancel.is_set():
                     return None
                 run.refined.extend(loc.points_from_outputs([outputs[i]], [frame], [run.names[i]], run.threshold,
-                                                           True, physics))
+                                                           PHYSICS_REFINE, physics))
                 done += 1
                 yield done, total, f"physics: frame {i + 1} of {len(frames)}"
             seconds["physics"] = time.perf_counter() - begin

@@ -48,11 +48,11 @@ from heatmaploc.physics.colormap import (get_colormap, identify_colormap, invert
                                          rgb_colours, rgb_noise_std)
 from heatmaploc.physics.forward import ALL_OBSERVABLES, OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
-from heatmaploc.physics.local import Hypothesis
 from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidates, select_count
 from heatmaploc.physics.psf import from_array
 from heatmaploc.physics.spectrum import wavelength_candidates
-from heatmaploc.physics.wavefit import WaveFit, fit_wave, linear_rss
+from heatmaploc.physics.wavefit import FitOptions, Hypothesis, WaveFit, fit_wave, warm_strengths
+from heatmaploc.physics.wavelinear import linear_rss
 
 
 log = logging.getLogger(__name__)
@@ -211,18 +211,11 @@ class _Fitter:
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         if like is not None and anisotropy is None:
             anisotropy = like.anisotropy
-        warm = {}
-        if like is not None and len(xy):
-            strengths = np.full(len(xy), np.nan, np.complex128)
-            for j, p in enumerate(xy):
-                same = np.flatnonzero(np.all(like.xy == p, axis=1))
-                if len(same):
-                    strengths[j] = like.strengths[same[0]]
-            warm = {"strengths": strengths, "offset": like.offset}
-        return fit_wave(self.field, xy, kernel, observable, wavelength, damping, size, **warm,
-                        fit_wavelength="wavelength_px" not in fixed, fit_damping="damping" not in fixed,
-                        bounds=self.bounds(xy), stride=stride, weights=self.weights, robust=robust,
-                        max_nfev=max_nfev, anisotropy=anisotropy)
+        warm = {"strengths": warm_strengths(like, xy), "offset": like.offset} if like is not None and len(xy) else {}
+        options = FitOptions(fit_wavelength="wavelength_px" not in fixed, fit_damping="damping" not in fixed,
+                             stride=stride, robust=robust, max_nfev=max_nfev)
+        return fit_wave(self.field, xy, Hypothesis(kernel, observable, wavelength, damping, size, anisotropy), options,
+                        bounds=self.bounds(xy), weights=self.weights, **warm)
 
 
 def _with_first_source(field: np.ndarray, fit: WaveFit, fitter: _Fitter, known: Mapping, stride: int,

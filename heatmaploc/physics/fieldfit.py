@@ -13,7 +13,7 @@ from the linear least-squares solution (:func:`heatmaploc.physics.wavefit.fit_wa
 the fitter the blind refinement uses too).  An amplitude map (what a scanning
 vibrometer gives) fits ``|sum_j q_j G(k r_j(p))| + c`` instead: the strengths start
 from a phase-retrieval estimate (alternating projections, Gerchberg-Saxton style,
-:func:`heatmaploc.physics.wavefit.retrieve_strengths`); their common phase is not
+:func:`heatmaploc.physics.wavelinear.retrieve_strengths`); their common phase is not
 observable.
 The count is the detector's: the fit moves points, it never adds or removes them.
 
@@ -37,7 +37,7 @@ from heatmaploc.data.io import channels_of, check_image
 from heatmaploc.points import Points
 from heatmaploc.physics.colormap import get_colormap, invert_colormap, rgb_colours
 from heatmaploc.physics.forward import ALL_OBSERVABLES
-from heatmaploc.physics.wavefit import SOURCE_SIZE_RANGE, fit_wave, retrieve_strengths  # noqa: F401 (re-export)
+from heatmaploc.physics.wavefit import SOURCE_SIZE_RANGE, FitOptions, Hypothesis, fit_wave
 from heatmaploc.physics.kernels import KERNELS, wavenumber
 
 
@@ -170,11 +170,11 @@ def fit_field(image: np.ndarray, xy: np.ndarray, model: FieldModel, max_shift: f
                         float(np.sqrt(np.mean(np.abs(target - offset) ** 2))), True)
     if max_shift <= 0:
         raise ValueError(f"max_shift must be > 0, got {max_shift}")
-    fit = fit_wave(field, start, model.kernel, model.observable, model.wavelength_px, model.damping,
-                   max(model.source_size_px, SOURCE_SIZE_RANGE[0]) if model.fit_source_size else model.source_size_px,
-                   fit_wavelength=model.fit_wavelength, fit_damping=False, fit_size=model.fit_source_size,
-                   fit_offset=model.fit_offset, max_shift=max_shift, wavelength_range=(0.8, 1.2),
-                   table_step=KNOWN_TABLE_STEP, max_nfev=100)
+    size = max(model.source_size_px, SOURCE_SIZE_RANGE[0]) if model.fit_source_size else model.source_size_px
+    fit = fit_wave(field, start, Hypothesis(model.kernel, model.observable, model.wavelength_px, model.damping, size),
+                   FitOptions(fit_wavelength=model.fit_wavelength, fit_damping=False, fit_size=model.fit_source_size,
+                              fit_offset=model.fit_offset, max_shift=max_shift, wavelength_range=(0.8, 1.2),
+                              table_step=KNOWN_TABLE_STEP, max_nfev=100))
     return FieldFit(fit.xy, fit.strengths, fit.offset, fit.source_size_px, fit.wavelength_px, fit.residual_std,
                     fit.converged)
 

@@ -47,8 +47,10 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 from heatmaploc.physics.forward import map_offsets, radial_fields
-from heatmaploc.physics.wavefit import (DAMPING_MAX, FIT_TABLE_STEP, SOURCE_SIZE_RANGE, WaveFit, fit_wave,
-                                       plane_wave_paths)
+from heatmaploc.physics.kernels import FIT_TABLE_STEP
+from heatmaploc.physics.wavefit import (DAMPING_MAX, SOURCE_SIZE_RANGE, FitOptions, Hypothesis, PlaneWaves, WaveFit,
+                                       fit_wave, warm_strengths)
+from heatmaploc.physics.wavelinear import plane_wave_paths
 
 log = logging.getLogger(__name__)
 
@@ -138,20 +140,6 @@ def window_layout(xy: np.ndarray, shape: tuple[int, int], wavelength: float) -> 
 
 
 @dataclass(frozen=True)
-class Hypothesis:
-    """The image-wide model every window starts from: kernel, observable, and start
-    values of the wavelength (pixels), damping and source size (pixels), and of an
-    anisotropy ``(ratio, angle)`` (``None``: isotropic windows)."""
-
-    kernel: str
-    observable: str
-    wavelength_px: float
-    damping: float
-    source_size_px: float
-    anisotropy: tuple[float, float] | None = None
-
-
-@dataclass(frozen=True)
 class LocalSource:
     """One reported source of the local refinement.
 
@@ -226,22 +214,16 @@ class _WindowFitter:
         lo = np.where(inside, np.maximum(xy - self.max_shift, self.lo), xy - self.max_shift)
         hi = np.where(inside, np.minimum(xy + self.max_shift, self.hi), xy + self.max_shift)
         hyp = self.hyp
-        warm = {}
+        warm, angles = {}, None
         if like is not None:
-            strengths = np.full(len(xy), np.nan, np.complex128)
-            for j, p in enumerate(xy):
-                same = np.flatnonzero(np.all(like.xy == p, axis=1))
-                if len(same):
-                    strengths[j] = like.strengths[same[0]]
-            warm = {"strengths": np.concatenate([strengths, like.background]), "offset": like.offset,
-                    "plane_angles": like.background_angles}
+            warm = {"strengths": np.concatenate([warm_strengths(like, xy), like.background]), "offset": like.offset}
+            angles = like.background_angles
             hyp = Hypothesis(hyp.kernel, hyp.observable, like.wavelength_px, like.damping, like.source_size_px,
                              like.anisotropy)
-        return fit_wave(self.field, xy, hyp.kernel, hyp.observable, hyp.wavelength_px, hyp.damping,
-                        hyp.source_size_px, fit_size=len(xy) > 0, bounds=(lo, hi), weights=self.weights,
-                        robust=True, wavelength_range=LOCAL_WAVELENGTH_RANGE, max_nfev=self.max_nfev,
-                        plane_waves=PLANE_WAVES, origin=self.window.centre, pixels=self.pixels, tr_solver="exact",
-                        anisotropy=hyp.anisotropy, fit_anisotropy=len(xy) > 0, **warm)
+        options = FitOptions(fit_size=len(xy) > 0, fit_anisotropy=len(xy) > 0, robust=True,
+                             wavelength_range=LOCAL_WAVELENGTH_RANGE, max_nfev=self.max_nfev, tr_solver="exact")
+        return fit_wave(self.field, xy, hyp, options, bounds=(lo, hi), weights=self.weights, pixels=self.pixels,
+                        planes=PlaneWaves(PLANE_WAVES, self.window.centre, angles), **warm)
 
 
 def rendered_part(fit: WaveFit, rows: list[int], pixels: tuple[np.ndarray, np.ndarray],
@@ -278,10 +260,12 @@ def polish_cores(field: np.ndarray, weights: np.ndarray, fit: WaveFit, rows: lis
     xy = fit.xy[rows]
     lo = np.maximum(xy - max_shift, [c0 - 0.5, r0 - 0.5])
     hi = np.minimum(xy + max_shift, [c1 - 0.5, r1 - 0.5])
-    core = fit_wave(field, xy, fit.kernel, fit.observable, fit.wavelength_px, fit.damping, fit.source_size_px,
-                    fit_wavelength=False, fit_damping=False, fit_size=False, bounds=(lo, hi), weights=weights,
-                    robust=True, max_nfev=max_nfev, pixels=pixels, fixed_field=fixed,
-                    strengths=fit.strengths[rows], offset=fit.offset, tr_solver="exact")
+    core = fit_wave(field, xy, Hypothesis(fit.kernel, fit.observable, fit.wavelength_px, fit.damping,
+                                          fit.source_size_px),
+                    FitOptions(fit_wavelength=False, fit_damping=False, fit_size=False, robust=True, max_nfev=max_nfev,
+                               tr_solver="exact"),
+                    bounds=(lo, hi), weights=weights, pixels=pixels, fixed_field=fixed, strengths=fit.strengths[rows],
+                    offset=fit.offset)
     return core, (r1 - r0, c1 - c0)
 
 

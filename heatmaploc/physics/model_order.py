@@ -30,7 +30,8 @@ from scipy.ndimage import gaussian_filter
 from scipy.signal import fftconvolve
 
 from heatmaploc.physics.forward import map_offsets, observe, radial_fields, tabulated_kernel
-from heatmaploc.physics.wavefit import FIT_TABLE_STEP, WaveFit
+from heatmaploc.physics.kernels import FIT_TABLE_STEP
+from heatmaploc.physics.wavefit import WaveFit
 
 log = logging.getLogger(__name__)
 

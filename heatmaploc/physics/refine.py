@@ -26,9 +26,9 @@ import numpy as np
 
 from heatmaploc.data.io import check_image
 from heatmaploc.physics.blind import PhysicsEstimate, _estimate, fit_reach, in_view, observed_field, unit_scale
-from heatmaploc.physics.local import Hypothesis, LocalSource, refine_locally, window_needs
+from heatmaploc.physics.local import LocalSource, refine_locally, window_needs
 from heatmaploc.physics.psfrefine import refine_psf
-from heatmaploc.physics.wavefit import WaveFit
+from heatmaploc.physics.wavefit import Hypothesis, WaveFit
 from heatmaploc.points import STRENGTH_FIELDS, Points
 
 log = logging.getLogger(__name__)
