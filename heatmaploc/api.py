@@ -1,23 +1,14 @@
 """Localizer: load a checkpoint (or the shipped default) and predict point lists.
 
-Inputs are normalized exactly as in training (:mod:`heatmaploc.data.preprocess`):
-integers scaled by their dtype range, floats min-max scaled; gray images given to a
-3-channel model are replicated to RGB, RGB images given to a 1-channel model become
-luminance ``0.299 R + 0.587 G + 0.114 B``; alpha is dropped.  Any ``H, W`` works.
-
-Heatmap models can average their probabilities over flips and quarter turns of the
-image (``tta``, :mod:`heatmaploc.tta`); a checkpoint may name its own default
-(``inference.tta``, the shipped model's is ``"d4"``).
-
-Two engines run the network, with the same preprocessing, test-time augmentation,
-tiling and decoding around it: torch (a checkpoint; any device) and onnxruntime (an
-exported ``.onnx`` file, :mod:`heatmaploc.onnx_network`; CPU, and no torch needed:
-this module imports torch only for a checkpoint).
-
-Images larger than the tile size (``inference.tiling``, :class:`heatmaploc.tiling.TileConfig`;
-512 px unless the checkpoint says otherwise) run in overlapping tiles that are stitched
-into one map and decoded without a peak cap (:mod:`heatmaploc.tiling`), so memory stays
-bounded and time grows with the pixel count.
+A :class:`Localizer` is a network, its codec and its inference settings
+(:class:`~heatmaploc.inference_config.InferenceConfig`: test-time augmentation, the
+thresholds calibrated per mode, tiling).  Its network runs through
+:class:`~heatmaploc.network_runner.NetworkRunner`: preprocessing exactly as in training
+(:mod:`heatmaploc.data.preprocess`; any ``H, W``, gray or RGB), test-time augmentation,
+tiling of large images, and either engine: torch (a checkpoint, any device) or
+onnxruntime (an exported ``.onnx`` file on the CPU; this module imports torch only for
+a checkpoint).  Decoding is the codec's; the refinements after it
+(:data:`FIT_MODES`) are the physics package's.
 """
 from __future__ import annotations
 
@@ -29,42 +20,17 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from heatmaploc.codec import REFINE_MODES, CodecConfig, HeatmapCodec
-from heatmaploc.data.io import check_image, read_image
-from heatmaploc.data.preprocess import intensity_bounds, normalize, to_unit_range
-from heatmaploc.inference import batches_by_shape, support_candidates
+from heatmaploc.data.inputs import ImageLike, load_input
+from heatmaploc.inference import support_candidates
 from heatmaploc.inference_config import InferenceConfig
 from heatmaploc.onnx_network import OnnxNetwork
-from heatmaploc.outputs import HeatmapOutput
+from heatmaploc.network_runner import NetworkRunner, cpu_only
 from heatmaploc.points import PhysicalFrame, Points
-from heatmaploc.tiling import TileConfig, n_tiles, tiled_maps
+from heatmaploc.tiling import TileConfig
 
 PHYSICS_REFINE = "physics"  # the refine mode that runs the blind physics fit after decoding
 FIELD_REFINE = "field"  # the refine mode that fits a known wave model (a FieldModel) after decoding
 FIT_MODES = (PHYSICS_REFINE, FIELD_REFINE)  # the refine modes that run after decoding
-
-ImageLike = Any  # str | Path | numpy.ndarray | PIL.Image.Image
-
-
-def load_input(image: ImageLike, name: str | None = None) -> tuple[np.ndarray, str]:
-    """A path, a PIL image or an ndarray -> ``(checked ndarray, name for messages)``."""
-    if isinstance(image, (str, Path)):
-        return read_image(image), str(image)
-    if isinstance(image, np.ndarray):
-        label = name or f"array{tuple(image.shape)}"
-        return check_image(image, label), label
-    if hasattr(image, "mode") and hasattr(image, "size"):  # PIL.Image without importing PIL
-        array = np.asarray(image)
-        label = name or f"PIL image {image.size}"
-        return check_image(array, label), label
-    raise ValueError(f"unsupported image input of type {type(image).__name__}; give a path, a numpy array or a PIL image")
-
-
-def cpu_only(device: Any) -> str:
-    """``"cpu"`` when ``device`` is the CPU, else a ``ValueError`` naming it: onnxruntime
-    runs an ONNX network on the CPU."""
-    if str(device) != "cpu":
-        raise ValueError(f"an ONNX network runs on the CPU (onnxruntime), not on {device!r}")
-    return "cpu"
 
 
 def check_physics(fit: str | None, physics: Any) -> None:
@@ -163,18 +129,9 @@ class Localizer:
         ``engine``: ``"torch"`` (the checkpoint), ``"onnx"`` (the same network as ONNX,
         run by onnxruntime on the CPU), or ``"auto"``: torch where it is installed, else
         onnxruntime (a torch-free install, ``heatmaploc[onnx-runtime]``)."""
-        from heatmaploc import shipped
+        from heatmaploc.shipped import default_model
 
-        if engine not in ("auto", "torch", "onnx"):
-            raise ValueError(f"engine must be 'auto', 'torch' or 'onnx', got {engine!r}")
-        if engine == "auto":
-            if not shipped.has_module("torch") and not shipped.has_module("onnxruntime"):
-                raise ValueError("running a model needs torch or onnxruntime: "
-                                 f"{shipped.TORCH_INSTALL} or {shipped.ONNX_RUNTIME_INSTALL}")
-            engine = "torch" if shipped.has_module("torch") else "onnx"
-        path = shipped.default_checkpoint_path() if engine == "torch" else shipped.default_onnx_path()
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: the shipped default model is missing from this installation")
+        engine, path = default_model(engine)
         if engine == "onnx":
             cpu_only("cpu" if device == "auto" else device)
             return cls.from_onnx(path, tta)
@@ -195,30 +152,10 @@ class Localizer:
         return bool(getattr(getattr(self.model, "config", None), "regression", False))
 
     # -- inference
-    def _input(self, image: np.ndarray, name: str, bounds: tuple[float, float] | None = None) -> np.ndarray:
-        """``(C, H, W)`` float32 network input of an image (or a tile of it, normalized
-        with the whole image's intensity ``bounds``)."""
-        return np.ascontiguousarray(normalize(to_unit_range(image, self.in_channels, name, bounds)))
-
-    def _produces_maps(self) -> bool:
-        """True for heatmap models (maps to tile and decode), False for point models."""
-        if self.is_onnx:
-            return True
-        from heatmaploc.models.outputs import HeatmapModel
-
-        return isinstance(self.model, HeatmapModel)
-
-    def _maps(self, x: np.ndarray) -> np.ndarray:
-        """``(B, C, H, W)`` inputs -> ``(B, K[+3], H, W)`` maps averaged over this
-        localizer's test-time augmentation, by either engine."""
-        if self.is_onnx:
-            return self.model.maps(x, self.tta)
-        import torch
-
-        from heatmaploc.tta import averaged_maps
-
-        with torch.no_grad():
-            return averaged_maps(self.model, torch.from_numpy(x).to(self.device), self.tta).float().cpu().numpy()
+    @property
+    def runner(self) -> NetworkRunner:
+        """How this localizer runs its network (:class:`~heatmaploc.network_runner.NetworkRunner`)."""
+        return NetworkRunner(self.model, self.device, self.tta, self.tiling, self.in_channels)
 
     def heatmap(self, image: ImageLike) -> np.ndarray:
         """``(K, H, W)`` float32 source probability map of one image (heatmap models)."""
@@ -232,65 +169,12 @@ class Localizer:
         and :meth:`points_from_outputs` take).  ``progress`` is called with the number
         of work units done (:meth:`work_units`: a tile of a tiled image, else an image);
         an exception it raises stops the work (a GUI's cancel)."""
-        return self._outputs_of_loaded([load_input(im) for im in images], batch_size, progress)
+        return self.runner.outputs([load_input(im) for im in images], batch_size, progress)
 
     def work_units(self, shape: tuple[int, ...]) -> int:
         """Units of :meth:`raw_outputs`'s ``progress`` for an image of ``shape``: its
         tiles when it is tiled, else 1."""
-        hw = tuple(shape[:2])
-        return n_tiles(hw, self.tiling) if self._produces_maps() and self.tiling.applies(hw) else 1
-
-    def _outputs_of_loaded(self, loaded: Sequence[tuple[np.ndarray, str]], batch_size: int,
-                           progress: Callable[[int], None] | None = None) -> list[Any]:
-        """:meth:`raw_outputs` of images already through :func:`load_input` (array, name);
-        large images of heatmap models in tiles (:meth:`_tiled_output`)."""
-        maps_model = self._produces_maps()
-        tiled = [maps_model and self.tiling.applies(im.shape[:2]) for im, _ in loaded]
-        whole = [i for i, t in enumerate(tiled) if not t]
-        inputs = [self._input(*loaded[i]) for i in whole]
-        out: list[Any] = [None] * len(loaded)
-        if self.is_onnx:
-            for batch in batches_by_shape([x.shape for x in inputs], batch_size):
-                for j, o in zip(batch, self.model.outputs(np.stack([inputs[j] for j in batch]), self.tta)):
-                    out[whole[j]] = o
-                if progress is not None:
-                    progress(len(batch))
-        elif whole:
-            import torch
-
-            from heatmaploc.inference import predict_samples
-
-            samples = [{"image": torch.from_numpy(x)} for x in inputs]
-            for i, o in zip(whole, predict_samples(self.model, samples, self.device, batch_size, tta=self.tta)):
-                out[i] = o
-            if progress is not None:
-                progress(len(whole))
-        for i in (i for i, t in enumerate(tiled) if t):
-            out[i] = self._tiled_output(*loaded[i], progress=progress)
-        return out
-
-    def _tiled_output(self, image: np.ndarray, name: str,
-                      progress: Callable[[int], None] | None = None) -> HeatmapOutput:
-        """The stitched maps of one large image (:func:`heatmaploc.tiling.tiled_maps`);
-        each tile is normalized with the whole image's intensity bounds."""
-        from tqdm import tqdm
-
-        bounds = intensity_bounds(image)
-
-        def tile_input(y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-            return self._input(image[y0:y1, x0:x1], name, bounds)
-
-        shape = image.shape[:2]
-        with tqdm(total=n_tiles(shape, self.tiling), desc=f"tiles of {Path(name).name}", unit="tile", leave=False,
-                  disable=None) as bar:
-            def done(n: int) -> None:
-                bar.update(n)
-                if progress is not None:
-                    progress(n)
-
-            maps = tiled_maps(self._maps, tile_input, shape, self.tiling, int(getattr(self.model, "pad_multiple", 1)),
-                              done)
-        return HeatmapOutput(maps, tiled=True)
+        return self.runner.work_units(shape)
 
     def predict(self, image: ImageLike, threshold: float | None = None, pixel_size: float | None = None,
                 origin: tuple[float, float] = (0.0, 0.0), refine: str | None = None,
@@ -328,7 +212,7 @@ class Localizer:
         loc = self.with_codec(refine=refine) if refine in REFINE_MODES else self
         images = list(images)
         loaded = [load_input(im, nm) for im, nm in zip(images, names if names is not None else [None] * len(images))]
-        outputs = loc._outputs_of_loaded(loaded, batch_size)
+        outputs = loc.runner.outputs(loaded, batch_size)
         points = loc.points_from_outputs(outputs, [im for im, _ in loaded], [nm for _, nm in loaded], threshold,
                                          fit, physics, workers)
         return [p.with_frame(frame) for p in points]
@@ -384,7 +268,7 @@ class Localizer:
         below the threshold, where the physics refinement may add a source), from one
         pass of the network."""
         frame = PhysicalFrame(pixel_size, (0.0, 0.0)) if pixel_size is not None else None
-        output = self._outputs_of_loaded([load_input(image)], 1)
+        output = self.runner.outputs([load_input(image)], 1)
         return output[0].decode(self.codec, threshold).with_frame(frame), \
             support_candidates(output, self.codec, threshold)[0]
 

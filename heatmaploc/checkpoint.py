@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from heatmaploc._version import __version__
 from heatmaploc.config import to_plain
-from heatmaploc.data.io import atomic_path
+from heatmaploc.atomic import atomic_path
 from heatmaploc.shipped import SHIPPED, default_checkpoint_path
 
 FORMAT = "heatmaploc-checkpoint"

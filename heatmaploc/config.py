@@ -13,7 +13,7 @@ import yaml
 
 from heatmaploc.codec import CodecConfig
 from heatmaploc.data.augment import AugmentConfig
-from heatmaploc.data.io import atomic_write_bytes
+from heatmaploc.atomic import atomic_write_bytes
 from heatmaploc.metrics import HEADLINE_RADIUS
 from heatmaploc.tta import TTA_MODES
 

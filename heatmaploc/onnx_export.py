@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from heatmaploc._version import __version__
-from heatmaploc.data.io import atomic_path
+from heatmaploc.atomic import atomic_path
 from heatmaploc.models.outputs import HeatmapModel
 from heatmaploc.onnx_network import DEFAULT_OPSET, INPUT_NAME, META_PREFIX, OUTPUT_NAME, require
 

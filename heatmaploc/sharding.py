@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence, TypeVar
 
-from heatmaploc.data.io import atomic_write_bytes
+from heatmaploc.atomic import atomic_write_bytes
 
 T = TypeVar("T")
 MANIFEST_SUFFIX = ".shard.json"

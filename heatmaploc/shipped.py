@@ -53,3 +53,20 @@ def has_module(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def default_model(engine: str = "auto") -> tuple[str, Path]:
+    """``(engine, path)`` of the shipped model for ``engine``: ``"torch"`` (the
+    checkpoint), ``"onnx"`` (the same network as ONNX), or ``"auto"``: torch where it is
+    installed, else onnxruntime; a ``ValueError`` when neither is, a
+    ``FileNotFoundError`` when the file is missing from the installation."""
+    if engine not in ("auto", "torch", "onnx"):
+        raise ValueError(f"engine must be 'auto', 'torch' or 'onnx', got {engine!r}")
+    if engine == "auto":
+        if not has_module("torch") and not has_module("onnxruntime"):
+            raise ValueError(f"running a model needs torch or onnxruntime: {TORCH_INSTALL} or {ONNX_RUNTIME_INSTALL}")
+        engine = "torch" if has_module("torch") else "onnx"
+    path = default_checkpoint_path() if engine == "torch" else default_onnx_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: the shipped default model is missing from this installation")
+    return engine, path

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from heatmaploc.atomic import save_figure
+
 
 def subplots(*args: Any, figsize: tuple[float, float] | None = None, **kwargs: Any):
     """``(figure, axes)`` like ``pyplot.subplots``, without pyplot."""
@@ -59,7 +61,7 @@ def plot_points_grid(images: Sequence[np.ndarray], truths: Sequence[np.ndarray |
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     return path
 
 
@@ -80,5 +82,5 @@ def plot_training_curves(history: Sequence[dict], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    save_figure(fig, path)
     return path

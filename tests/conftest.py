@@ -36,11 +36,32 @@ def tiny_dataset(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A checkpoint from a few steps of configs/tiny.yaml (trained once per session)."""
+def tiny_run(tmp_path_factory):
+    """The TrainResult of configs/tiny.yaml (12 steps of a real model on simulated
+    data), trained once per session; tests read its files, none writes into them."""
     from heatmaploc.config import load_config
     from heatmaploc.training import train
 
     root = Path(__file__).resolve().parents[1]
     run = tmp_path_factory.mktemp("tiny_session")
-    return train(load_config(root / "configs" / "tiny.yaml"), run, progress=False).best_checkpoint
+    return train(load_config(root / "configs" / "tiny.yaml"), run, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_run) -> Path:
+    """The calibrated best.pt of :func:`tiny_run`."""
+    return tiny_run.best_checkpoint
+
+
+@pytest.fixture(scope="session")
+def shipped_localizer():
+    """The shipped model as users get it (torch, CPU, its default d4 test-time augmentation)."""
+    from heatmaploc.api import Localizer
+
+    return Localizer.default(device="cpu")
+
+
+@pytest.fixture(scope="session")
+def shipped_one_pass(shipped_localizer):
+    """The shipped model at one forward pass (tta none)."""
+    return shipped_localizer.with_tta("none")

@@ -80,10 +80,17 @@ def test_bad_inputs_give_clear_errors(loc, tmp_path):
         loc.predict(42)
 
 
-def test_shipped_default_model_loads_and_predicts():
-    loc = Localizer.default(device="cpu")
-    assert loc.in_channels == 3 and 0 < loc.threshold < 1
-    assert loc.predict(np.zeros((64, 80), np.uint8)).xy.shape[1] == 2
+def test_shipped_default_model_finds_the_example_sources_and_nothing_in_a_blank(shipped_localizer):
+    from heatmaploc.data.io import read_points_csv
+    from heatmaploc.metrics import HEADLINE_RADIUS, point_metrics
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    truth = read_points_csv(examples / "points.csv").points["plate_0.png"]
+    found = shipped_localizer.predict(examples / "images" / "plate_0.png")
+    assert shipped_localizer.in_channels == 3 and shipped_localizer.tta == "d4"
+    matched = point_metrics([found.xy], [truth], HEADLINE_RADIUS).tp
+    assert matched == found.count >= 4 and len(truth) == 5  # no false point; the edge source (x = 2.3) may be missed
+    assert shipped_localizer.predict(np.zeros((64, 80), np.uint8)).count == 0
 
 
 def test_to_device_returns_an_equivalent_localizer(loc):
@@ -109,13 +116,13 @@ def test_the_api_imports_no_training_code():
         assert f"'{module}'" not in loaded, module
 
 
-def test_field_refine_through_the_api_equals_the_field_fit_of_the_networks_points():
+def test_field_refine_through_the_api_equals_the_field_fit_of_the_networks_points(shipped_one_pass):
     from fields import TRUTH, render
 
     from heatmaploc.physics.fieldfit import FieldModel, refine_points
 
     image = render("free", 11.0, shape=(48, 48)).astype(np.float32)
-    loc = Localizer.default("cpu", tta="none")
+    loc = shipped_one_pass
     found = loc.predict(image)
     fitted = loc.predict(image, refine="field", physics=FieldModel("free", 11.0))
     expected = refine_points(image, found, FieldModel("free", 11.0))

@@ -85,7 +85,12 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
         assert set(suites) == {"default", "counts", "SNR 20 dB", "pair 1", "isolated 20 dB", "seed000 test"}
         for metrics in suites.values():
             assert {"r1", "r2", "r3", "pixel"} <= set(metrics)
-            assert 0.0 <= metrics["r2"]["f1"] <= 1.0
+            r2 = metrics["r2"]
+            p, r = r2["precision"], r2["recall"]
+            assert r2["f1"] == pytest.approx(2 * p * r / (p + r) if p + r else 0.0)
+            counts = np.array(metrics["counts"]).reshape(-1, 2)  # (true, predicted) per image
+            assert r2["count_accuracy"] == pytest.approx(np.mean(counts[:, 0] == counts[:, 1]))
+            assert r2["count_mae"] == pytest.approx(np.mean(np.abs(counts[:, 0] - counts[:, 1])))
         assert suites["isolated 20 dB"]["crlb_rms"] > 0
         assert set(suites["seed000 test"]["coord_eps"]) == {"0.5", "0.4", "0.3", "0.2", "0.1"}
         assert 0.0 <= suites["pair 1"]["both_found"] <= 1.0
@@ -144,7 +149,8 @@ def test_benchmark_smoke_report_complete(tmp_path, tiny_checkpoint, capsys):
         assert (out / "plots" / plot).stat().st_size > 1000, plot
     assert "benchmark done" in capsys.readouterr().out
     # the calibration table and reliability plot, from this report with one suite's calibration known
-    from heatmaploc.bench.report import markdown, plot_reliability
+    from heatmaploc.bench.plots import plot_reliability
+    from heatmaploc.bench.report import markdown
     from heatmaploc.metrics import sigma_calibration
 
     known = sigma_calibration([np.array([[10.5, 9.0], [20.0, 5.0]])], [np.array([1.0, 0.25])],

@@ -5,13 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from heatmaploc.physics.blind import estimate, validate_known
+from heatmaploc.physics.blind import estimate
+from heatmaploc.physics.known import validate_known
 from heatmaploc.physics.refine import refine_physics
 from heatmaploc.physics.colormap import apply_colormap, identify_colormap, minmax, noisy_inversion, rgb_noise_std
 from heatmaploc.physics.forward import radial_fields
 from heatmaploc.physics.kernels import evaluate
 from heatmaploc.physics.spectrum import wavelength_candidates
-from heatmaploc.physics.wavefit import Hypothesis, fit_wave
+from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.physics.waveproblem import Hypothesis
 from heatmaploc.points import Points
 from heatmaploc.simulate.scene import Scene, synthesize
 

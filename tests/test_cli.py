@@ -114,10 +114,9 @@ def test_predict_bad_inputs_one_line_exit_2(tmp_path, tiny_checkpoint, capsys, s
 
 
 # ---------------------------------------------------------------- predict / evaluate with the field fit
-def test_predict_field_fit_refines_the_models_points(tmp_path, capsys):
+def test_predict_field_fit_refines_the_models_points(tmp_path, capsys, shipped_localizer):
     import json
 
-    from heatmaploc import Localizer
     from heatmaploc.cli import main
 
     image = render("free", 11.0, shape=(48, 48))
@@ -125,7 +124,7 @@ def test_predict_field_fit_refines_the_models_points(tmp_path, capsys):
     np.save(path, image.astype(np.float32))
     assert main(["predict", str(path), "--field-fit", "free:11", "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)[str(path)]
-    found = Localizer.default().predict(path)
+    found = shipped_localizer.predict(path)
     assert len(printed) == found.count > 0
     expected = refine_points(image.astype(np.float32), found, FieldModel("free", 11.0)).to_list()
     got = np.array([(r["x"], r["y"]) for r in printed])
@@ -184,10 +183,9 @@ def test_evaluate_field_fit_from_meta_refines_the_snapshots(tmp_path, capsys):
     assert fitted["r2"]["tp"] >= network["tp"] and fitted["r2"]["rmse"] < network["rmse"]
 
 
-def test_predict_field_amplitude_fits_an_amplitude_map(tmp_path, capsys):
+def test_predict_field_amplitude_fits_an_amplitude_map(tmp_path, capsys, shipped_localizer):
     import json
 
-    from heatmaploc import Localizer
     from heatmaploc.cli import main
 
     image = render("free", 11.0, shape=(48, 48), observable="amplitude").astype(np.float32)
@@ -196,7 +194,7 @@ def test_predict_field_amplitude_fits_an_amplitude_map(tmp_path, capsys):
     assert main(["predict", str(path), "--field-fit", "free:11", "--field-amplitude", "--json"]) == 0
     got = np.array([(r["x"], r["y"]) for r in json.loads(capsys.readouterr().out)[str(path)]])
     model = FieldModel("free", 11.0, observable="amplitude")
-    expected = refine_points(image, Localizer.default().predict(path), model).xy
+    expected = refine_points(image, shipped_localizer.predict(path), model).xy
     assert got.shape == expected.shape and np.allclose(got, expected, atol=1e-6)
 
 

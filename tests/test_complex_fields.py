@@ -15,7 +15,8 @@ from heatmaploc.physics.refine import refine_physics
 from heatmaploc.physics.crlb import WaveModel, crlb
 from heatmaploc.physics.forward import wave_field
 from heatmaploc.physics.kernels import wavenumber
-from heatmaploc.physics.wavefit import Hypothesis, fit_wave
+from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.physics.waveproblem import Hypothesis
 from heatmaploc.points import Points
 
 SOURCES = np.array([[14.3, 17.6], [41.8, 22.1], [27.4, 44.9]])

@@ -115,6 +115,7 @@ def test_first_step_of_two_processes_is_the_one_process_step(tmp_path):
             np.testing.assert_allclose(two["raw_model_state"][key], value, rtol=1e-4, atol=1e-5, err_msg=key)
 
 
+@pytest.mark.slow  # minutes on 2 cores; test_first_step_of_two_processes_is_the_one_process_step runs in CI
 def test_two_processes_track_one_process_as_closely_as_float_summation_order_allows(tmp_path):
     """Twelve steps: the 2-process run may differ from the 1-process run only as much as
     two 1-process runs that differ in their thread count (float summation order, which
@@ -137,6 +138,7 @@ def test_two_processes_track_one_process_as_closely_as_float_summation_order_all
     assert _weight_distance(two, one) <= max(2 * _weight_distance(control, one), 0.15)
 
 
+@pytest.mark.slow  # minutes on 2 cores; test_first_step_of_two_processes_is_the_one_process_step runs in CI
 def test_a_torchrun_run_interrupted_resumes_with_one_process_to_the_same_step(tmp_path):
     run = tmp_path / "run"
     proc = _torchrun(run, "train.steps=40", "train.steps_per_epoch=20")

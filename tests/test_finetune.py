@@ -14,7 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from heatmaploc.api import Localizer
 from heatmaploc.checkpoint import adopt_model_config, default_checkpoint_path, load_checkpoint
 from heatmaploc.data.index import DatasetIndex, ImageRecord, load_dataset, split_dataset
 from heatmaploc.finetune import VAL_SHARE, finetune_config
@@ -151,12 +150,12 @@ def test_the_documented_fine_tuning_commands_run_as_written(tmp_path):
     assert trained["model_config"]["in_channels"] == 1 and trained["model_config"]["regression"] is True
 
 
-def test_localizer_finetune_from_arrays_returns_the_calibrated_model(tmp_path):
+def test_localizer_finetune_from_arrays_returns_the_calibrated_model(tmp_path, shipped_localizer):
     data = load_dataset(labelled(tmp_path / "arrays", 30, seed=10))
     from heatmaploc.data.io import read_image
 
     images = [read_image(r.path) for r in data.records]
-    start = Localizer.default(device="cpu")
+    start = shipped_localizer
     tuned = start.finetune(images, [r.points for r in data.records], out=tmp_path / "run", progress=False,
                            overrides={"train.steps": 2, "train.batch_size": 2, "data.augment.crop_size": [48, 48]})
     assert tuned.tta == "d4" and tuned.has_regression

@@ -6,8 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heatmaploc.physics.fdsolve import Medium, solve_field
-from heatmaploc.physics.local import correlation_area, refine_locally, window_layout
-from heatmaploc.physics.wavefit import Hypothesis, PlaneWaves, fit_wave
+from heatmaploc.physics.local import correlation_area, refine_locally
+from heatmaploc.physics.windows import window_layout
+from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.physics.waveproblem import Hypothesis, PlaneWaves
 from heatmaploc.simulate.scene import Scene, synthesize
 
 
@@ -176,7 +178,7 @@ def test_a_window_needs_a_real_source_but_not_a_patch_of_the_image_wide_mismatch
 
 def test_local_points_report_strengths_in_the_images_units_however_small():
     # a field in metres (a vibrometer's displacement): strengths of 1e-9 must not round away
-    from heatmaploc.physics.blind import PhysicsEstimate
+    from heatmaploc.physics.summary import PhysicsEstimate
     from heatmaploc.physics.local import LocalSource
     from heatmaploc.physics.refine import local_points
     from heatmaploc.points import Points

@@ -10,7 +10,7 @@ from heatmaploc.models.aspp import AttentionASPP
 from heatmaploc.models.blocks import WindowAttention
 from heatmaploc.models.head import prior_bias
 
-SIZES = [(97, 131), (33, 45)]
+SIZES = [(41, 67), (33, 45)]  # odd sides, neither a multiple of the encoder stride
 
 
 def _tensor_out(out):

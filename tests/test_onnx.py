@@ -36,13 +36,13 @@ def test_onnx_maps_and_points_match_torch_at_any_size_with_tta_and_tiles(tiny_ch
         assert np.abs(x.maps - y.maps).max() <= 1e-4
 
 
-def test_shipped_model_gives_the_same_points_through_onnxruntime(tmp_path):
+def test_shipped_model_gives_the_same_points_through_onnxruntime(tmp_path, shipped_localizer):
     """Point lists need a trained heatmap (the tiny model's is flat): the shipped model
     on simulated fields, with its default d4 averaging."""
     from heatmaploc.simulate import get_preset, simulate_image
 
     path = export_onnx(None, tmp_path / "default.onnx")
-    torch_loc, onnx_loc = Localizer.default(device="cpu"), Localizer.from_onnx(path)
+    torch_loc, onnx_loc = shipped_localizer, Localizer.from_onnx(path)
     assert onnx_loc.tta == torch_loc.tta == "d4" and onnx_loc.threshold == torch_loc.threshold
     images = [simulate_image(get_preset("default", height=96, width=112), 3, i).image for i in range(3)]
     maps_t, maps_o = torch_loc.raw_outputs(images), onnx_loc.raw_outputs(images)

@@ -6,7 +6,8 @@ import pytest
 from heatmaploc.physics.refine import refine_physics
 from heatmaploc.physics.forward import anisotropy_metric, observe, radial_fields
 from heatmaploc.physics.kernels import wavenumber
-from heatmaploc.physics.wavefit import Hypothesis, fit_wave
+from heatmaploc.physics.wavefit import fit_wave
+from heatmaploc.physics.waveproblem import Hypothesis
 from heatmaploc.points import Points
 
 TRUTH = np.array([[15.4, 18.3], [36.7, 30.2]])

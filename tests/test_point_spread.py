@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from heatmaploc.physics.blind import validate_known
+from heatmaploc.physics.known import validate_known
 from heatmaploc.physics.psf import PSF, from_array
 from heatmaploc.physics.psfrefine import refine_psf
 from heatmaploc.physics.refine import refine_physics

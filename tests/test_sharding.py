@@ -1,5 +1,5 @@
-"""Sharded prediction (predict --shard I/N) and merge-predictions, through real
-subprocesses and files; the shipped model at tta none on small fields."""
+"""Sharded prediction (predict --shard I/N) and merge-predictions, through the CLI, real
+files and a real subprocess; the shipped model at tta none on small fields."""
 from __future__ import annotations
 
 import json
@@ -41,16 +41,17 @@ def test_shares_are_disjoint_and_cover():
             Shard.parse(bad)
 
 
-def test_four_shares_merged_equal_the_single_run_csv(scans, tmp_path):
+def test_four_shares_merged_equal_the_single_run_csv(scans, tmp_path, capsys):
+    """The shares run in this process (the CLI's main), the merge as a real subprocess."""
     folders = [str(scans / "day1"), str(scans / "day2")]
     single = tmp_path / "single.csv"
-    assert _cli("predict", *folders, "--tta", "none", "--out", str(single)).returncode == 0
+    assert main(["predict", *folders, "--tta", "none", "--out", str(single)]) == 0
     parts = []
     for i in range(1, 5):
         part = tmp_path / f"part{i}.csv"
-        proc = _cli("predict", *folders, "--tta", "none", "--out", str(part), "--shard", f"{i}/4")
-        assert proc.returncode == 0, proc.stderr
+        assert main(["predict", *folders, "--tta", "none", "--out", str(part), "--shard", f"{i}/4"]) == 0
         parts.append(str(part))
+    capsys.readouterr()
     manifest = json.loads(manifest_path(parts[0]).read_text())
     assert manifest["of"] == 4 and manifest["inputs_total"] == 7 and len(manifest["images"]) == 2
     merged = tmp_path / "merged.csv"

@@ -81,18 +81,7 @@ def test_a_tile_of_a_float_image_is_scaled_as_the_whole_image():
     assert intensity_bounds(image.astype(np.uint16)) is None
 
 
-@pytest.fixture(scope="module")
-def default_localizer():
-    return Localizer.default(device="cpu", tta="none")
-
-
-@pytest.fixture(scope="module")
-def shipped_localizer():
-    """The shipped model as users get it (its default d4 test-time augmentation)."""
-    return Localizer.default(device="cpu")
-
-
-def test_sources_on_tile_seams_are_found_once_where_an_untiled_pass_finds_them(shipped_localizer):
+def test_sources_on_tile_seams_are_found_once_where_an_untiled_pass_finds_them(shipped_one_pass):
     """A 400 x 400 field in tiles of <= 256 px (two per axis: [0, 224) and [176, 400)):
     sources on both tile edges and in the middle of the overlap, on both axes."""
     size, overlap = 256, 32
@@ -105,23 +94,23 @@ def test_sources_on_tile_seams_are_found_once_where_an_untiled_pass_finds_them(s
     scene = Scene(points=pts, strengths=np.exp(1j * np.linspace(0, 5, len(pts))), wavenumber=complex(k, 0.03 * k),
                   kernel="free", observable="snapshot", time_phase=0.3, source_size=1.0)
     field = observe(complex_field(scene, 400, 400), "snapshot", 0.3).astype(np.float32)
-    untiled = shipped_localizer.with_tiling(0).predict(field)
-    tiled = shipped_localizer.with_tiling(size, overlap).predict(field)
+    untiled = shipped_one_pass.with_tiling(0).predict(field)
+    tiled = shipped_one_pass.with_tiling(size, overlap).predict(field)
     assert untiled.count == tiled.count == len(pts)
     d = np.linalg.norm(tiled.xy[:, None] - untiled.xy[None], axis=2)
     assert np.all((d < 0.05).sum(1) == 1)  # each tiled point has exactly one untiled twin within 0.05 px
     assert np.all(np.linalg.norm(tiled.xy[:, None] - pts[None], axis=2).min(0) < 1.0)  # and each source is found
 
 
-def test_localizer_tiles_only_above_the_tile_size(default_localizer):
+def test_localizer_tiles_only_above_the_tile_size(shipped_one_pass):
     image = np.random.default_rng(0).random((96, 150)).astype(np.float32)
-    small_tiles = default_localizer.with_tiling(64, 16)
+    small_tiles = shipped_one_pass.with_tiling(64, 16)
     out_tiled = small_tiles.raw_outputs([image])[0]
-    out_whole = default_localizer.with_tiling(0).raw_outputs([image])[0]
+    out_whole = shipped_one_pass.with_tiling(0).raw_outputs([image])[0]
     assert out_tiled.tiled and not out_whole.tiled
     assert out_tiled.maps.shape == out_whole.maps.shape
-    assert not default_localizer.with_tiling(150).raw_outputs([image])[0].tiled
-    assert default_localizer.with_tiling(64, 16).with_tta("flip").tiling == TileConfig(64, 16)
+    assert not shipped_one_pass.with_tiling(150).raw_outputs([image])[0].tiled
+    assert shipped_one_pass.with_tiling(64, 16).with_tta("flip").tiling == TileConfig(64, 16)
 
 
 def test_training_writes_the_tiling_into_the_checkpoint_and_the_localizer_reads_it(tiny_checkpoint, tmp_path):

@@ -8,18 +8,13 @@ import torch
 from heatmaploc.api import Localizer
 from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
 from heatmaploc.config import load_config
-from heatmaploc.training import TrainingDiverged, _lr_factor, train
+from heatmaploc.training import TrainingDiverged, train
+from heatmaploc.training_steps import lr_factor
 
 from interrupts import ctrl_c_in_second_epoch
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.yaml"
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    run = tmp_path_factory.mktemp("tiny")
-    return train(load_config(TINY), run, progress=False)
 
 
 def test_tiny_training_lowers_loss_and_writes_checkpoints(tiny_run):
@@ -104,10 +99,10 @@ def test_init_from_in_config_loads_weights_and_resume_ignores_it(tmp_path, tiny_
 
 
 def test_lr_schedule_follows_the_time_budget_when_it_is_further_along():
-    assert _lr_factor(0, 10, 1000) == pytest.approx(0.1)
-    assert _lr_factor(505, 10, 1000) == pytest.approx(0.505, abs=1e-9)  # half of the cosine
-    assert _lr_factor(20, 10, 1000, time_fraction=0.5) == pytest.approx(0.505)
-    assert _lr_factor(20, 10, 1000, time_fraction=1.5) == pytest.approx(0.01)
+    assert lr_factor(0, 10, 1000) == pytest.approx(0.1)
+    assert lr_factor(505, 10, 1000) == pytest.approx(0.505, abs=1e-9)  # half of the cosine
+    assert lr_factor(20, 10, 1000, time_fraction=0.5) == pytest.approx(0.505)
+    assert lr_factor(20, 10, 1000, time_fraction=1.5) == pytest.approx(0.01)
 
 
 def test_time_budget_stops_after_the_step_that_exceeds_it(tmp_path):

@@ -29,7 +29,8 @@ def main() -> None:
     from heatmaploc.data.inputs import ground_truth_for
     from heatmaploc.data.io import read_image
     from heatmaploc.metrics import point_metrics
-    from heatmaploc.physics.blind import estimate, observed_field
+    from heatmaploc.physics.blind import estimate
+    from heatmaploc.physics.observation import observed_field
     from heatmaploc.physics.refine import refine_physics
     from heatmaploc.physics.model_order import model_image
 

@@ -32,7 +32,7 @@ from heatmaploc.cli import parse_overrides
 from heatmaploc.config import load_config
 from heatmaploc.data.dataset import collate, make_sample
 from heatmaploc.data.sources import training_stream
-from heatmaploc.training import batch_loss, make_ema, make_optimizer, training_model
+from heatmaploc.training_steps import batch_loss, make_ema, make_optimizer, training_model
 
 PHASES = ("simulation", "samples + targets", "forward + loss", "backward", "optimizer")
 
@@ -55,7 +55,7 @@ def setup(cfg):
 
 
 def train_step(cfg, codec, model, opt, ema, batch, totals: dict | None = None) -> float:
-    """One optimizer step as :func:`heatmaploc.training.train` takes it, phase by phase."""
+    """One optimizer step as :func:`heatmaploc.training.train` takes it (:meth:`heatmaploc.training._Run.optimizer_step`), phase by phase."""
     totals = {} if totals is None else totals
     tc = cfg.train
     with timed(totals, "forward + loss"):

@@ -1,6 +1,5 @@
-"""Benchmark report: ``report.json`` (everything), ``report.md`` (tables to paste) and
-plots (F1 vs radius, precision/recall vs threshold, error histogram, count confusion,
-example overlays, training curves)."""
+"""Benchmark report: ``report.json`` (everything) and ``report.md`` (tables to paste),
+written with the plots of :mod:`heatmaploc.bench.plots`."""
 from __future__ import annotations
 
 import json
@@ -11,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from heatmaploc.bench.config import main_suite_name
-from heatmaploc.viz import plot_points_grid, plot_training_curves, subplots
+from heatmaploc.atomic import atomic_write_text
+from heatmaploc.bench.plots import write_plots
 
 SEED_BLOG = {"num_acc": 0.9933, "coord": {"0.5": 1.0, "0.4": 0.9966, "0.3": 0.9581, "0.2": 0.7776, "0.1": 0.3629}}
 
@@ -128,12 +128,9 @@ def _suites_of(report: dict, group: str) -> list[str]:
     return [name for name, s in report["suites"].items() if s["group"] == group]
 
 
-def markdown(report: dict[str, Any]) -> str:
+def _header(report: dict[str, Any], every: list, main: str) -> list[str]:
+    """The run line, the test-time augmentation line and the main suite's table."""
     models = report["models"]
-    baselines = {"classical (filter + peak_local_max)": report["baselines"]["classical"]["suites"]}
-    if isinstance(report["baselines"].get("trackpy"), dict):
-        baselines["trackpy.locate"] = report["baselines"]["trackpy"]["suites"]
-    main = main_suite_name({name: s["group"] for name, s in report["suites"].items()})
     lines = ["# heatmaploc benchmark", "",
              f"{report['minutes']:.1f} min; CPU threads {report['device']['threads']}, CUDA {'yes' if report['device']['cuda'] else 'no'}. "
              "Point metrics: Hungarian matching within the radius (pixels), pooled over images. "
@@ -145,13 +142,19 @@ def markdown(report: dict[str, Any]) -> str:
     lines += [f"## Main suite: `{main}` ({report['suites'][main]['n_images']} images, {report['suites'][main]['n_sources']} sources)", "",
               "| model | P@2 | R@2 | F1@1 | F1@2 | F1@3 | RMSE (px) | count acc | count MAE | mIoU | mPA | pixel F1 |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    every = [(label, m["suites"]) for label, m in models.items()] + list(baselines.items())  # label -> per-suite metrics
     for label, suites_of in every:
         s = suites_of[main]
         r1, r2, r3, px = s["r1"], s["r2"], s["r3"], s["pixel"]
         lines.append(f"| {label} | {_f(r2['precision'])} | {_f(r2['recall'])} | {_f(r1['f1'])} | {_f(r2['f1'])} | {_f(r3['f1'])} | "
                      f"{_f(r2['rmse'], 3)} | {_f(r2['count_accuracy'])} | {_f(r2['count_mae'], 3)} | {_f(px['miou'])} | "
                      f"{_f(px['mpa'])} | {_f(px['mf1'])} |")
+    return lines
+
+
+def _suite_group_tables(report: dict[str, Any], every: list) -> list[str]:
+    """F1 at 2 px of the stress suites and the SNR sweep; both-found rates of the
+    close pairs."""
+    lines: list[str] = []
     for group, title in (("stress", "Stress suites (F1 at 2 px)"), ("snr", "SNR sweep (F1 at 2 px)")):
         names = _suites_of(report, group)
         if not names:
@@ -168,102 +171,134 @@ def markdown(report: dict[str, Any]) -> str:
                   "| model | " + " | ".join(pairs) + " |", "|---" * (len(pairs) + 1) + "|"]
         for label, s in every:
             lines.append(f"| {label} | " + " | ".join(_f(s[n].get("both_found")) for n in pairs) + " |")
+    return lines
+
+
+def _crlb_tables(report: dict[str, Any]) -> list[str]:
+    """Positions (RMSE / CRLB per model, field fit, blind refinement, least squares)
+    and the blind refinement's strengths on the isolated-source suites."""
+    models = report["models"]
     crlbs = _suites_of(report, "crlb")
-    if crlbs:
-        lsq = report["baselines"].get("least_squares_fit", {})
-        lines += ["", "## Physical limit: isolated free-field sources, RMSE / CRLB (RMSE of matches within 2 px)", "",
-                  "| model | " + " | ".join(crlbs) + " |", "|---" * (len(crlbs) + 1) + "|",
-                  "| CRLB rms (px) | " + " | ".join(_f(next(iter(models.values()))["suites"][n]["crlb_rms"], 4) for n in crlbs) + " |"]
-        for label, m in models.items():
-            lines.append(f"| {label} | " + " | ".join(_f(m["suites"][n]["rmse_over_crlb"], 2) for n in crlbs) + " |")
-        physics = report.get("physics", {})
-        first = next(iter(models))
-        if any(n in physics for n in crlbs):
-            lines.append(f"| {first} + field fit (known kernel and wavelength) | "
-                         + " | ".join(_f(physics.get(n, {}).get("known", {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
-            lines.append(f"| {first} + blind physics refinement (nothing known) | "
-                         + " | ".join(_f(physics.get(n, {}).get("blind", {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
-        if lsq:
-            lines.append("| least-squares fit (true model, known count) | " + " | ".join(_f(lsq.get(n, {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
-        blind = {n: physics.get(n, {}).get("blind", {}) for n in crlbs}
-        if any("strength_rmse_over_crlb" in v for v in blind.values()):
-            lines += ["", f"Strength `|q|` of the blind refinement ({first} + blind physics), relative error of the "
-                      "matched points against its Cramér-Rao bound, with the kernel, wavelength, damping, source size "
-                      "and offset known to the bound, and with them unknown (nuisance parameters, as the fit "
-                      "estimates them):", "",
-                      "| | " + " | ".join(crlbs) + " |", "|---" * (len(crlbs) + 1) + "|",
-                      "| relative CRLB rms, globals known | "
-                      + " | ".join(_f(blind[n].get("strength_crlb_rms"), 4) for n in crlbs) + " |",
-                      "| relative CRLB rms, globals unknown | "
-                      + " | ".join(_f(blind[n].get("strength_crlb_rms_unknown_globals"), 4) for n in crlbs) + " |",
-                      "| relative RMSE | " + " | ".join(_f(blind[n].get("strength_rel_rmse"), 4) for n in crlbs) + " |",
-                      "| RMSE / CRLB, globals known | "
-                      + " | ".join(_f(blind[n].get("strength_rmse_over_crlb"), 2) for n in crlbs) + " |",
-                      "| RMSE / CRLB, globals unknown | "
-                      + " | ".join(_f(blind[n].get("strength_rmse_over_crlb_unknown_globals"), 2) for n in crlbs) + " |"]
-    lines += _physics_table(report)
-    lines += _acoustic_table(report)
+    if not crlbs:
+        return []
+    lsq = report["baselines"].get("least_squares_fit", {})
+    lines = ["", "## Physical limit: isolated free-field sources, RMSE / CRLB (RMSE of matches within 2 px)", "",
+             "| model | " + " | ".join(crlbs) + " |", "|---" * (len(crlbs) + 1) + "|",
+             "| CRLB rms (px) | " + " | ".join(_f(next(iter(models.values()))["suites"][n]["crlb_rms"], 4) for n in crlbs) + " |"]
+    for label, m in models.items():
+        lines.append(f"| {label} | " + " | ".join(_f(m["suites"][n]["rmse_over_crlb"], 2) for n in crlbs) + " |")
+    physics = report.get("physics", {})
+    first = next(iter(models))
+    if any(n in physics for n in crlbs):
+        lines.append(f"| {first} + field fit (known kernel and wavelength) | "
+                     + " | ".join(_f(physics.get(n, {}).get("known", {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
+        lines.append(f"| {first} + blind physics refinement (nothing known) | "
+                     + " | ".join(_f(physics.get(n, {}).get("blind", {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
+    if lsq:
+        lines.append("| least-squares fit (true model, known count) | " + " | ".join(_f(lsq.get(n, {}).get("rmse_over_crlb"), 2) for n in crlbs) + " |")
+    blind = {n: physics.get(n, {}).get("blind", {}) for n in crlbs}
+    if any("strength_rmse_over_crlb" in v for v in blind.values()):
+        lines += ["", f"Strength `|q|` of the blind refinement ({first} + blind physics), relative error of the "
+                  "matched points against its Cramér-Rao bound, with the kernel, wavelength, damping, source size "
+                  "and offset known to the bound, and with them unknown (nuisance parameters, as the fit "
+                  "estimates them):", "",
+                  "| | " + " | ".join(crlbs) + " |", "|---" * (len(crlbs) + 1) + "|",
+                  "| relative CRLB rms, globals known | "
+                  + " | ".join(_f(blind[n].get("strength_crlb_rms"), 4) for n in crlbs) + " |",
+                  "| relative CRLB rms, globals unknown | "
+                  + " | ".join(_f(blind[n].get("strength_crlb_rms_unknown_globals"), 4) for n in crlbs) + " |",
+                  "| relative RMSE | " + " | ".join(_f(blind[n].get("strength_rel_rmse"), 4) for n in crlbs) + " |",
+                  "| RMSE / CRLB, globals known | "
+                  + " | ".join(_f(blind[n].get("strength_rmse_over_crlb"), 2) for n in crlbs) + " |",
+                  "| RMSE / CRLB, globals unknown | "
+                  + " | ".join(_f(blind[n].get("strength_rmse_over_crlb_unknown_globals"), 2) for n in crlbs) + " |"]
+    return lines
+
+
+def _seed_table(report: dict[str, Any]) -> list[str]:
+    """The seed blog protocol: Num Acc and Coord(eps) against the blog and the ceilings."""
+    models = report["models"]
     seeds = _suites_of(report, "seed")
-    if seeds:
-        n = seeds[0]
-        first_suite = next(iter(models.values()))["suites"][n]
-        eps = list(first_suite.get("coord_eps", {}).keys())
-        phys = first_suite.get("physical")
-        phys_head = f" | F1 within {phys['radius_units']:g} units ({phys['radius_px']:g} px)" if phys else ""
-        lines += ["", f"## Seed blog protocol (`{n}`, held-out test split)", "",
-                  "The `trained on` column names the training data of the models trained here "
-                  "(a model trained on another preset saw none of this protocol's images). "
-                  "The ceiling row is what an efficient unbiased estimator would reach: per-source Cramér-Rao bound "
-                  "with the protocol's fixed strengths known and the colormap noise taken as noise on the field "
-                  "(`heatmaploc.physics.crlb.JET_SLOPE`). The peak row's Num Acc is the share of test images in "
-                  "which no two sources fall in one pixel or in pixels the peak test merges: the most that "
-                  "counting the peaks of a heatmap shaped like its training targets can reach.", "",
-                  "| model | trained on | Num Acc | " + " | ".join(f"Coord({e})" for e in eps) + phys_head + " |",
-                  "|---" * (len(eps) + 3 + bool(phys)) + "|",
-                  "| seed blog, 7 blocks / 256 | its training data (measured there) | 99.33 % | "
-                  + " | ".join(f"{100 * SEED_BLOG['coord'][e]:.2f} %" for e in eps) + (" | -" if phys else "") + " |"]
-        ceiling = report.get("seed_ceiling", {}).get(n)
-        if ceiling:
-            lines.append(f"| ceiling: efficient estimator (CRLB, {ceiling['n_images']} evenly spaced images) | - | - | "
-                         + " | ".join(f"{100 * ceiling['coord_eps'][e]:.2f} %" for e in eps) + (" | -" if phys else "") + " |")
-            if "merged_peak_share" in ceiling:
-                k = ceiling["nms_kernel"]
-                lines.append(f"| ceiling: one peak per source pixel, {k}x{k} peak test (all test images) | - | "
-                             f"{100 * (1 - ceiling['merged_peak_share']):.2f} % | " + " | ".join("-" for _ in eps)
-                             + (" | -" if phys else "") + " |")
-        pct = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f} %"  # noqa: E731
-        for label, m in models.items():
-            s = m["suites"][n]
-            lines.append(f"| {label} | {_trained_on(m)} | {pct(s['r2']['count_accuracy'])} | "
-                         + " | ".join(pct(s["coord_eps"][e]) for e in eps)
-                         + (f" | {_f(s['physical']['f1'])}" if phys else "") + " |")
-    calibrated = [(label, m) for label, m in models.items()
+    if not seeds:
+        return []
+    n = seeds[0]
+    first_suite = next(iter(models.values()))["suites"][n]
+    eps = list(first_suite.get("coord_eps", {}).keys())
+    phys = first_suite.get("physical")
+    phys_head = f" | F1 within {phys['radius_units']:g} units ({phys['radius_px']:g} px)" if phys else ""
+    lines = ["", f"## Seed blog protocol (`{n}`, held-out test split)", "",
+             "The `trained on` column names the training data of the models trained here "
+             "(a model trained on another preset saw none of this protocol's images). "
+             "The ceiling row is what an efficient unbiased estimator would reach: per-source Cramér-Rao bound "
+             "with the protocol's fixed strengths known and the colormap noise taken as noise on the field "
+             "(`heatmaploc.physics.crlb.JET_SLOPE`). The peak row's Num Acc is the share of test images in "
+             "which no two sources fall in one pixel or in pixels the peak test merges: the most that "
+             "counting the peaks of a heatmap shaped like its training targets can reach.", "",
+             "| model | trained on | Num Acc | " + " | ".join(f"Coord({e})" for e in eps) + phys_head + " |",
+             "|---" * (len(eps) + 3 + bool(phys)) + "|",
+             "| seed blog, 7 blocks / 256 | its training data (measured there) | 99.33 % | "
+             + " | ".join(f"{100 * SEED_BLOG['coord'][e]:.2f} %" for e in eps) + (" | -" if phys else "") + " |"]
+    ceiling = report.get("seed_ceiling", {}).get(n)
+    if ceiling:
+        lines.append(f"| ceiling: efficient estimator (CRLB, {ceiling['n_images']} evenly spaced images) | - | - | "
+                     + " | ".join(f"{100 * ceiling['coord_eps'][e]:.2f} %" for e in eps) + (" | -" if phys else "") + " |")
+        if "merged_peak_share" in ceiling:
+            k = ceiling["nms_kernel"]
+            lines.append(f"| ceiling: one peak per source pixel, {k}x{k} peak test (all test images) | - | "
+                         f"{100 * (1 - ceiling['merged_peak_share']):.2f} % | " + " | ".join("-" for _ in eps)
+                         + (" | -" if phys else "") + " |")
+    pct = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f} %"  # noqa: E731
+    for label, m in models.items():
+        s = m["suites"][n]
+        lines.append(f"| {label} | {_trained_on(m)} | {pct(s['r2']['count_accuracy'])} | "
+                     + " | ".join(pct(s["coord_eps"][e]) for e in eps)
+                     + (f" | {_f(s['physical']['f1'])}" if phys else "") + " |")
+    return lines
+
+
+def _calibration_table(report: dict[str, Any]) -> list[str]:
+    """Coverage of the per-point sigmas, per model and suite."""
+    calibrated = [(label, m) for label, m in report["models"].items()
                   if any((s.get("calibration") or {}).get("n_coordinates") for s in m["suites"].values())]
-    if calibrated:
-        lines += ["", "## Calibration of the per-point sigma (pairs matched within 2 px)", "",
-                  "Share of coordinates whose error is within 1 and 2 predicted sigmas (ideal for Gaussian errors: "
-                  "68.3 % and 95.4 %); plot: `plots/sigma_reliability.png`.", "",
-                  "| model | suite | coordinates | within 1 sigma | within 2 sigma | median sigma (px) | rms error (px) |",
-                  "|---|---|---|---|---|---|---|"]
-        for label, m in calibrated:
-            for name, s in m["suites"].items():
-                c = s.get("calibration") or {}
-                if c.get("n_coordinates"):
-                    lines.append(f"| {label} | {name} | {c['n_coordinates']} | {100 * c['within_1sigma']:.1f} % | "
-                                 f"{100 * c['within_2sigma']:.1f} % | {_f(c['median_sigma'], 3)} | {_f(c['rms_error'], 3)} |")
+    if not calibrated:
+        return []
+    lines = ["", "## Calibration of the per-point sigma (pairs matched within 2 px)", "",
+             "Share of coordinates whose error is within 1 and 2 predicted sigmas (ideal for Gaussian errors: "
+             "68.3 % and 95.4 %); plot: `plots/sigma_reliability.png`.", "",
+             "| model | suite | coordinates | within 1 sigma | within 2 sigma | median sigma (px) | rms error (px) |",
+             "|---|---|---|---|---|---|---|"]
+    for label, m in calibrated:
+        for name, s in m["suites"].items():
+            c = s.get("calibration") or {}
+            if c.get("n_coordinates"):
+                lines.append(f"| {label} | {name} | {c['n_coordinates']} | {100 * c['within_1sigma']:.1f} % | "
+                             f"{100 * c['within_2sigma']:.1f} % | {_f(c['median_sigma'], 3)} | {_f(c['rms_error'], 3)} |")
+    return lines
+
+
+def _ablation_tables(report: dict[str, Any]) -> list[str]:
+    """The decoding and test-time augmentation ablations of the first model."""
+    first = next(iter(report["models"]))
+    lines: list[str] = []
     if "decode_ablation" in report:
-        first = next(iter(models))
         lines += ["", f"## Decoding ablation ({first}, main suite)", "", "| refinement | F1@1 | F1@2 | RMSE@2 (px) |", "|---|---|---|---|"]
         for mode, m in report["decode_ablation"].items():
             lines.append(f"| {mode} | {_f(m['r1']['f1'])} | {_f(m['r2']['f1'])} | {_f(m['r2']['rmse'], 3)} |")
     if "tta_ablation" in report:
-        first = next(iter(models))
         lines += ["", f"## Test-time augmentation ({first}, main suite, same threshold)", "",
                   "| mode | passes | F1@1 | F1@2 | RMSE@2 (px) | count acc | time ratio |", "|---|---|---|---|---|---|---|"]
         for mode, m in report["tta_ablation"].items():
             lines.append(f"| {mode} | {m['passes']} | {_f(m['r1']['f1'])} | {_f(m['r2']['f1'])} | {_f(m['r2']['rmse'], 3)} | "
                          f"{_f(m['r2']['count_accuracy'])} | {m['time_ratio']:.2f} |")
+    return lines
+
+
+def _speed_tables(report: dict[str, Any]) -> list[str]:
+    """Images/s per device and model, as ratios to the reference model of the same run,
+    and the classical baselines' parameters."""
+    models = report["models"]
     ref = report["speed_reference"]
+    lines: list[str] = []
     for device, speed in report["speed"].items():
         keys = list(next(iter(speed.values())).keys())
         lines += ["", f"## Speed ({device.upper()}): full pipeline images/s (uint8 RGB in, points out), ratio to `{ref}` "
@@ -277,86 +312,23 @@ def markdown(report: dict[str, Any]) -> str:
     tp = report["baselines"].get("trackpy")
     lines += ["", f"Classical baseline parameters (tuned on a separate simulated split): {report['baselines']['classical']['params']}; "
               + (f"trackpy parameters: {tp['params']}." if tp else "trackpy: not installed (pip install 'heatmaploc[trackpy]')."), ""]
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """``report.md``: the tables of a benchmark report, section by section."""
+    baselines = {"classical (filter + peak_local_max)": report["baselines"]["classical"]["suites"]}
+    if isinstance(report["baselines"].get("trackpy"), dict):
+        baselines["trackpy.locate"] = report["baselines"]["trackpy"]["suites"]
+    main = main_suite_name({name: s["group"] for name, s in report["suites"].items()})
+    every = [(label, m["suites"]) for label, m in report["models"].items()] + list(baselines.items())
+    lines = (_header(report, every, main) + _suite_group_tables(report, every) + _crlb_tables(report)
+             + _physics_table(report) + _acoustic_table(report) + _seed_table(report) + _calibration_table(report)
+             + _ablation_tables(report) + _speed_tables(report))
     return "\n".join(lines)
 
 
-def _finish(fig, ax, path: Path, xlabel: str, ylabel: str, grid: bool = True) -> None:
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    if grid:
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-
-
-def plot_reliability(report: dict[str, Any], path: Path) -> Path | None:
-    """Reliability diagram of the predicted sigmas: observed share of ``|error| <= k
-    sigma`` against the Gaussian expectation ``erf(k / sqrt 2)``, one curve per model
-    and suite with calibrated points (none: no plot)."""
-    curves = [(f"{label}: {name}", s["calibration"]) for label, m in report["models"].items()
-              for name, s in m["suites"].items() if (s.get("calibration") or {}).get("n_coordinates")]
-    if not curves:
-        return None
-    fig, ax = subplots(figsize=(6, 5))
-    ax.plot([0, 1], [0, 1], color="gray", lw=1, ls="--", label="ideal")
-    for label, c in curves:
-        expected = [math.erf(k / math.sqrt(2)) for k in c["levels"]]
-        ax.plot(expected, c["observed"], marker=".", lw=1, label=label)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
-    _finish(fig, ax, path, "expected share within k sigma (Gaussian)", "observed share within k sigma")
-    return path
-
-
 def write_report(report: dict[str, Any], out: Path, suites, main_outputs, locs) -> None:
-    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=1))
-    (out / "report.md").write_text(markdown(report))
-    plots = out / "plots"
-    plots.mkdir(exist_ok=True)
-    main = suites[main_suite_name({name: s.spec.group for name, s in suites.items()})]
-    models = report["models"]
-    fig, ax = subplots(figsize=(6, 4))
-    radii = [float(k[1:]) for k in next(iter(models.values()))["suites"][main.spec.name] if k.startswith("r") and k[1:].replace(".", "").isdigit()]
-    for label, m in models.items():
-        ax.plot(radii, [m["suites"][main.spec.name][f"r{r:g}"]["f1"] for r in radii], marker="o", label=label)
-    _finish(fig, ax, plots / "f1_vs_radius.png", "matching radius (px)", "F1")
-    fig, ax = subplots(figsize=(6, 4))
-    for label, m in models.items():
-        curve = m["suites"][main.spec.name].get("pr_curve")
-        if curve:
-            ax.plot([c["recall"] for c in curve], [c["precision"] for c in curve], marker=".", label=label)
-    _finish(fig, ax, plots / "precision_recall_vs_threshold.png", "recall (2 px)", "precision (2 px)")
-    fig, ax = subplots(figsize=(6, 4))
-    for label, m in models.items():
-        errs = m["suites"][main.spec.name]["errors"]
-        if errs:
-            ax.hist(errs, bins=30, range=(0, 3), histtype="step", label=label)
-    _finish(fig, ax, plots / "error_histogram.png", "localization error of matched pairs (px)", "count", grid=False)
-    plot_reliability(report, plots / "sigma_reliability.png")
-    first = next(iter(models))
-    counts = np.array(models[first]["suites"][main.spec.name]["counts"]).reshape(-1, 2)
-    top = int(counts.max()) + 1 if len(counts) else 1
-    mat = np.zeros((top, top), int)
-    for t, p in counts:
-        mat[t, p] += 1
-    fig, ax = subplots(figsize=(5, 4.5))
-    ax.imshow(mat, cmap="Blues")
-    for (i, j), v in np.ndenumerate(mat):
-        if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7)
-    ax.set_xlabel("predicted count")
-    ax.set_ylabel("true count")
-    ax.set_title(f"count confusion: {first}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(plots / "count_confusion.png", dpi=100)
-    n = min(report["config"]["examples"], len(main))
-    from heatmaploc.inference import decode_outputs
-
-    preds = decode_outputs(main_outputs[first][:n], locs[first].codec)
-    plot_points_grid(main.images[:n], main.truths[:n], plots / "examples.png", preds=[p.xy for p in preds],
-                     titles=[f"{first}: {p.count} found, {len(t)} true" for p, t in zip(preds, main.truths[:n])])
-    for label, m in models.items():
-        if m["history"]:
-            plot_training_curves(m["history"], plots / f"training_{''.join(c if c.isalnum() else '_' for c in label)}.png")
+    atomic_write_text(out / "report.json", json.dumps(_json_safe(report), indent=1))
+    atomic_write_text(out / "report.md", markdown(report))
+    write_plots(report, out / "plots", suites, main_outputs, locs)

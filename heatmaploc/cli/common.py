@@ -157,7 +157,7 @@ def physics_options(args) -> dict[str, Any] | None:
         if getattr(args, "known", None):
             raise ValueError("--known needs --refine physics")
         return None
-    from heatmaploc.physics.blind import parse_known
+    from heatmaploc.physics.known import parse_known
 
     return parse_known(args.known, "--known")
 

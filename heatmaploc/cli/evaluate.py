@@ -1,12 +1,10 @@
 """``heatmaploc evaluate``: metrics of a model on a labelled dataset folder."""
 from __future__ import annotations
 
-from pathlib import Path
-
+from heatmaploc.atomic import atomic_write_text
+from heatmaploc.cli.common import (add_large_image_options, add_refine_option, add_tta_option, load_localizer,
+                                   physics_options, positive_float, print_point_table, threshold_arg)
 from heatmaploc.metrics import RADII
-
-from heatmaploc.cli.common import (add_large_image_options, add_refine_option, add_tta_option, load_localizer, physics_options, positive_float,
-                                   print_point_table, threshold_arg)
 
 
 def add(sub) -> None:
@@ -100,5 +98,5 @@ def run(args) -> int:
                 row += f" {after['f1']:.4f} | {after['rmse']:.4f} | {after['count_accuracy']:.4f} |"
             print(row)
     if args.json:
-        Path(args.json).write_text(json.dumps(metrics, indent=2))
+        atomic_write_text(args.json, json.dumps(metrics, indent=2))
     return 0

@@ -1,15 +1,32 @@
-"""The image files a command's paths name, the names they go by in outputs, and the
-ground truth found beside them."""
+"""Inputs: an image given to the API (a path, an array or a PIL image), the image files
+a command's paths name, the names they go by in outputs, and the ground truth found
+beside them."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from heatmaploc.data.index import list_images
-from heatmaploc.data.io import IMAGE_EXTENSIONS, read_points_csv
+from heatmaploc.data.io import IMAGE_EXTENSIONS, check_image, read_image, read_points_csv
+
+ImageLike = Any  # str | Path | numpy.ndarray | PIL.Image.Image
+
+
+def load_input(image: ImageLike, name: str | None = None) -> tuple[np.ndarray, str]:
+    """A path, a PIL image or an ndarray -> ``(checked ndarray, name for messages)``."""
+    if isinstance(image, (str, Path)):
+        return read_image(image), str(image)
+    if isinstance(image, np.ndarray):
+        label = name or f"array{tuple(image.shape)}"
+        return check_image(image, label), label
+    if hasattr(image, "mode") and hasattr(image, "size"):  # PIL.Image without importing PIL
+        array = np.asarray(image)
+        label = name or f"PIL image {image.size}"
+        return check_image(array, label), label
+    raise ValueError(f"unsupported image input of type {type(image).__name__}; give a path, a numpy array or a PIL image")
 
 
 def expand_inputs(paths: Sequence[str | Path]) -> tuple[list[Path], dict[Path, list[Path]]]:

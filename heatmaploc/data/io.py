@@ -11,15 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import cv2
 import numpy as np
+
+from heatmaploc.atomic import atomic_write_bytes
 
 IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".npy", ".jpg", ".jpeg", ".bmp")  # JPEG is lossy: it shifts points
 POINT_COLUMNS = ("image", "x", "y")
@@ -93,38 +92,6 @@ def check_image(image: np.ndarray, source: str = "image") -> np.ndarray:
 def channels_of(image: np.ndarray) -> int:
     """Number of channels of an ``(H, W)`` / ``(H, W, C)`` image."""
     return 1 if image.ndim == 2 else int(image.shape[2])
-
-
-def atomic_replace(tmp: str | Path, path: str | Path) -> None:
-    """Give ``tmp`` the mode a normal ``open()`` would (``mkstemp`` makes 0600), then
-    rename it over ``path`` atomically."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-
-
-@contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` to write to: renamed over ``path`` atomically
-    (:func:`atomic_replace`) when the block ends, removed if it raises, so an
-    interrupt never leaves a half-written ``path`` (the folder is created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        atomic_replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
 
 
 def write_image(path: str | Path, image: np.ndarray) -> None:

@@ -121,7 +121,7 @@ class LocalizerWidget(Container):
         """The known values of the physics refinement (``None`` when it is off)."""
         if not self.physics.value:
             return None
-        from heatmaploc.physics.blind import parse_known
+        from heatmaploc.physics.known import parse_known
 
         return parse_known(self.known.value.replace(",", " ").split(), "known")
 

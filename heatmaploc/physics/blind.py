@@ -36,24 +36,20 @@ import logging
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
-from skimage.restoration import estimate_sigma
 
-from heatmaploc.data.io import channels_of, check_image
-from heatmaploc.physics.colormap import (get_colormap, identify_colormap, invert_colormap, noisy_inversion,
-                                         rgb_colours, rgb_noise_std)
-from heatmaploc.physics.forward import ALL_OBSERVABLES, OBSERVABLES
+from heatmaploc.data.io import check_image
+from heatmaploc.physics.forward import OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
+from heatmaploc.physics.known import validate_known
 from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidates, select_count
-from heatmaploc.physics.psf import from_array
-from heatmaploc.physics.spectrum import wavelength_candidates
-from heatmaploc.physics.wavefit import FitOptions, Hypothesis, WaveFit, fit_wave, warm_strengths
-from heatmaploc.physics.wavelinear import linear_rss
-
+from heatmaploc.physics.observation import in_view, observed_field, unit_scale
+from heatmaploc.physics.spectrum import amplitude_starts, snapshot_wavelength, wavelength_candidates
+from heatmaploc.physics.summary import PhysicsEstimate
+from heatmaploc.physics.wavefit import WaveFit, fit_wave, warm_strengths
+from heatmaploc.physics.waveproblem import FitOptions, Hypothesis
 
 log = logging.getLogger(__name__)
 
@@ -63,121 +59,6 @@ SEARCH_PIXELS = 4096  # pixels the model and count search fit (every search_stri
 MAX_MARGIN = 96  # pixels beyond the image where sources outside the view are looked for
 ORTHOTROPIC_STARTS, ORTHOTROPIC_RATIO = 4, 1.2  # axis angles 0, 45, 90, 135 degrees at this ratio (0 starts: isotropic only)
 CLOSE_CALL_BIC = 6.0  # hypotheses whose coarse BICs differ by less are decided on finer pixels (odds < e^3)
-KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap", "family", "scale", "psf")
-FAMILIES = ("wave", "psf")  # refinement families: wave fields, point-spread (power) maps
-
-
-@dataclass(frozen=True)
-class PhysicsEstimate:
-    """What the blind refinement estimated for one image (JSON-friendly via :meth:`to_dict`).
-
-    Attributes:
-        accepted: the fit replaced the network's points (else they were kept).
-        reason: why the fit was rejected (empty when accepted).
-        kernel, observable, colormap: the chosen model (``colormap`` None: raw field).
-        wavelength_px, damping, source_size_px: fitted globals (None when not estimated).
-        anisotropy_ratio, anisotropy_angle: an orthotropic medium's wavelength ratio
-            (across / along the axis; ``wavelength_px`` is along it) and axis angle
-            (radians from ``x`` towards ``y``, modulo pi); None: isotropic.
-        noise_std: model-free noise estimate of the field (median over pixels; field
-            units: the colormap's value in [0, 1] for an RGB rendering).
-        residual_ratio: rms of the fit's residual in units of the per-pixel noise
-            (1: down to the noise).
-        count_network, count: points before and after; added, removed: count changes.
-        hidden_sources: sources the fit placed outside the image (not reported).
-        seconds: wall time of the refinement.
-        mode: whose points were reported: ``global`` (the image-wide fit),
-            ``local`` (windows decided per source, :mod:`heatmaploc.physics.local`),
-            ``windowed`` (a large image: windows over the whole image with the model
-            of a crop, :func:`heatmaploc.physics.refine.refine_windowed`) or
-            ``network`` (none refined).
-        unconfirmed: sources the accepted image-wide fit added that their own window
-            does not need (:func:`heatmaploc.physics.local.window_needs`): not reported.
-        sources: with ``mode`` ``local`` or ``windowed``, one dict per reported point, in order: its
-            ``decision`` (refined, kept, added) and its window's local fit.
-    """
-
-    accepted: bool
-    reason: str
-    kernel: str | None = None
-    observable: str | None = None
-    colormap: str | None = None
-    wavelength_px: float | None = None
-    damping: float | None = None
-    source_size_px: float | None = None
-    anisotropy_ratio: float | None = None
-    anisotropy_angle: float | None = None
-    noise_std: float | None = None
-    residual_ratio: float | None = None
-    count_network: int = 0
-    count: int = 0
-    added: int = 0
-    removed: int = 0
-    hidden_sources: int = 0
-    seconds: float = 0.0
-    mode: str = "network"
-    sources: list | None = None
-    unconfirmed: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v) for k, v in asdict(self).items()}
-
-
-def observed_field(arr: np.ndarray, name: str, known: Mapping) -> tuple[np.ndarray, str | None, np.ndarray]:
-    """``(H, W)`` float64 field of an image already through :func:`~heatmaploc.data.io.check_image`
-    (complex128 for a complex image), its colormap (None: raw) and the ``(H, W)`` noise
-    std of each pixel of the field (of each of its real and imaginary parts), estimated
-    without a model: the wavelet noise level of a raw field, or that of the RGB channels
-    carried through the colormap's inverse, whose noise bias is undone
-    (:func:`~heatmaploc.physics.colormap.noisy_inversion`)."""
-    if np.iscomplexobj(arr):
-        if known.get("colormap") is not None:
-            raise ValueError(f"{name}: colormap {known['colormap']!r} given, but the image is a complex field")
-        field = arr.reshape(arr.shape[:2]).astype(np.complex128)
-        # the noise of each real data value: the wavelet estimate of both parts
-        noise = math.sqrt(0.5 * (float(estimate_sigma(field.real)) ** 2 + float(estimate_sigma(field.imag)) ** 2))
-        return field, None, np.full(field.shape, noise)
-    if channels_of(arr) == 1:
-        if known.get("colormap") is not None:
-            raise ValueError(f"{name}: colormap {known['colormap']!r} given, but the image has one channel")
-        field = arr.reshape(arr.shape[:2]).astype(np.float64)
-        return field, None, np.full(field.shape, float(estimate_sigma(field)))
-    rgb = rgb_colours(arr, name)
-    colormap = known.get("colormap")
-    if colormap is None:
-        colormap, _ = identify_colormap(rgb)
-    rgb_noise = rgb_noise_std(rgb)
-    if not np.isfinite(rgb_noise):  # every block clipped somewhere: the unmasked estimate
-        rgb_noise = float(estimate_sigma(rgb, channel_axis=-1, average_sigmas=True))
-    field, noise = noisy_inversion(invert_colormap(rgb, colormap), colormap, rgb_noise)
-    return field, colormap, noise
-
-
-def _snapshot_wavelength(field: np.ndarray, xy: np.ndarray, spectral: list[float], stride: int) -> float | None:
-    """Best snapshot wavelength: the spectral candidates refined by a scan of the
-    profile RSS, and a coarse grid of wavelengths longer than the image."""
-    size = max(field.shape)
-    # the window biases the ring's peak when the image spans few wavelengths (+13 % at
-    # 3.5 wavelengths): the strongest candidate is scanned over +-30 %, the others +-12 %
-    grid = [c * f for i, c in enumerate(spectral)
-            for f in (np.arange(0.70, 1.3001, 0.02) if i == 0 else np.arange(0.88, 1.1201, 0.02))]
-    grid += list(np.geomspace(0.5 * size, 8 * size, 12))
-    if len(xy) == 0:
-        return spectral[0] if spectral else None
-    rss = [linear_rss(field, xy, "free", lam, 0.0, 1.0, stride) for lam in grid]
-    return float(grid[int(np.argmin(rss))])
-
-
-def _amplitude_starts(spectral: list[float], size: int) -> list[float]:
-    starts = [2.0 * c for c in spectral[:2]] + [8.0, 16.0]
-    return [s for s in starts if s <= 4 * size]
-
-
-def in_view(xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``(n,)`` bool: which ``(x, y)`` lie on an ``(H, W)`` image (docs/design.md section 1:
-    ``-0.5 <= x <= W - 0.5``, the same for ``y``); the others model sources outside the view."""
-    h, w = shape
-    return np.all((xy >= -0.5) & (xy <= np.array([w - 0.5, h - 0.5])), axis=1)
 
 
 class _Fitter:
@@ -238,20 +119,6 @@ def fit_reach(max_shift: float) -> float:
     return max_shift * math.sqrt(2) + 1e-9
 
 
-def unit_scale(field: np.ndarray, noise_map: np.ndarray) -> tuple[np.ndarray, np.ndarray, Any, float, float]:
-    """``(field at unit scale, weights, offset, scale, noise)`` of an ``(H, W)`` field and
-    its noise map: ``(field - offset) / scale`` (the fits' tolerances assume unit scale),
-    weights that put residuals in units of the noise (1 is "down to the noise"), and the
-    median noise std; a noiseless field gets a noise of ``1e-6`` of its std, so any
-    mismatch shows."""
-    noise = float(np.median(noise_map))
-    if not noise > 0:
-        noise_map = np.full(field.shape, 1e-6 * float(np.std(field)))
-        noise = float(noise_map[0, 0])
-    offset, scale = field.mean(), float(np.std(field))
-    return (field - offset) / scale, scale / noise_map, offset, scale, noise
-
-
 def _changes(start: np.ndarray, fitted: np.ndarray, max_shift: float) -> dict[str, int]:
     """``added`` / ``removed``: fitted sources with no network point within the fit's
     reach (:func:`fit_reach`), and network points with no fitted source."""
@@ -308,8 +175,8 @@ def _screen(fitter: _Fitter, start: np.ndarray, known: Mapping, signed: bool, sp
         if "wavelength_px" in known:
             return [known["wavelength_px"]]
         if observable == "amplitude":
-            return _amplitude_starts(spectral, size)
-        wavelength = _snapshot_wavelength(fitter.field, start, spectral, 2 * stride)  # a complex field: its own profile
+            return amplitude_starts(spectral, size)
+        wavelength = snapshot_wavelength(fitter.field, start, spectral, 2 * stride)  # a complex field: its own profile
         return [] if wavelength is None else [wavelength]
 
     first: dict[str, WaveFit] = {}
@@ -334,53 +201,6 @@ def _screen(fitter: _Fitter, start: np.ndarray, known: Mapping, signed: bool, sp
     for f in finer:
         log.debug("%s: close call, %s %s on finer pixels: BIC %.1f", name, f.kernel, f.observable, f.bic())
     return close[int(np.argmin([f.bic() for f in finer]))]
-
-
-def parse_known(items: Sequence[str], name: str = "--known") -> dict[str, Any]:
-    """``["kernel=plate", "colormap=none", ...]`` (values read as YAML; ``colormap=none``:
-    a raw field) -> :func:`validate_known`'s dict; errors name ``name``."""
-    from heatmaploc.keyvalues import parse_overrides
-
-    known = parse_overrides(items, name)
-    if "colormap" in known and str(known["colormap"]).lower() == "none":
-        known["colormap"] = None
-    return validate_known(known, name)
-
-
-def validate_known(known: Mapping | None, name: str = "physics") -> dict[str, Any]:
-    """``known`` as a dict after checking its keys and values (``ValueError`` naming
-    ``name`` and the problem)."""
-    known = dict(known or {})
-    unknown = set(known) - set(KNOWN_KEYS)
-    if unknown:
-        raise ValueError(f"{name}: unknown physics key(s) {sorted(unknown)}; expected some of {KNOWN_KEYS}")
-    if known.get("kernel") is not None and known["kernel"] not in KERNELS:
-        raise ValueError(f"{name}: unknown kernel {known['kernel']!r}; expected one of {KERNELS}")
-    if known.get("observable") is not None and known["observable"] not in ALL_OBSERVABLES:
-        raise ValueError(f"{name}: unknown observable {known['observable']!r}; expected one of {ALL_OBSERVABLES}")
-    if known.get("colormap") is not None:
-        get_colormap(str(known["colormap"]))
-    if known.get("family", "wave") not in FAMILIES:
-        raise ValueError(f"{name}: unknown family {known['family']!r}; expected one of {FAMILIES}")
-    if known.get("scale") is not None and known["scale"] not in ("linear", "db"):
-        raise ValueError(f"{name}: scale must be 'linear' or 'db', got {known['scale']!r}")
-    if (known.get("scale") is not None or known.get("psf") is not None) and known.get("family") != "psf":
-        raise ValueError(f"{name}: scale and psf describe a point-spread map; give family=psf with them")
-    if isinstance(known.get("psf"), (str, Path)):
-        path = Path(known["psf"])
-        try:
-            known["psf"] = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"{name}: psf={path}: cannot read a .npy array ({exc})") from None
-    if known.get("psf") is not None:
-        from_array(known["psf"], f"{name}: psf")
-    for key in ("wavelength_px", "damping"):
-        value = known.get(key)
-        if key in known and not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-                                 and (value >= 0 if key == "damping" else value > 0)):
-            raise ValueError(f"{name}: {key} must be a {'non-negative' if key == 'damping' else 'positive'} number, "
-                             f"got {value!r}")
-    return known
 
 
 @dataclass(frozen=True)

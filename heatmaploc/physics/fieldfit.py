@@ -37,7 +37,8 @@ from heatmaploc.data.io import channels_of, check_image
 from heatmaploc.points import Points
 from heatmaploc.physics.colormap import get_colormap, invert_colormap, rgb_colours
 from heatmaploc.physics.forward import ALL_OBSERVABLES
-from heatmaploc.physics.wavefit import SOURCE_SIZE_RANGE, FitOptions, Hypothesis, fit_wave
+from heatmaploc.physics.wavefit import SOURCE_SIZE_RANGE, fit_wave
+from heatmaploc.physics.waveproblem import FitOptions, Hypothesis
 from heatmaploc.physics.kernels import KERNELS, wavenumber
 
 

@@ -9,10 +9,10 @@ arrives from farther away looks like a few plane waves.  So every window fits
 on the pixels within ``WINDOW_WAVELENGTHS`` wavelengths of its sources, with its own
 complex wavenumber (wavelength and damping), source size, positions, strengths and
 plane-wave amplitudes (:func:`heatmaploc.physics.wavefit.fit_wave` with
-``plane_waves``).  The kernel, the observable, the colormap and the noise map are the
+``PlaneWaves``).  The kernel, the observable, the colormap and the noise map are the
 image's (:mod:`heatmaploc.physics.blind` estimates them once).
 
-**Layout** (:func:`window_layout`): sources closer than ``GROUP_WAVELENGTHS``
+**Layout** (:func:`heatmaploc.physics.windows.window_layout`): sources closer than ``GROUP_WAVELENGTHS``
 wavelengths form a group (connected components of that graph); each group is one
 window, the bounding box of its sources grown by the radius; a source of another group
 inside the window is fitted too (it shapes the window's pixels) but reported by its own
@@ -42,101 +42,25 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from scipy.spatial import cKDTree
 
 from heatmaploc.physics.forward import map_offsets, radial_fields
 from heatmaploc.physics.kernels import FIT_TABLE_STEP
-from heatmaploc.physics.wavefit import (DAMPING_MAX, SOURCE_SIZE_RANGE, FitOptions, Hypothesis, PlaneWaves, WaveFit,
-                                       fit_wave, warm_strengths)
+from heatmaploc.physics.wavefit import DAMPING_MAX, SOURCE_SIZE_RANGE, WaveFit, fit_wave, warm_strengths
+from heatmaploc.physics.waveproblem import FitOptions, Hypothesis, PlaneWaves
 from heatmaploc.physics.wavelinear import plane_wave_paths
+from heatmaploc.physics.windows import NEIGHBOUR_WAVELENGTHS, Window, box, box_distance, window_layout, window_radius
 
 log = logging.getLogger(__name__)
 
 ACCEPT_RATIO = 1.15  # window residual rms over the model-free noise that counts as "down to the noise"
-WINDOW_WAVELENGTHS = 1.0  # window radius around each source: the local model and the decisions
-MIN_RADIUS_PX = 6.0
 CORE_WAVELENGTHS = 0.35  # core half-width around each source: its position, the rest of the window held
 MIN_CORE_PX = 3.0
-GROUP_WAVELENGTHS = 1.0  # sources closer than this share a window
-NEIGHBOUR_WAVELENGTHS = 2.5  # other sources this close to a window are modelled in it
 MODEL_TOLERANCE = 0.1  # the share of a window's signal rms a local model may leave unexplained beyond the noise
 PLANE_WAVES = 2  # plane waves (free directions) of what arrives from outside a window
 MOVE_CHI2 = 13.8  # chi-square with 2 degrees of freedom at 0.999
 LOCAL_WAVELENGTH_RANGE = (0.8, 1.25)  # a window's wavelength, as factors of the image's
 PINNED = 0.98  # a fitted value this close to its upper bound is pinned there
 CANDIDATE_CLEARANCE_PX = 2.0  # a candidate this close to a fitted source is that source
-
-
-@dataclass(frozen=True)
-class Window:
-    """One window of :func:`window_layout`.
-
-    Attributes:
-        members: ``(k,)`` indices of the sources this window reports.
-        neighbours: ``(l,)`` indices of the other sources within ``NEIGHBOUR_WAVELENGTHS``
-            of it: modelled, not reported.
-        rows, cols: ``(start, stop)`` pixel ranges of the window (stop exclusive).
-    """
-
-    members: np.ndarray
-    neighbours: np.ndarray
-    rows: tuple[int, int]
-    cols: tuple[int, int]
-
-    @property
-    def centre(self) -> tuple[float, float]:
-        """``(x, y)`` centre of the window (the plane waves' phase origin)."""
-        return 0.5 * (self.cols[0] + self.cols[1] - 1), 0.5 * (self.rows[0] + self.rows[1] - 1)
-
-    def contains(self, xy: np.ndarray) -> np.ndarray:
-        """``(n,)`` bool: which ``(x, y)`` lie on the window's pixels."""
-        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        return ((xy[:, 0] >= self.cols[0] - 0.5) & (xy[:, 0] <= self.cols[1] - 0.5)
-                & (xy[:, 1] >= self.rows[0] - 0.5) & (xy[:, 1] <= self.rows[1] - 0.5))
-
-
-def window_radius(wavelength: float) -> float:
-    """Pixels around a source that its window covers."""
-    return max(MIN_RADIUS_PX, WINDOW_WAVELENGTHS * wavelength)
-
-
-def _box(xy: np.ndarray, radius: float, shape: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    h, w = shape
-    lo = np.floor(xy.min(axis=0) - radius).astype(int)
-    hi = np.ceil(xy.max(axis=0) + radius).astype(int) + 1
-    return (max(0, lo[1]), min(h, hi[1])), (max(0, lo[0]), min(w, hi[0]))
-
-
-def _box_distance(xy: np.ndarray, rows: tuple[int, int], cols: tuple[int, int]) -> np.ndarray:
-    """``(n,)`` distance (pixels) of each ``(x, y)`` from the box of pixels ``rows`` x ``cols``."""
-    lo = np.array([cols[0] - 0.5, rows[0] - 0.5])
-    hi = np.array([cols[1] - 0.5, rows[1] - 0.5])
-    return np.linalg.norm(np.maximum(0.0, np.maximum(lo - xy, xy - hi)), axis=1)
-
-
-def window_layout(xy: np.ndarray, shape: tuple[int, int], wavelength: float) -> list[Window]:
-    """Windows of the ``(n, 2)`` sources ``xy`` on an ``(H, W)`` image: one per group of
-    sources closer than ``GROUP_WAVELENGTHS * wavelength`` (connected components), each
-    the bounding box of its group grown by :func:`window_radius` and clipped to the
-    image.  Every source is a member of exactly one window."""
-    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    n = len(xy)
-    if n == 0:
-        return []
-    pairs = cKDTree(xy).query_pairs(GROUP_WAVELENGTHS * wavelength, output_type="ndarray")
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n)) if len(pairs) else \
-        coo_matrix((n, n))
-    _, labels = connected_components(graph, directed=False)
-    radius = window_radius(wavelength)
-    windows = []
-    for group in range(labels.max() + 1):
-        members = np.flatnonzero(labels == group)
-        rows, cols = _box(xy[members], radius, shape)
-        near = _box_distance(xy, rows, cols) <= NEIGHBOUR_WAVELENGTHS * wavelength
-        windows.append(Window(members, np.flatnonzero(near & (labels != group)), rows, cols))
-    return windows
 
 
 @dataclass(frozen=True)
@@ -251,7 +175,7 @@ def polish_cores(field: np.ndarray, weights: np.ndarray, fit: WaveFit, rows: lis
     plane waves are held, and so are its wavelength, damping and source size.  Returns
     the core's fit and its ``(h, w)`` pixel shape."""
     half = max(MIN_CORE_PX, CORE_WAVELENGTHS * fit.wavelength_px)
-    (r0, r1), (c0, c1) = _box(fit.xy[rows], half, field.shape)
+    (r0, r1), (c0, c1) = box(fit.xy[rows], half, field.shape)
     r0, r1 = max(r0, window.rows[0]), min(r1, window.rows[1])
     c0, c1 = max(c0, window.cols[0]), min(c1, window.cols[1])
     pixels = (np.arange(r0, r1), np.arange(c0, c1))
@@ -385,8 +309,8 @@ def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: in
     patched that mismatch is not needed here.  ``field`` and ``weights`` as in
     :func:`refine_window`."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    rows, cols = _box(xy[row:row + 1], window_radius(hypothesis.wavelength_px), field.shape)
-    near = _box_distance(xy, rows, cols) <= NEIGHBOUR_WAVELENGTHS * hypothesis.wavelength_px
+    rows, cols = box(xy[row:row + 1], window_radius(hypothesis.wavelength_px), field.shape)
+    near = box_distance(xy, rows, cols) <= NEIGHBOUR_WAVELENGTHS * hypothesis.wavelength_px
     near[row] = False
     window = Window(np.array([row]), np.flatnonzero(near), rows, cols)
     fitter = _WindowFitter(field, weights, window, hypothesis, max_shift, max_nfev)

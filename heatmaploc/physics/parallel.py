@@ -16,7 +16,7 @@ from multiprocessing import get_context
 import numpy as np
 from tqdm import tqdm
 
-from heatmaploc.physics.blind import PhysicsEstimate
+from heatmaploc.physics.summary import PhysicsEstimate
 from heatmaploc.physics.refine import refine_physics
 from heatmaploc.points import Points
 

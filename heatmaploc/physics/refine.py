@@ -25,10 +25,13 @@ from dataclasses import replace
 import numpy as np
 
 from heatmaploc.data.io import check_image
-from heatmaploc.physics.blind import PhysicsEstimate, _estimate, fit_reach, in_view, observed_field, unit_scale
+from heatmaploc.physics.blind import _estimate, fit_reach
+from heatmaploc.physics.observation import in_view, observed_field, unit_scale
 from heatmaploc.physics.local import LocalSource, refine_locally, window_needs
 from heatmaploc.physics.psfrefine import refine_psf
-from heatmaploc.physics.wavefit import Hypothesis, WaveFit
+from heatmaploc.physics.summary import PhysicsEstimate
+from heatmaploc.physics.wavefit import WaveFit
+from heatmaploc.physics.waveproblem import Hypothesis
 from heatmaploc.points import STRENGTH_FIELDS, Points
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Wavelength candidates of a wave image from its radial power spectrum.
+"""Wavelength candidates of a wave image from its radial power spectrum, and the
+wavelength a snapshot's profile RSS picks among them.
 
 The snapshot of a point source, ``Re(q G(k r))``, has a 2-D Fourier transform that
 peaks on the ring ``|kappa| = Re(k)``; a sum of sources keeps the ring.  The radial
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.signal import find_peaks
+
+from heatmaploc.physics.wavelinear import linear_rss
 
 PAD = 4  # zero-padding factor: frequency bins of 1 / (PAD * size) cycles per pixel
 
@@ -87,3 +90,26 @@ def ring_directions(field: np.ndarray, wavelength: float, count: int, spacing: f
         distance = np.abs((angles - angles[best] + turn / 2) % turn - turn / 2)
         ring = np.where(distance < gap, -np.inf, ring)
     return np.asarray(out)
+
+
+def snapshot_wavelength(field: np.ndarray, xy: np.ndarray, spectral: list[float], stride: int) -> float | None:
+    """Best snapshot wavelength: the spectral candidates refined by a scan of the
+    profile RSS, and a coarse grid of wavelengths longer than the image."""
+    size = max(field.shape)
+    # the window biases the ring's peak when the image spans few wavelengths (+13 % at
+    # 3.5 wavelengths): the strongest candidate is scanned over +-30 %, the others +-12 %
+    grid = [c * f for i, c in enumerate(spectral)
+            for f in (np.arange(0.70, 1.3001, 0.02) if i == 0 else np.arange(0.88, 1.1201, 0.02))]
+    grid += list(np.geomspace(0.5 * size, 8 * size, 12))
+    if len(xy) == 0:
+        return spectral[0] if spectral else None
+    rss = [linear_rss(field, xy, "free", lam, 0.0, 1.0, stride) for lam in grid]
+    return float(grid[int(np.argmin(rss))])
+
+
+def amplitude_starts(spectral: list[float], size: int) -> list[float]:
+    """Start wavelengths of an amplitude map (``|u|`` beats at twice the wavenumber):
+    twice the two strongest spectral candidates and two short defaults, none beyond
+    four image sizes."""
+    starts = [2.0 * c for c in spectral[:2]] + [8.0, 16.0]
+    return [s for s in starts if s <= 4 * size]

@@ -1,6 +1,68 @@
-"""What the physics refinement estimated for an image, in one line (the CLI's and the
-napari widget's report of ``Points.physics``)."""
+"""What the physics refinement estimated for an image: the record
+(:class:`PhysicsEstimate`, ``Points.physics`` as a dict) and its one line (the CLI's and
+the napari widget's report)."""
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PhysicsEstimate:
+    """What the blind refinement estimated for one image (JSON-friendly via :meth:`to_dict`).
+
+    Attributes:
+        accepted: the fit replaced the network's points (else they were kept).
+        reason: why the fit was rejected (empty when accepted).
+        kernel, observable, colormap: the chosen model (``colormap`` None: raw field).
+        wavelength_px, damping, source_size_px: fitted globals (None when not estimated).
+        anisotropy_ratio, anisotropy_angle: an orthotropic medium's wavelength ratio
+            (across / along the axis; ``wavelength_px`` is along it) and axis angle
+            (radians from ``x`` towards ``y``, modulo pi); None: isotropic.
+        noise_std: model-free noise estimate of the field (median over pixels; field
+            units: the colormap's value in [0, 1] for an RGB rendering).
+        residual_ratio: rms of the fit's residual in units of the per-pixel noise
+            (1: down to the noise).
+        count_network, count: points before and after; added, removed: count changes.
+        hidden_sources: sources the fit placed outside the image (not reported).
+        seconds: wall time of the refinement.
+        mode: whose points were reported: ``global`` (the image-wide fit),
+            ``local`` (windows decided per source, :mod:`heatmaploc.physics.local`),
+            ``windowed`` (a large image: windows over the whole image with the model
+            of a crop, :func:`heatmaploc.physics.refine.refine_windowed`) or
+            ``network`` (none refined).
+        unconfirmed: sources the accepted image-wide fit added that their own window
+            does not need (:func:`heatmaploc.physics.local.window_needs`): not reported.
+        sources: with ``mode`` ``local`` or ``windowed``, one dict per reported point, in order: its
+            ``decision`` (refined, kept, added) and its window's local fit.
+    """
+
+    accepted: bool
+    reason: str
+    kernel: str | None = None
+    observable: str | None = None
+    colormap: str | None = None
+    wavelength_px: float | None = None
+    damping: float | None = None
+    source_size_px: float | None = None
+    anisotropy_ratio: float | None = None
+    anisotropy_angle: float | None = None
+    noise_std: float | None = None
+    residual_ratio: float | None = None
+    count_network: int = 0
+    count: int = 0
+    added: int = 0
+    removed: int = 0
+    hidden_sources: int = 0
+    seconds: float = 0.0
+    mode: str = "network"
+    sources: list | None = None
+    unconfirmed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v) for k, v in asdict(self).items()}
 
 
 def physics_summary(physics: dict) -> str:

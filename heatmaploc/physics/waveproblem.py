@@ -1,6 +1,7 @@
-"""The least-squares problem of one wave-field fit: parameter layout, residual and its
-exact Jacobian (what :func:`heatmaploc.physics.wavefit.fit_wave` hands to
-``scipy.optimize.least_squares``).
+"""What one wave-field fit states and solves: the model (:class:`Hypothesis`), the
+options (:class:`FitOptions`, :class:`PlaneWaves`), and the least-squares problem
+(:class:`WaveProblem`: parameter layout, residual and its exact Jacobian) that
+:func:`heatmaploc.physics.wavefit.fit_wave` hands to ``scipy.optimize.least_squares``.
 
 The parameter vector is, in this order: ``x, y`` per source | ``Re q`` of the sources,
 then of the plane waves | ``Im q`` likewise | the offset ``c`` (``Re, Im`` for a complex
@@ -17,8 +18,80 @@ from dataclasses import dataclass
 import numpy as np
 
 from heatmaploc.physics.forward import anisotropy_metric, map_offsets, radial_fields
-from heatmaploc.physics.kernels import wavenumber
+from heatmaploc.physics.kernels import FIT_TABLE_STEP, wavenumber
 from heatmaploc.physics.wavelinear import plane_wave_paths
+
+WAVELENGTH_RANGE = (0.75, 1.35)  # fitted wavelength bounds, as factors of the start value
+HUBER_SCALE = 3.0  # where the robust loss turns linear, in units of the residual's scale
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """A wave model and the start (or held) values of its globals: kernel
+    (``KERNELS``), observable (``snapshot``, ``amplitude``, or ``complex`` for a complex
+    field), wavelength (pixels), damping, source size (pixels) and anisotropy
+    ``(ratio, angle)`` (:func:`~heatmaploc.physics.forward.anisotropy_metric`; ``None``:
+    isotropic)."""
+
+    kernel: str
+    observable: str
+    wavelength_px: float
+    damping: float = 0.0
+    source_size_px: float = 1.0
+    anisotropy: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How :func:`fit_wave` fits a :class:`Hypothesis`.
+
+    Attributes:
+        fit_wavelength, fit_damping, fit_size, fit_offset, fit_anisotropy: which
+            globals are free (the seed kernel has no damping; an anisotropy only when
+            the hypothesis has one).
+        wavelength_range: bounds of a fitted wavelength, as factors of the start.
+        max_shift: the default box of every position: the start ``+- max_shift``
+            inside the image.
+        stride: fit every ``stride``-th pixel of each axis (a cheaper, noisier fit).
+        robust: Huber loss with its corner at ``HUBER_SCALE`` (residuals in units of
+            the noise, so with weights), by one reweighting of the converged quadratic
+            fit: heavy-tailed errors, e.g. a colormap inverted under strong noise, lose
+            their pull; the fit's ``rss`` is then the Huber cost, which equals the RSS
+            where no residual passes the corner.
+        table_step: kernel table step (px; ``None``: exact kernel values, slower).
+        max_nfev: evaluations of each ``least_squares`` run.
+        tr_solver: ``least_squares``'s trust-region solver: ``lsmr`` (iterative, for
+            the many parameters of a whole image) or ``exact`` (dense, faster for the
+            few of a small window with single-threaded BLAS).
+    """
+
+    fit_wavelength: bool = True
+    fit_damping: bool = True
+    fit_size: bool = True
+    fit_offset: bool = True
+    fit_anisotropy: bool = True
+    wavelength_range: tuple[float, float] = WAVELENGTH_RANGE
+    max_shift: float = 2.0
+    stride: int = 1
+    robust: bool = False
+    table_step: float | None = FIT_TABLE_STEP
+    max_nfev: int = 60
+    tr_solver: str = "lsmr"
+
+
+@dataclass(frozen=True)
+class PlaneWaves:
+    """Plane waves ``b exp(i Re(k) e_m . (p - origin))`` that join the sources (what
+    arrives from outside a window: reflections, sources out of reach): ``count`` of
+    them, their phase reference ``origin`` ``(x, y)`` and their start directions
+    ``angles (count,)`` in radians (``None``: the strongest directions on the
+    wavelength's ring of the spectrum of what a fit without them leaves,
+    :func:`~heatmaploc.physics.spectrum.ring_directions`).  Their complex amplitudes
+    are fitted like strengths, their directions too."""
+
+    count: int
+    origin: tuple[float, float] = (0.0, 0.0)
+    angles: np.ndarray | None = None
 
 
 @dataclass
