@@ -92,24 +92,26 @@ def test_finetune_config_takes_the_checkpoint_the_data_channels_and_the_held_out
         finetune_config(data, overrides={"train.lr": "fast"})
 
 
-def test_heatmaploc_finetune_writes_a_calibrated_checkpoint_that_predict_uses(tmp_path):
+def test_heatmaploc_finetune_writes_a_calibrated_checkpoint_that_predict_uses(tmp_path, monkeypatch, capsys):
+    """Through the CLI's main in this process (the documented commands below run as
+    real subprocesses)."""
+    from heatmaploc.cli import main
+
     data = labelled(tmp_path / "data", 30, seed=5, renderings=("raw",))
-    run = heatmaploc("finetune", str(data), "--out", "run", "--minutes", "5", *SHORT, cwd=tmp_path)
-    assert run.returncode == 0, run.stderr
-    assert "1-channel input; validation: 20% of" in run.stdout and "calibrated for tta d4" in run.stdout
+    monkeypatch.chdir(tmp_path)
+    assert main(["finetune", str(data), "--out", "run", "--minutes", "5", *SHORT]) == 0
+    out = capsys.readouterr().out
+    assert "1-channel input; validation: 20% of" in out and "calibrated for tta d4" in out
     ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
     assert ckpt["model_config"]["in_channels"] == 1 and ckpt["model_config"]["regression"] is True
     assert ckpt["inference"]["tta"] == "d4"
     assert ckpt["codec_config"]["threshold"] == ckpt["inference"]["thresholds"]["d4"]
     assert ckpt["codec_config"]["sigma_scale"] == ckpt["inference"]["sigma_scales"]["d4"] > 0
     held = {r.name for r in split_dataset(load_dataset(data), VAL_SHARE)[1].records}
-    predicted = heatmaploc("predict", str(data / "images" / sorted(held)[0]), "--checkpoint", "run/best.pt",
-                           cwd=tmp_path)
-    assert predicted.returncode == 0, predicted.stderr
-    assert re.search(r"\d+ source", predicted.stdout)
-    again = heatmaploc("finetune", str(data), "--out", "run", cwd=tmp_path)
-    assert again.returncode == 2
-    assert again.stderr.strip().splitlines() == [
+    assert main(["predict", str(data / "images" / sorted(held)[0]), "--checkpoint", "run/best.pt"]) == 0
+    assert re.search(r"\d+ source", capsys.readouterr().out)
+    assert main(["finetune", str(data), "--out", "run"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "heatmaploc finetune: error: run already holds a run (last.pt, best.pt, log.csv); continue it with "
         "heatmaploc train --out run --resume, or start afresh with --overwrite"]
 

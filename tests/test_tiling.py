@@ -81,21 +81,22 @@ def test_a_tile_of_a_float_image_is_scaled_as_the_whole_image():
     assert intensity_bounds(image.astype(np.uint16)) is None
 
 
-def test_sources_on_tile_seams_are_found_once_where_an_untiled_pass_finds_them(shipped_one_pass):
-    """A 400 x 400 field in tiles of <= 256 px (two per axis: [0, 224) and [176, 400)):
-    sources on both tile edges and in the middle of the overlap, on both axes."""
-    size, overlap = 256, 32
-    starts, tile = tile_layout(400, size, overlap, 32)
-    seams = [starts[1], (starts[1] + tile) // 2 + 0.5, tile - 1]  # 176, 200.5, 223: edges and the middle
-    assert starts == [0, 176] and tile == 224
-    pts = np.array([[seams[0], 60.0], [seams[1], 140.0], [seams[2], 330.0], [80.0, seams[0]], [300.0, seams[1]],
-                    [250.0, seams[2]], [seams[1], seams[1]]])
+def test_sources_on_tile_seams_are_found_once_where_an_untiled_pass_finds_them(shipped_localizer):
+    """A 256 x 256 field in tiles of <= 160 px (two per axis: [0, 160) and [96, 256)),
+    the shipped model at its default d4: sources on both tile edges and in the middle
+    of the overlap, on both axes."""
+    size, overlap = 160, 32
+    starts, tile = tile_layout(256, size, overlap, 32)
+    seams = [starts[1], (starts[1] + tile) // 2 + 0.5, tile - 1]  # 96, 128.5, 159: edges and the middle
+    assert starts == [0, 96] and tile == 160
+    pts = np.array([[seams[0], 40.0], [seams[1], 90.0], [seams[2], 215.0], [50.0, seams[0]], [200.0, seams[1]],
+                    [165.0, seams[2]], [seams[1], seams[1]]])
     k = 2 * np.pi / 14.0
     scene = Scene(points=pts, strengths=np.exp(1j * np.linspace(0, 5, len(pts))), wavenumber=complex(k, 0.03 * k),
                   kernel="free", observable="snapshot", time_phase=0.3, source_size=1.0)
-    field = observe(complex_field(scene, 400, 400), "snapshot", 0.3).astype(np.float32)
-    untiled = shipped_one_pass.with_tiling(0).predict(field)
-    tiled = shipped_one_pass.with_tiling(size, overlap).predict(field)
+    field = observe(complex_field(scene, 256, 256), "snapshot", 0.3).astype(np.float32)
+    untiled = shipped_localizer.with_tiling(0).predict(field)
+    tiled = shipped_localizer.with_tiling(size, overlap).predict(field)
     assert untiled.count == tiled.count == len(pts)
     d = np.linalg.norm(tiled.xy[:, None] - untiled.xy[None], axis=2)
     assert np.all((d < 0.05).sum(1) == 1)  # each tiled point has exactly one untiled twin within 0.05 px

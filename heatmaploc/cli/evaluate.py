@@ -9,7 +9,7 @@ from heatmaploc.metrics import RADII
 
 def add(sub) -> None:
     p = sub.add_parser("evaluate", help="point and pixel metrics of a model on a labelled dataset folder")
-    p.add_argument("dataset", help="dataset folder (images/ + points.csv)")
+    p.add_argument("dataset", metavar="DATASET", help="dataset folder (images/ + points.csv)")
     p.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     p.add_argument("--threshold", type=threshold_arg, help="decode threshold (default: the checkpoint's)")
     add_refine_option(p, physics=True)

@@ -7,8 +7,8 @@ from heatmaploc.onnx_network import DEFAULT_OPSET
 
 def add(sub) -> None:
     p = sub.add_parser("export", help="export a checkpoint's network to ONNX (needs the onnx extra)")
-    p.add_argument("checkpoint", help="model checkpoint ('default' = the shipped model)")
-    p.add_argument("out", help="ONNX file to write")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="model checkpoint ('default' = the shipped model)")
+    p.add_argument("out", metavar="OUT.onnx", help="ONNX file to write")
     p.add_argument("--opset", type=positive_int, default=DEFAULT_OPSET, help=f"ONNX opset (default: {DEFAULT_OPSET})")
     p.add_argument("--half", action="store_true",
                    help="store the weights that float16 holds exactly as float16 (a checkpoint saved in half "

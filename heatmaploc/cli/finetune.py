@@ -15,7 +15,7 @@ def add(sub) -> None:
                        description="Fine-tune a trained model on a labelled dataset folder (images/ + points.csv): "
                                    "its model and codec are kept, the input channels follow the data, and the decode "
                                    "threshold and sigma factor are calibrated on the validation data.")
-    p.add_argument("data", help="labelled dataset folder (images/ + points.csv)")
+    p.add_argument("data", metavar="DATA", help="labelled dataset folder (images/ + points.csv)")
     share = f"{VAL_SHARE:.0%}".replace("%", "%%")  # argparse formats help with %
     p.add_argument("--val", help=f"labelled validation folder (default: {share} of DATA's images, "
                                  "chosen by their file names)")

@@ -6,7 +6,7 @@ import sys
 
 def add(sub) -> None:
     p = sub.add_parser("merge-predictions", help="join the CSVs of predict --shard runs into one")
-    p.add_argument("out", help="merged CSV to write")
+    p.add_argument("out", metavar="OUT.csv", help="merged CSV to write")
     p.add_argument("parts", nargs="+", metavar="PART", help="the shares' CSVs (each with its .shard.json manifest)")
     p.set_defaults(func=run)
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from heatmaploc.physics import beamform
 from heatmaploc.physics.colormap import apply_colormap
+from heatmaploc.simulate.checks import check_size_and_counts
 from heatmaploc.simulate.render import draw_rendering, to_uint8
 
 SCALES = ("linear", "db")
@@ -78,11 +79,7 @@ class AcousticConfig:
     origin: tuple[float, float] = (0.0, 0.0)
 
     def __post_init__(self) -> None:
-        if self.height < 8 or self.width < 8:
-            raise ValueError(f"map size must be at least 8x8, got {self.height}x{self.width}")
-        lo, hi = self.count_range
-        if lo < 0 or hi < lo:
-            raise ValueError(f"count_range must satisfy 0 <= min <= max, got {self.count_range}")
+        check_size_and_counts(self.height, self.width, self.count_range, "map")
         if not 2 <= self.mic_count_range[0] <= self.mic_count_range[1]:
             raise ValueError(f"mic_count_range must be ordered and >= 2, got {self.mic_count_range}")
         for name, allowed, values in (("geometries", beamform.GEOMETRIES, self.geometries),

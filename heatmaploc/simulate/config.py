@@ -13,6 +13,7 @@ from typing import Any
 from heatmaploc.physics.forward import ALL_OBSERVABLES, OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
 from heatmaploc.simulate.acoustic import AcousticConfig
+from heatmaploc.simulate.checks import check_size_and_counts
 
 RENDERINGS = ("raw", "colormap")
 
@@ -117,11 +118,7 @@ class SimConfig:
         return bool(self.medium_speed_variation or self.orthotropy_range != (1.0, 1.0) or self.edge_count_range[1])
 
     def __post_init__(self) -> None:
-        if self.height < 8 or self.width < 8:
-            raise ValueError(f"image size must be at least 8x8, got {self.height}x{self.width}")
-        lo, hi = self.count_range
-        if lo < 0 or hi < lo:
-            raise ValueError(f"count_range must satisfy 0 <= min <= max, got {self.count_range}")
+        check_size_and_counts(self.height, self.width, self.count_range)
         for name in self.kernels:
             if name not in KERNELS:
                 raise ValueError(f"unknown kernel {name!r}; expected one of {KERNELS}")
