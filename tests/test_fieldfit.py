@@ -68,7 +68,7 @@ def test_colormap_inversion_recovers_the_min_max_scaled_field(colormap):
 def test_fit_of_an_8_bit_colormap_rendering_recovers_the_positions(tmp_path):
     from heatmaploc.data.io import read_image, write_image
     from heatmaploc.physics.colormap import apply_colormap, get_colormap, minmax
-    from heatmaploc.simulate.render import to_uint8
+    from heatmaploc.physics.colormap import to_uint8
 
     path = tmp_path / "jet.png"
     write_image(path, to_uint8(apply_colormap(render("free", 11.0), "jet")))
@@ -113,7 +113,7 @@ def test_amplitude_map_fit_recovers_positions_and_relative_strengths(kernel):
 
 def test_amplitude_fit_of_a_noisy_colormap_rendering_beats_its_start(tmp_path):
     from heatmaploc.physics.colormap import apply_colormap
-    from heatmaploc.simulate.render import to_uint8
+    from heatmaploc.physics.colormap import to_uint8
 
     rng = np.random.default_rng(4)
     rgb = apply_colormap(render("free", 11.0, observable="amplitude"), "hot")

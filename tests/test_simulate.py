@@ -8,7 +8,7 @@ from matplotlib import colormaps
 
 from heatmaploc.simulate import SimConfig, get_preset, simulate_image, write_dataset
 from heatmaploc.physics.kernels import evaluate, free_field, thin_plate
-from heatmaploc.simulate.render import to_uint8
+from heatmaploc.physics.colormap import to_uint8
 from heatmaploc.simulate.scene import Scene, sample_scene, synthesize
 
 SMALL = replace(get_preset("default"), height=48, width=40)

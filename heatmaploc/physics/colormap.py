@@ -6,6 +6,11 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Quantize a [0, 1] image to 8 bits (what a PNG stores)."""
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
 def minmax(field: np.ndarray) -> np.ndarray:
     """Scale to [0, 1]; a constant field maps to 0.5."""
     lo, hi = float(np.min(field)), float(np.max(field))
@@ -102,7 +107,7 @@ def noisy_inversion(values: np.ndarray, name: str, rgb_noise_std: float, samples
     centres = (np.arange(n) + 0.5) / n
     rng = np.random.default_rng(seed)
     noisy = lut[:, None, :] + rng.normal(0.0, rgb_noise_std, size=(n, samples, 3))
-    noisy = np.round(np.clip(noisy, 0.0, 1.0) * 255.0) / 255.0
+    noisy = to_uint8(noisy) / 255.0
     _, observed = tree.query(noisy.reshape(-1, 3))
     truth = np.repeat(centres, samples)
     hits = np.bincount(observed, minlength=n).astype(np.float64)

@@ -22,6 +22,7 @@ from scipy.optimize import least_squares
 
 from heatmaploc.physics.colormap import apply_colormap
 from heatmaploc.physics.forward import observe, wave_field
+from heatmaploc.physics.kernels import wavelength_of, wavenumber
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def global_jacobian(model: WaveModel, params: np.ndarray) -> np.ndarray:
     wavelength, the damping ``Im k / Re k`` and the offset (complex: its real and
     imaginary parts)."""
     k = complex(model.wavenumber)
-    wavelength, damping = 2 * np.pi / k.real, k.imag / k.real
+    wavelength, damping = wavelength_of(k), k.imag / k.real
     cols = []
     for name, value in (("size", model.source_size), ("wavelength", wavelength), ("damping", damping)):
         h = 1e-5 * max(abs(value), 1e-2)
@@ -93,7 +94,7 @@ def global_jacobian(model: WaveModel, params: np.ndarray) -> np.ndarray:
                 changed = replace(model, source_size=v)
             else:
                 lam, d = (v, damping) if name == "wavelength" else (wavelength, v)
-                changed = replace(model, wavenumber=complex(2 * np.pi / lam, 2 * np.pi / lam * d))
+                changed = replace(model, wavenumber=wavenumber(lam, d))
             renders.append(real_values(render_sources(changed, params)))
         cols.append((renders[0] - renders[1]) / (2 * h))
     pixels = model.height * model.width

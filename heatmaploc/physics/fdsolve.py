@@ -39,6 +39,8 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse.linalg import splu
 
+from heatmaploc.physics.kernels import wavelength_of
+
 EDGES = ("absorb", "dirichlet", "neumann")
 SIDES = ("left", "right", "top", "bottom")
 MIN_NODES_PER_WAVELENGTH = 10
@@ -87,7 +89,8 @@ class Medium:
 
     @property
     def wavelength(self) -> float:
-        return 2.0 * math.pi / float(np.real(self.wavenumber))
+        """Wavelength ``2 pi / Re(k)`` in pixels."""
+        return wavelength_of(self.wavenumber)
 
 
 @dataclass(frozen=True)

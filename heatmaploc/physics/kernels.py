@@ -23,6 +23,12 @@ def wavenumber(wavelength_px: float, damping: float = 0.0) -> complex:
     return complex(k, k * damping)
 
 
+def wavelength_of(k: complex) -> float:
+    """The wavelength ``2 pi / Re(k)`` (pixels) of a complex wavenumber (radians per
+    pixel): the inverse of :func:`wavenumber` with ``damping = Im(k) / Re(k)``."""
+    return 2.0 * math.pi / float(np.real(k))
+
+
 def free_field(r: np.ndarray, k: complex) -> np.ndarray:
     """2-D Helmholtz point source ``(i/4) H0^(1)(k r)`` (membrane, acoustics)."""
     return 0.25j * special.hankel1(0, k * r)

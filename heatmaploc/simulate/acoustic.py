@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 
 from heatmaploc.physics import beamform
-from heatmaploc.physics.colormap import apply_colormap
+from heatmaploc.physics.colormap import apply_colormap, to_uint8
 from heatmaploc.simulate.checks import check_size_and_counts
-from heatmaploc.simulate.render import draw_rendering, to_uint8
+from heatmaploc.simulate.render import draw_rendering
 
 SCALES = ("linear", "db")
 

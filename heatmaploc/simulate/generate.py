@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from heatmaploc._version import __version__
 from heatmaploc.data.io import write_image, write_json, write_points_csv
-from heatmaploc.physics.colormap import apply_colormap
+from heatmaploc.physics.colormap import apply_colormap, to_uint8
 from heatmaploc.simulate import render
 from heatmaploc.simulate.acoustic import AcousticConfig, simulate_acoustic
 from heatmaploc.simulate.config import SimConfig
@@ -77,7 +77,7 @@ def render_field(cfg: SimConfig, field: np.ndarray, rng: np.random.Generator) ->
         info["snr_db"] = round(snr_db, 4)
     info["noise_std"] = std
     noisy = render.add_noise(clean, std, rng, clip=rendering == "colormap")
-    image = render.to_uint8(noisy) if rendering == "colormap" else noisy.astype(np.float32)
+    image = to_uint8(noisy) if rendering == "colormap" else noisy.astype(np.float32)
     return image, info
 
 

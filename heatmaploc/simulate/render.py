@@ -1,5 +1,5 @@
-"""Noise and quantization of a rendered field (the colormap itself is
-:mod:`heatmaploc.physics.colormap`)."""
+"""Noise and the choice of rendering of a simulated field (the colormap and the 8-bit
+quantization are :mod:`heatmaploc.physics.colormap`'s)."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,11 +14,6 @@ def add_noise(image: np.ndarray, std: float, rng: np.random.Generator, clip: boo
     """Additive white Gaussian noise; ``clip`` keeps a [0, 1] rendering in range."""
     noisy = image + rng.normal(0.0, std, size=image.shape) if std > 0 else image.copy()
     return np.clip(noisy, 0.0, 1.0) if clip else noisy
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Quantize a [0, 1] image to 8 bits (what a PNG stores)."""
-    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def draw_rendering(renderings: tuple[str, ...], raw_fraction: float, rng: np.random.Generator) -> str:

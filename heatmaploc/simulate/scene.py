@@ -13,7 +13,7 @@ import numpy as np
 
 from heatmaploc.physics.fdsolve import SIDES, Medium, solve_field
 from heatmaploc.physics.forward import TABLE_STEP, observe, wave_field
-from heatmaploc.physics.kernels import wavenumber
+from heatmaploc.physics.kernels import wavelength_of, wavenumber
 from heatmaploc.simulate.config import SimConfig
 
 
@@ -59,7 +59,7 @@ class Scene:
     @property
     def wavelength(self) -> float:
         """Wavelength ``2 pi / Re(k)`` in pixels."""
-        return 2.0 * math.pi / float(np.real(self.wavenumber))
+        return wavelength_of(self.wavenumber)
 
 
 def complex_field(scene: Scene, height: int, width: int, exact: bool = False) -> np.ndarray:
