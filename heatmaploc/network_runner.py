@@ -46,6 +46,7 @@ class NetworkRunner:
 
     @property
     def is_onnx(self) -> bool:
+        """True when onnxruntime runs the network."""
         return isinstance(self.model, OnnxNetwork)
 
     def network_input(self, image: np.ndarray, name: str, bounds: tuple[float, float] | None = None) -> np.ndarray:
@@ -62,8 +63,8 @@ class NetworkRunner:
         return isinstance(self.model, HeatmapModel)
 
     def maps(self, x: np.ndarray) -> np.ndarray:
-        """``(B, C, H, W)`` inputs -> ``(B, K[+3], H, W)`` maps averaged over this
-        localizer's test-time augmentation, by either engine."""
+        """``(B, C, H, W)`` inputs -> ``(B, K[+3], H, W)`` maps averaged over the
+        test-time augmentation, by either engine."""
         if self.is_onnx:
             return self.model.maps(x, self.tta)
         import torch
@@ -80,7 +81,7 @@ class NetworkRunner:
         return n_tiles(hw, self.tiling) if self.produces_maps() and self.tiling.applies(hw) else 1
 
     def outputs(self, loaded: Sequence[tuple[np.ndarray, str]], batch_size: int,
-                           progress: Callable[[int], None] | None = None) -> list[Any]:
+                progress: Callable[[int], None] | None = None) -> list[Any]:
         """Undecoded outputs of ``(array, name)`` images, batched by size (per image the
         maps of a heatmap model, averaged over the test-time augmentation, or the points
         of a point model; :mod:`heatmaploc.outputs`); large images of heatmap models in
@@ -112,7 +113,7 @@ class NetworkRunner:
         return out
 
     def tiled_output(self, image: np.ndarray, name: str,
-                      progress: Callable[[int], None] | None = None) -> HeatmapOutput:
+                     progress: Callable[[int], None] | None = None) -> HeatmapOutput:
         """The stitched maps of one large image (:func:`heatmaploc.tiling.tiled_maps`);
         each tile is normalized with the whole image's intensity bounds."""
         from tqdm import tqdm

@@ -12,8 +12,8 @@ plane-wave amplitudes (:func:`heatmaploc.physics.wavefit.fit_wave` with
 ``PlaneWaves``).  The kernel, the observable, the colormap and the noise map are the
 image's (:mod:`heatmaploc.physics.blind` estimates them once).
 
-**Layout** (:func:`heatmaploc.physics.windows.window_layout`): sources closer than ``GROUP_WAVELENGTHS``
-wavelengths form a group (connected components of that graph); each group is one
+**Layout** (:func:`heatmaploc.physics.windows.window_layout`): sources closer than
+``GROUP_WAVELENGTHS`` wavelengths form a group (connected components of that graph); each group is one
 window, the bounding box of its sources grown by the radius; a source of another group
 inside the window is fitted too (it shapes the window's pixels) but reported by its own
 window only, so every source is reported once.
