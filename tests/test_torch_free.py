@@ -44,14 +44,12 @@ def test_the_torch_free_install_has_no_torch_and_imports_none(venv, tmp_path):
     assert str(venv) in proc.stdout  # the installed package, not the checkout
 
 
-def test_torch_free_prediction_gives_the_torch_points(venv, tmp_path):
-    from heatmaploc import Localizer
-
+def test_torch_free_prediction_gives_the_torch_points(venv, tmp_path, shipped_localizer):
     proc = run(venv, "heatmaploc", "predict", str(EXAMPLES), "--json", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     onnx_points = json.loads(proc.stdout)
     names = sorted(onnx_points)
-    torch_points = Localizer.default("cpu", engine="torch").predict_batch([EXAMPLES / Path(n).name for n in names])
+    torch_points = shipped_localizer.predict_batch([EXAMPLES / Path(n).name for n in names])
     assert sum(p.count for p in torch_points) >= 20
     for name, expected in zip(names, torch_points):
         got = np.array([[p["x"], p["y"]] for p in onnx_points[name]]).reshape(-1, 2)

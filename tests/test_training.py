@@ -205,18 +205,18 @@ def test_ctrl_c_mid_epoch_then_the_printed_command_is_bit_identical(tmp_path):
     import subprocess
     import sys
 
-    overrides = {"train.steps": 24, "train.steps_per_epoch": 12, "data.workers": 1}
+    overrides = {"train.steps": 16, "train.steps_per_epoch": 8, "data.workers": 1}
     reference = train(load_config(TINY, overrides), tmp_path / "reference", progress=False)
     run = tmp_path / "run"
     sets = [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
     proc = subprocess.Popen([sys.executable, "-m", "heatmaploc", "train", "--config", str(TINY), "--out", str(run),
                              "--quiet", *sets], stderr=subprocess.PIPE, text=True, start_new_session=True)
-    err = ctrl_c_in_second_epoch(proc, run, "epoch 1 step 12", settle=0.3)
+    err = ctrl_c_in_second_epoch(proc, run, "epoch 1 step 8", settle=0.2)
     assert proc.wait(timeout=120) == 130, err
     resume_line = [ln for ln in err.splitlines() if "continue with:" in ln]
     assert len(resume_line) == 1
     stopped_at = load_checkpoint(run / "last.pt")["train_state"]["step"]
-    assert 12 < stopped_at <= 24
+    assert 8 < stopped_at <= 16
     command = resume_line[0].split("continue with: ")[1].split()
     assert command[:2] == ["heatmaploc", "train"]
     done = subprocess.run([sys.executable, "-m", "heatmaploc", *command[1:], "--quiet"], capture_output=True, text=True)
