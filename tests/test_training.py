@@ -85,8 +85,19 @@ def test_finetune_from_default_with_one_channel_data(tmp_path):
     default = Path(__file__).resolve().parents[1] / "heatmaploc" / "assets" / "default.pt"
     result = train(cfg, tmp_path, init_from=default, progress=False)
     loc = Localizer.from_checkpoint(result.best_checkpoint, device="cpu")
-    assert loc.in_channels == 1
-    assert loc.predict(np.random.default_rng(1).random((33, 47))).xy.shape[1] == 2
+    assert loc.in_channels == 1 and loc.has_regression
+    # before any step the adapted 1-channel network answers a gray image exactly as the
+    # 3-channel one answers it replicated to RGB (its first filters are the RGB sums)
+    from heatmaploc.checkpoint import adapt_state_dict
+    from heatmaploc.models import build_model
+
+    start = load_checkpoint(default)
+    gray_model = build_model({**start["model_config"], "in_channels": 1})
+    gray_model.load_state_dict(adapt_state_dict(start["model_state"], gray_model))
+    rgb = Localizer.from_checkpoint(default, device="cpu", tta="none")
+    gray = Localizer(gray_model, rgb.codec, "cpu", rgb.inference)
+    image = np.random.default_rng(1).random((33, 47))
+    np.testing.assert_allclose(gray.heatmap(image), rgb.heatmap(image), atol=1e-4)
 
 
 def test_init_from_in_config_loads_weights_and_resume_ignores_it(tmp_path, tiny_run):

@@ -223,14 +223,15 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
     ``estimate.accepted`` says whether the fit should replace the start points.
     Raises ``ValueError`` (naming ``name``) for an unreadable image or bad ``known``.
     """
-    est, fit, _ = _estimate(image, xy, known, name, max_shift, search_stride)
+    est, fit, _ = estimate_with_start(image, xy, known, name, max_shift, search_stride)
     return est, fit
 
 
-def _estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: str, max_shift: float,
-              search_stride: int | None) -> tuple[PhysicsEstimate, WaveFit | None, LocalStart | None]:
+def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: str, max_shift: float,
+                        search_stride: int | None) -> tuple[PhysicsEstimate, WaveFit | None, LocalStart | None]:
     """:func:`estimate`, and where a wave model with a source was fitted (accepted or
-    not), what the local refinement starts from."""
+    not), what the local refinement starts from (:class:`LocalStart`, for
+    :mod:`heatmaploc.physics.refine`)."""
     started = time.perf_counter()
     known = validate_known(known, name)
     start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)

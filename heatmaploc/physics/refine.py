@@ -25,7 +25,7 @@ from dataclasses import replace
 import numpy as np
 
 from heatmaploc.data.io import check_image
-from heatmaploc.physics.blind import _estimate, fit_reach
+from heatmaploc.physics.blind import estimate_with_start, fit_reach
 from heatmaploc.physics.observation import in_view, observed_field, unit_scale
 from heatmaploc.physics.local import LocalSource, refine_locally, window_needs
 from heatmaploc.physics.psfrefine import refine_psf
@@ -65,7 +65,7 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
         return refine_point_spread(image, points, known, name, max_shift, candidates)
     if shape[0] * shape[1] > WINDOWED_ABOVE_PX:
         return refine_windowed(image, points, known, name, max_shift, candidates)
-    est, fit, local = _estimate(image, points.xy, known, name, max_shift, None)
+    est, fit, local = estimate_with_start(image, points.xy, known, name, max_shift, None)
     if est.accepted and fit is not None and local is not None and est.added:
         est, fit = _confirmed_additions(est, fit, local, points, shape, max_shift, name)
     if est.accepted or local is None:
@@ -178,7 +178,7 @@ def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = N
     origin = np.array([cols.start, rows.start], dtype=np.float64)
     inside = in_crop(points.xy, rows, cols)
     crop_name = f"{name} (rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop})"
-    est, _, _ = _estimate(arr[rows, cols], points.xy[inside] - origin, known, crop_name, max_shift, None)
+    est, _, _ = estimate_with_start(arr[rows, cols], points.xy[inside] - origin, known, crop_name, max_shift, None)
     where = f"the model of rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop}"
     if est.kernel is None:  # no wave model, or a crop explained without any source: nothing to go by
         est = replace(est, accepted=False, mode="network", count_network=points.count, count=points.count,
