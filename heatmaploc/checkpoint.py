@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from heatmaploc._version import __version__
 from heatmaploc.config import to_plain
+from heatmaploc.inference_config import CALIBRATED_FIELDS
 from heatmaploc.atomic import atomic_path
 from heatmaploc.shipped import SHIPPED, default_checkpoint_path
 
@@ -134,7 +135,6 @@ def adopt_codec_config(run_codec: dict[str, Any], checkpoint_codec: dict[str, An
     codec differs from ``defaults`` (the :class:`~heatmaploc.codec.CodecConfig`
     defaults: what a config sets explicitly).  The decode threshold and sigma factor
     are recalibrated by the run, so they are not taken over."""
-    calibrated = ("threshold", "sigma_scale")
-    base = {k: v for k, v in checkpoint_codec.items() if k in defaults and k not in calibrated}
+    base = {k: v for k, v in checkpoint_codec.items() if k in defaults and k not in CALIBRATED_FIELDS}
     explicit = {k: v for k, v in run_codec.items() if to_plain(v) != to_plain(defaults.get(k))}
     return {**run_codec, **base, **explicit}

@@ -86,9 +86,9 @@ def calibrate_checkpoint(ckpt: dict[str, Any], cfg: RunConfig, device: torch.dev
     Updates and returns ``ckpt``: ``codec_config.threshold`` (and ``sigma_scale``) and
     ``threshold_scores`` (F1 per threshold) of ``cfg.train.tta``, and ``inference``:
     ``{"tta": cfg.train.tta, "thresholds": {mode: t}, "sigma_scales": {mode: f},
-    "tiling": {"size", "overlap"}}`` (the defaults of :class:`heatmaploc.api.Localizer`;
-    the tiling kept from before, else :class:`heatmaploc.tiling.TileConfig`'s), merged
-    over the modes calibrated before."""
+    "tiling": {"size", "overlap"}}`` (:class:`heatmaploc.inference_config.InferenceConfig`,
+    which :class:`heatmaploc.api.Localizer` reads; the tiling kept from before, else
+    :class:`heatmaploc.tiling.TileConfig`'s), merged over the modes calibrated before."""
     codec = HeatmapCodec(CodecConfig(**{**ckpt["codec_config"], "sigma_scale": 1.0}))
     val = validation_samples(cfg, codec) if val is None else val
     model = build_model(ckpt["model_config"]).to(device)

@@ -19,7 +19,7 @@ import numpy as np
 
 from heatmaploc.config import RunConfig, apply_overrides, config_from_dict
 from heatmaploc.data.index import load_dataset, split_dataset
-from heatmaploc.inference_config import InferenceConfig
+from heatmaploc.inference_config import CALIBRATED_FIELDS, InferenceConfig
 
 VAL_SHARE = 0.2
 DEFAULT_MINUTES = 15.0
@@ -72,7 +72,7 @@ def finetune_config(data: str | Path, *, val: str | Path | None = None, checkpoi
     ckpt = load_checkpoint(checkpoint_path(checkpoint))
     index = load_dataset(data)
     inference = InferenceConfig.from_dict(ckpt.get("inference"), str(checkpoint))
-    codec = {k: v for k, v in ckpt.get("codec_config", {}).items() if k not in ("threshold", "sigma_scale")}
+    codec = {k: v for k, v in ckpt.get("codec_config", {}).items() if k not in CALIBRATED_FIELDS}
     values = {
         "model": {k: v for k, v in ckpt["model_config"].items() if k != "in_channels"},
         "codec": codec,

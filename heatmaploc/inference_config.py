@@ -22,6 +22,8 @@ from heatmaploc.codec import HeatmapCodec
 from heatmaploc.tiling import TileConfig
 from heatmaploc.tta import TTA_MODES
 
+CALIBRATED_FIELDS = ("threshold", "sigma_scale")  # the codec fields a run calibrates per test-time augmentation mode
+
 
 @dataclass(frozen=True)
 class InferenceConfig:

@@ -16,6 +16,7 @@ from heatmaploc.checkpoint import load_checkpoint, save_checkpoint
 from heatmaploc.config import config_from_dict
 from heatmaploc.evaluation import calibrate_checkpoint
 from heatmaploc.inference import pick_device
+from heatmaploc.inference_config import InferenceConfig
 from heatmaploc.tta import TTA_MODES
 
 
@@ -39,14 +40,14 @@ def main() -> None:
         "model_state": ckpt["model_state"],
         "run_config": ckpt.get("run_config"),
         "threshold_scores": ckpt.get("threshold_scores"),
-        "inference": ckpt.get("inference", {"tta": "none"}),
+        "inference": InferenceConfig.from_dict(ckpt.get("inference"), str(args.source)).to_dict(),
         "provenance": {"source": str(args.source), "steps": history[-1]["step"] if history else None,
                        "val": history[-1] if history else None},
     }
     path = save_checkpoint(args.target, payload, half=not args.fp32)
     inference = payload["inference"]
     print(f"wrote {path} ({Path(path).stat().st_size / 1e6:.2f} MB, tta {inference['tta']}; thresholds "
-          f"{inference.get('thresholds', {})}, sigma scales {inference.get('sigma_scales', {})})")
+          f"{inference['thresholds']}, sigma scales {inference['sigma_scales']})")
 
 
 if __name__ == "__main__":

@@ -97,8 +97,7 @@ def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None
     if np.iscomplexobj(arr):
         raise ValueError(f"{name}: family=psf fits a real power map, got a complex field")
     field, colormap, _ = observed_field(arr, name, known)
-    result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name,
-                        None if candidates is None else np.asarray(candidates, dtype=np.float64).reshape(-1, 2))
+    result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name, candidates)
     physics = {"family": "psf", "mode": "psf", "kernel": None, "accepted": result is not None,
                "colormap": colormap, "count_network": points.count}
     if result is None:

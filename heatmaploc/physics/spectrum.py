@@ -95,14 +95,14 @@ def ring_directions(field: np.ndarray, wavelength: float, count: int, spacing: f
 def snapshot_wavelength(field: np.ndarray, xy: np.ndarray, spectral: list[float], stride: int) -> float | None:
     """Best snapshot wavelength: the spectral candidates refined by a scan of the
     profile RSS, and a coarse grid of wavelengths longer than the image."""
+    if len(xy) == 0:
+        return spectral[0] if spectral else None
     size = max(field.shape)
     # the window biases the ring's peak when the image spans few wavelengths (+13 % at
     # 3.5 wavelengths): the strongest candidate is scanned over +-30 %, the others +-12 %
     grid = [c * f for i, c in enumerate(spectral)
             for f in (np.arange(0.70, 1.3001, 0.02) if i == 0 else np.arange(0.88, 1.1201, 0.02))]
     grid += list(np.geomspace(0.5 * size, 8 * size, 12))
-    if len(xy) == 0:
-        return spectral[0] if spectral else None
     rss = [linear_rss(field, xy, "free", lam, 0.0, 1.0, stride) for lam in grid]
     return float(grid[int(np.argmin(rss))])
 
