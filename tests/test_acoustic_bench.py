@@ -10,7 +10,7 @@ import pytest
 
 from heatmaploc.bench.acoular_peer import points_of_map, unavailable_reason
 from heatmaploc.bench.measures import level_errors
-from heatmaploc.bench.report import _acoustic_table
+from heatmaploc.bench.report import _point_spread_table
 from heatmaploc.bench.suites import SuiteSpec, build_suite
 from heatmaploc.points import Points
 from heatmaploc.simulate import get_preset, simulate_image
@@ -74,6 +74,19 @@ def test_the_report_table_names_a_skipped_peer():
     report = {"models": {"net": {"suites": {"ac": metrics}}}, "suites": {"ac": {"n_images": 3}},
               "physics": {"ac": {"psf": {**metrics, "level_error_db_median": 1.25, "seconds": {"median": 0.5}}}},
               "acoustic_peers": {"ac": {"skipped": "acoular is not installed"}}}
-    text = "\n".join(_acoustic_table(report))
+    text = "\n".join(_point_spread_table(report))
     assert "| ac | network | 3 | 0.5000 | 0.6000 | 0.700 | 0.4000 |" in text
-    assert "+ PSF refinement" in text and "1.25" in text and "skipped: acoular is not installed" in text
+    assert "+ PSF family" in text and "1.25" in text and "skipped: acoular is not installed" in text
+    assert "| + wave family |" not in text  # not measured in this report
+
+
+def test_the_report_table_shows_a_spots_suite_with_both_refinements_and_no_peer():
+    metrics = {"r1": {"f1": 0.5}, "r2": {"f1": 0.6, "rmse": 0.7, "count_accuracy": 0.4}}
+    wave = {"r1": {"f1": 0.25}, "r2": {"f1": 0.3, "rmse": 0.8, "count_accuracy": 0.2}, "seconds": {"median": 2.5}}
+    report = {"models": {"net": {"suites": {"sp": metrics}}}, "suites": {"sp": {"n_images": 4}},
+              "physics": {"sp": {"psf": {**metrics, "seconds": {"median": 0.5}}, "wave": wave,
+                                 "blind": {**metrics, "psf_chosen": 0.75, "seconds": {"median": 0.25}}}}}
+    text = "\n".join(_point_spread_table(report))
+    assert "|  | + wave family | 4 | 0.2500 | 0.3000 | 0.800 | 0.2000 |  | 2.50 |" in text
+    assert "|  | + physics (family chosen: PSF on 75 %) | 4 | 0.5000 |" in text
+    assert "acoular" not in text

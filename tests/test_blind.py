@@ -129,16 +129,21 @@ def test_count_correction_removes_a_spurious_source(snr_db):
     assert np.linalg.norm(refined.xy[:, None] - SOURCES[None], axis=2).min(axis=0).max() < 0.05
 
 
-def test_fallback_keeps_the_network_points_on_an_image_no_wave_model_explains():
+def test_the_wave_family_keeps_the_network_points_on_an_image_no_wave_model_explains():
     yy, xx = np.mgrid[0:56, 0:60]
     blobs = sum(np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0**2)) for x, y in SOURCES)
     image = noisy(blobs, 30.0)
     start = Points(SOURCES + 0.3, scores=np.full(3, 0.8), sigma=np.full(3, 0.4))
-    refined = refine_physics(image, start)
+    refined = refine_physics(image, start, {"family": "wave"})
     assert not refined.refined
     assert np.array_equal(refined.xy, start.xy) and np.array_equal(refined.sigma, start.sigma)
     assert "noise level" in refined.physics["reason"]
     json.dumps(refined.physics)  # JSON-friendly
+    # stated nothing, the blobs' profile chooses the point-spread family, which finds them
+    chosen = refine_physics(image, start)
+    assert chosen.physics["family"] == "psf" and chosen.physics["family_evidence"]["family"] == "psf"
+    assert chosen.count == 3 and np.abs(np.sort(chosen.xy, axis=0) - np.sort(SOURCES, axis=0)).max() < 0.1
+    json.dumps(chosen.physics)
 
 
 def test_fit_sigma_is_calibrated_over_noise_draws():

@@ -53,7 +53,9 @@ class BenchConfig:
     ``builtin/default.yaml`` for every key).  ``physics_groups``: the suite groups
     whose images the first model's points are also refined on, by the field fit with
     the known physics and by the blind physics fit (``None``: every suite; ``[]``:
-    none)."""
+    none).  ``acoustic_peer``: acoular's settings on beamforming suites (None: no
+    peer).  ``classical_train``: the suite the classical baselines are tuned on
+    (``preset``, default ``default``; ``seed``; ``n``)."""
 
     suites: tuple[SuiteSpec, ...]
     models: tuple[ModelSpec, ...]
@@ -76,7 +78,7 @@ class BenchConfig:
     threads: int = 2
     examples: int = 8
     physics_groups: tuple[str, ...] | None = None
-    acoustic_peer: dict = field(default_factory=lambda: {"tuning_seed_offset": 50000, "tuning_n": 20,
+    acoustic_peer: dict | None = field(default_factory=lambda: {"tuning_seed_offset": 50000, "tuning_n": 20,
                                                          "limits": {"clean-sc": None, "damas": 20}})
 
 

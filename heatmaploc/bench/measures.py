@@ -164,9 +164,11 @@ def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | No
 
 def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | None = None,
                           workers: int | None = None, candidates: list[np.ndarray] | None = None,
-                          amplitude_bounds: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+                          amplitude_bounds: tuple[np.ndarray, np.ndarray] | None = None,
+                          known: dict | None = None) -> dict[str, Any]:
     """A model's points ``preds`` on ``suite`` refined by the blind physics fit
-    (:func:`heatmaploc.physics.parallel.refine_many`, nothing known): point metrics
+    (:func:`heatmaploc.physics.parallel.refine_many`; ``known``: what it is told,
+    None: nothing, as ``refine="physics"``): point metrics
     within 1 and 2 px, the share of images whose fit was used, the median relative
     error of the estimated wavelength (images with a source), the per-image seconds
     (median, p90, max, one process each), the calibration of the sigmas (the fit's
@@ -175,15 +177,19 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
     error over its bounds."""
     from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
-    refined = refine_many(suite.images, preds, None, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers,
+    refined = refine_many(suite.images, preds, known, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers,
                           candidates=candidates)
     m = point_metrics([p.xy for p in refined], suite.truths, HEADLINE_RADIUS)
-    errors = [abs(p.physics["wavelength_px"] / scene.wavelength - 1.0) for p, scene in zip(refined, suite.scenes)
-              if p.physics.get("wavelength_px") and len(scene.points) + len(scene.hidden_points)]
+    errors = [] if suite.is_point_spread else [
+        abs(p.physics["wavelength_px"] / scene.wavelength - 1.0) for p, scene in zip(refined, suite.scenes)
+        if p.physics.get("wavelength_px") and len(scene.points) + len(scene.hidden_points)]
     calibration = sigma_calibration([p.xy for p in refined], [p.sigma for p in refined], suite.truths, HEADLINE_RADIUS)
     out = {"r1": point_metrics([p.xy for p in refined], suite.truths, 1.0).to_dict(), "r2": m.to_dict(),
            "calibration": dataclasses.asdict(calibration),
            "accepted": float(np.mean([p.refined for p in refined])) if refined else float("nan"),
+           "psf_chosen": float(np.mean([p.physics.get("family") == "psf" for p in refined])) if refined else None,
+           "level_error_db_median": float(np.median(levels)) if suite.is_point_spread
+           and (levels := level_errors(refined, suite)) else float("nan"),
            "wavelength_median_relative_error": float(np.median(errors)) if errors else float("nan"),
            "seconds": refinement_seconds(refined)}
     if bounds is not None:
@@ -225,7 +231,7 @@ def _point_rows(preds: list[Points], suite: Suite) -> dict[str, Any]:
 
 def psf_metrics(preds: list[Points], suite: Suite, workers: int | None = None,
                 candidates: list[np.ndarray] | None = None) -> dict[str, Any]:
-    """A model's points on an acoustic suite refined by the point-spread family
+    """A model's points on a point-spread suite (beamforming maps, spot images) refined by the point-spread family
     (``physics={"family": "psf"}``): point metrics within 1 and 2 px, the median
     relative level error (:func:`level_errors`), the share of maps whose fit was used
     and the per-map seconds (one process each)."""

@@ -80,21 +80,30 @@ def _physics_table(report: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _acoustic_table(report: dict[str, Any]) -> list[str]:
-    """Beamforming maps: the first model's points, refined by the point-spread family,
-    and acoular's deconvolutions of the arrays' cross-spectral matrices."""
-    peers = report.get("acoustic_peers", {})
-    if not peers:
+def _point_spread_table(report: dict[str, Any]) -> list[str]:
+    """Point-spread suites (beamforming maps, spot images): the first model's points,
+    refined by the wave family (which must leave them as good as it found them) and by
+    the point-spread family; on beamforming maps also acoular's deconvolutions of the
+    arrays' cross-spectral matrices."""
+    physics = {name: rows for name, rows in report.get("physics", {}).items() if "psf" in rows}
+    if not physics:
         return []
+    peers = report.get("acoustic_peers", {})
     first = next(iter(report["models"]))
-    lines = ["", f"## Point-spread maps (acoustic camera): `{first}`, the PSF refinement and acoular", "",
-             "The network and the PSF refinement (`physics={\"family\": \"psf\"}`: PSF shape or template from the "
-             "map, count by BIC, powers by weighted NNLS) see only the map. acoular's CLEAN-SC and DAMAS "
-             "(`heatmaploc.bench.acoular_peer`) get what an image user does not have: the microphones' "
-             "cross-spectral matrix and the array geometry; their sources are the local maxima of the deconvolved "
-             "map within a dynamic range tuned on a separate suite. Level error: median over matched sources of "
-             "the error of the level relative to the map's strongest source (dB). Seconds: per map, one process.",
-             "", "| suite | method | maps | F1@1 | F1@2 | RMSE@2 (px) | count acc | level error (dB) | s / map |",
+    lines = ["", f"## Point-spread images (beamforming maps, spots): `{first}`, the wave and the point-spread family"
+             + (" and acoular" if peers else ""), "",
+             "The network and the refinements see only the image: `+ wave family` is `physics={\"family\": "
+             "\"wave\"}` (where no wave model explains an image it keeps the network's points), `+ PSF family` is "
+             "`physics={\"family\": \"psf\"}` (PSF shape or template from the image, count by BIC, powers by "
+             "weighted NNLS), `+ physics (family chosen)` is `refine=\"physics\"` with nothing known (the family "
+             "test of `heatmaploc.physics.family` picks one per image; `chosen`: the share of images it sent to "
+             "the PSF family). "
+             + ("acoular's CLEAN-SC and DAMAS (`heatmaploc.bench.acoular_peer`) get what an image user does not "
+                "have: the microphones' cross-spectral matrix and the array geometry; their sources are the local "
+                "maxima of the deconvolved map within a dynamic range tuned on a separate suite. " if peers else "")
+             + "Level error: median over matched sources of the error of the level relative to the image's "
+             "strongest source (dB). Seconds: per image, one process (median).",
+             "", "| suite | method | images | F1@1 | F1@2 | RMSE@2 (px) | count acc | level error (dB) | s / image |",
              "|---|---|---|---|---|---|---|---|---|"]
 
     def row(suite: str, label: str, m: dict, n: Any, seconds: str) -> str:
@@ -102,13 +111,20 @@ def _acoustic_table(report: dict[str, Any]) -> list[str]:
         return (f"| {suite} | {label} | {n} | {_f(m['r1']['f1'])} | {_f(m['r2']['f1'])} | {_f(m['r2']['rmse'], 3)} | "
                 f"{_f(m['r2']['count_accuracy'])} | {'' if level != level else f'{level:.2f}'} | {seconds} |")
 
-    for name, peer in peers.items():
+    for name, rows in physics.items():
         network = report["models"][first]["suites"][name]
         n = report["suites"][name]["n_images"]
         lines.append(row(name, "network", network, n, ""))
-        psf = report.get("physics", {}).get(name, {}).get("psf")
-        if psf:
-            lines.append(row("", "+ PSF refinement", psf, n, f"{psf['seconds']['median']:.2f}"))
+        if rows.get("wave"):
+            lines.append(row("", "+ wave family", rows["wave"], n, f"{rows['wave']['seconds']['median']:.2f}"))
+        lines.append(row("", "+ PSF family", rows["psf"], n, f"{rows['psf']['seconds']['median']:.2f}"))
+        if rows.get("blind"):
+            share = rows["blind"].get("psf_chosen")
+            label = "+ physics (family chosen" + (f": PSF on {100 * share:.0f} %)" if share is not None else ")")
+            lines.append(row("", label, rows["blind"], n, f"{rows['blind']['seconds']['median']:.2f}"))
+        peer = peers.get(name)
+        if peer is None:
+            continue
         if "skipped" in peer:
             lines.append(f"| | acoular | | skipped: {peer['skipped']} | | | | | |")
             continue
@@ -323,7 +339,7 @@ def markdown(report: dict[str, Any]) -> str:
     main = main_suite_name({name: s["group"] for name, s in report["suites"].items()})
     every = [(label, m["suites"]) for label, m in report["models"].items()] + list(baselines.items())
     lines = (_header(report, every, main) + _suite_group_tables(report, every) + _crlb_tables(report)
-             + _physics_table(report) + _acoustic_table(report) + _seed_table(report) + _calibration_table(report)
+             + _physics_table(report) + _point_spread_table(report) + _seed_table(report) + _calibration_table(report)
              + _ablation_tables(report) + _speed_tables(report))
     return "\n".join(lines)
 

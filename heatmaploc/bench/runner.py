@@ -180,8 +180,12 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
     report["tta_ablation"] = tta_ablation(locs[first], main_suite, cfg)
     report["physics"] = {}
     for name, preds in tqdm(first_preds.items(), desc="physics refinement", disable=not progress):
-        if suites[name].is_acoustic:  # point-spread maps: the PSF family, and the field's tools as a peer
-            report["physics"][name] = {"psf": psf_metrics(preds, suites[name], cfg.threads, first_candidates[name])}
+        if suites[name].is_point_spread:  # each family stated, and the automatic choice
+            report["physics"][name] = {
+                "wave": blind_physics_metrics(preds, suites[name], None, cfg.threads, first_candidates[name],
+                                              known={"family": "wave"}),
+                "blind": blind_physics_metrics(preds, suites[name], None, cfg.threads, first_candidates[name]),
+                "psf": psf_metrics(preds, suites[name], cfg.threads, first_candidates[name])}
             continue
         report["physics"][name] = {
             "known": field_fit_metrics(preds, suites[name], bounds.get(name)),
@@ -189,7 +193,7 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
                                            first_candidates[name], amplitude_bounds.get(name))}
     report["acoustic_peers"] = {}
     for name, suite in suites.items():
-        if suite.is_acoustic:
+        if suite.is_acoustic and cfg.acoustic_peer:  # acoustic_peer: null leaves the peer out
             peer = cfg.acoustic_peer
             tuning = build_suite(replace(suite.spec, seed=suite.spec.seed + int(peer["tuning_seed_offset"]),
                                          n=int(peer["tuning_n"])))
@@ -229,7 +233,8 @@ def _detector_on_suites(det, cfg: BenchConfig, suites: dict[str, Suite], label: 
 
 
 def _baselines(cfg: BenchConfig, suites: dict[str, Suite], bounds: dict[str, np.ndarray], progress: bool) -> dict[str, Any]:
-    tuning = build_suite(SuiteSpec("classical tuning", seed=cfg.classical_train["seed"], n=cfg.classical_train["n"]))
+    tuning = build_suite(SuiteSpec("classical tuning", preset=cfg.classical_train.get("preset", "default"),
+                                   seed=cfg.classical_train["seed"], n=cfg.classical_train["n"]))
     det, tuned_f1 = tune_classical(tuning.images, tuning.truths)
     out: dict[str, Any] = {"classical": {"params": asdict(det), "tuning_f1": tuned_f1,
                                          "suites": _detector_on_suites(det, cfg, suites, "classical", progress)}}

@@ -19,6 +19,7 @@ from heatmaploc.points import PhysicalFrame
 from heatmaploc.simulate import SimConfig, get_preset
 from heatmaploc.simulate.acoustic import AcousticConfig, simulate_acoustic
 from heatmaploc.simulate.generate import image_rng, render_scene
+from heatmaploc.simulate.spots import SpotsConfig, simulate_spots
 from heatmaploc.simulate.scene import Scene, sample_scene
 
 GENERATORS = ("standard", "close_pairs", "border", "isolated")
@@ -66,6 +67,12 @@ class Suite:
     def is_acoustic(self) -> bool:
         """Beamforming maps of the acoustic preset (point-spread physics, not waves)."""
         return isinstance(self.config, AcousticConfig)
+
+    @property
+    def is_point_spread(self) -> bool:
+        """Images of point-spread physics (beamforming maps, spot images): the
+        point-spread family models them, no wave model does."""
+        return isinstance(self.config, (AcousticConfig, SpotsConfig))
 
     def __len__(self) -> int:
         return len(self.images)
@@ -121,6 +128,8 @@ def build_suite(spec: SuiteSpec) -> Suite:
     cfg = get_preset(spec.preset, **overrides)
     if isinstance(cfg, AcousticConfig):
         return _acoustic_suite(spec, cfg)
+    if isinstance(cfg, SpotsConfig):
+        return _spots_suite(spec, cfg)
     images, truths, infos, scenes = [], [], [], []
     for i in range(spec.n):
         rng = image_rng(spec.seed, i)
@@ -153,3 +162,18 @@ def _acoustic_suite(spec: SuiteSpec, cfg: AcousticConfig) -> Suite:
         scenes.append(scene)
         csms.append(csm)
     return Suite(spec, images, truths, infos, scenes, None, cfg, csms)
+
+
+def _spots_suite(spec: SuiteSpec, cfg: SpotsConfig) -> Suite:
+    """Spot images with their scenes (those :func:`heatmaploc.simulate.simulate_image`
+    gives for the same seed)."""
+    if spec.generator != "standard":
+        raise ValueError(f"suite {spec.name!r}: spots suites take generator 'standard', got {spec.generator!r}")
+    images, truths, infos, scenes = [], [], [], []
+    for i in range(spec.n):
+        scene, image, info = simulate_spots(cfg, image_rng(spec.seed, i))
+        images.append(image)
+        truths.append(scene.points)
+        infos.append(info)
+        scenes.append(scene)
+    return Suite(spec, images, truths, infos, scenes, None, cfg)

@@ -140,12 +140,14 @@ def add_refine_option(p, physics: bool = False) -> None:
     """``--refine``; with ``physics`` also the blind physics refinement and its options."""
     p.add_argument("--refine", choices=REFINE_MODES + (("physics",) if physics else ()),
                    help="sub-pixel step (default: the checkpoint's: offset for models with a regression head, "
-                        "else softargmax)" + ("; physics: then fit the wave model estimated from each image, "
-                                              "correcting the count (heatmaploc.physics.blind)" if physics else ""))
+                        "else softargmax)" + ("; physics: then fit the physics estimated from each image (a wave "
+                                              "field, or a point-spread map or spot image, chosen from the image), "
+                                              "correcting the count (heatmaploc.physics.refine)" if physics else ""))
     if physics:
         p.add_argument("--known", metavar="KEY=VALUE", action="append", default=[],
                        help="with --refine physics: what is known of the physics (kernel=plate, observable=amplitude, "
-                            "wavelength_px=14.2, damping=0.01, colormap=jet or colormap=none for raw fields)")
+                            "wavelength_px=14.2, damping=0.01, colormap=jet or colormap=none for raw fields; "
+                            "family=wave or family=psf, with scale=db|linear and psf=PSF.npy for a power map)")
         p.add_argument("--workers", type=positive_int, default=None,
                        help="with --refine physics: processes for the refinement (default: one per CPU)")
 

@@ -228,10 +228,12 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
 
 
 def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: str, max_shift: float,
-                        search_stride: int | None) -> tuple[PhysicsEstimate, WaveFit | None, LocalStart | None]:
+                        search_stride: int | None, observed: tuple | None = None
+                        ) -> tuple[PhysicsEstimate, WaveFit | None, LocalStart | None]:
     """:func:`estimate`, and where a wave model with a source was fitted (accepted or
     not), what the local refinement starts from (:class:`LocalStart`, for
-    :mod:`heatmaploc.physics.refine`)."""
+    :mod:`heatmaploc.physics.refine`).  ``observed``: the image's
+    :func:`~heatmaploc.physics.observation.observed_field` when the caller has it."""
     started = time.perf_counter()
     known = validate_known(known, name)
     start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
@@ -248,7 +250,7 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
         raise ValueError(f"{name}: observable {known['observable']!r} given for a "
                          f"{'complex' if np.iscomplexobj(arr) else 'real'}-valued image; the complex observable "
                          f"is that of a complex image, and only it")
-    field, colormap, noise_map = observed_field(arr, name, known)
+    field, colormap, noise_map = observed if observed is not None else observed_field(arr, name, known)
     if float(np.max(np.abs(field - field.mean()))) <= 1e-12 * max(1.0, float(np.abs(field).max())):
         return reject("constant image", colormap=colormap)
     lowest = None if colormap is not None or np.iscomplexobj(field) else float(field.min())

@@ -18,6 +18,18 @@ KNOWN_KEYS = ("kernel", "observable", "wavelength_px", "damping", "colormap", "f
 FAMILIES = ("wave", "psf")  # refinement families: wave fields, point-spread (power) maps
 
 
+WAVE_KEYS = ("kernel", "observable", "wavelength_px", "damping")  # keys that only a wave field has
+
+
+def stated_family(known: Mapping) -> str | None:
+    """The family ``known`` states: its ``family``, else ``wave`` where it gives a key
+    only a wave field has (:data:`WAVE_KEYS`), else None (the refinement chooses,
+    :mod:`heatmaploc.physics.family`)."""
+    if known.get("family") is not None:
+        return str(known["family"])
+    return "wave" if any(known.get(key) is not None for key in WAVE_KEYS) else None
+
+
 def parse_known(items: Sequence[str], name: str = "--known") -> dict[str, Any]:
     """``["kernel=plate", "colormap=none", ...]`` (values read as YAML; ``colormap=none``:
     a raw field) -> :func:`validate_known`'s dict; errors name ``name``."""

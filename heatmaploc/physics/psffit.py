@@ -19,6 +19,7 @@ Pixels of a dB map at its floor (clipped) are left out.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -114,11 +115,27 @@ def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return cols.astype(np.float64), rows.astype(np.float64)
 
 
-def design(psf: PSF, xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``(H * W, n)`` columns ``K(x - x_j)`` of the ``(n, 2)`` sources."""
+def design(psf: PSF, xy: np.ndarray, shape: tuple[int, int], cache: OrderedDict | None = None) -> np.ndarray:
+    """``(H * W, n)`` columns ``K(x - x_j)`` of the ``(n, 2)`` sources.  ``cache``: the
+    columns computed before, by ``(width, x, y)``, reused; it keeps the ``2 n + 2``
+    most recently used (a finite-difference Jacobian moves one source at a time)."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if not len(xy):
+        return np.zeros((shape[0] * shape[1], 0))
     gx, gy = _grid(shape)
-    return np.stack([psf(gx - x, gy - y).ravel() for x, y in np.asarray(xy).reshape(-1, 2)], axis=1) \
-        if len(xy) else np.zeros((shape[0] * shape[1], 0))
+    columns = []
+    for x, y in xy:
+        key = (psf.width, float(x), float(y))
+        column = None if cache is None else cache.get(key)
+        if column is None:
+            column = psf(gx - x, gy - y).ravel()
+        if cache is not None:
+            cache[key] = column
+            cache.move_to_end(key)  # least recently used first out
+        columns.append(column)
+    while cache is not None and len(cache) > 2 * len(xy) + 2:
+        cache.popitem(last=False)
+    return np.stack(columns, axis=1)
 
 
 def noise_model(data: Data, fit_power: np.ndarray, background: float) -> np.ndarray:
@@ -161,13 +178,16 @@ def solve_linear(data: Data, columns: np.ndarray, model_guess: np.ndarray | None
     model, carried to ``u`` for ``db`` through ``dv = du / (gamma u)``)."""
     used = data.used.ravel()
     u = data.power.ravel()
-    if data.scale == "db":  # a dB map's background is positive
-        a_cols = np.concatenate([columns, np.ones((len(u), 1))], axis=1)
-    else:
-        a_cols = np.concatenate([columns, np.ones((len(u), 1)), -np.ones((len(u), 1))], axis=1)
     w = 1.0 / np.maximum(power_std(data, used, model_guess), TINY)
-    coef, _ = nnls(a_cols[used] * w[:, None], u[used] * w, maxiter=50 * a_cols.shape[1])
     n = columns.shape[1]
+    # weighted columns: the sources', the background's (a dB map's is positive; a linear
+    # map's either sign, as two non-negative columns)
+    weighted = np.empty((len(w), n + (1 if data.scale == "db" else 2)))
+    weighted[:, :n] = (columns if used.all() else columns[used]) * w[:, None]
+    weighted[:, n] = w
+    if data.scale != "db":
+        weighted[:, n + 1] = -w
+    coef, _ = nnls(weighted, u[used] * w, maxiter=50 * weighted.shape[1])
     background = float(coef[n] - (coef[n + 1] if data.scale == "linear" else 0.0))
     return coef[:n], background, columns @ coef[:n] + background
 
@@ -201,9 +221,11 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
         p = replace(psf, width=float(theta[-1])) if free_width else psf
         return p, theta[:2 * len(xy)].reshape(-1, 2)
 
+    columns: OrderedDict = OrderedDict()  # one fit's PSF, so a column is known by its width and position
+
     def evaluate(theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         p, pts = unpack(theta)
-        cols = design(p, pts, shape)
+        cols = design(p, pts, shape, columns)
         powers, background, fitted = solve_linear(data, cols)
         if data.scale == "db":  # one more pass with weights at the fitted power
             powers, background, fitted = solve_linear(data, cols, fitted)

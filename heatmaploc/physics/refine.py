@@ -10,10 +10,15 @@ which path decides them, and the :class:`~heatmaploc.points.Points` each path re
   ``ESTIMATION_CROP_PX`` pixels a side that holds the most network points, and every
   source is decided in its window, as in the local path, over the whole image; the
   memory is that of the image's field and one window's fit;
-* **psf** (``known["family"] == "psf"``): a point-spread (power) map, such as an
-  acoustic camera's beamforming map, fitted as a sum of PSFs with powers
-  (:mod:`heatmaploc.physics.psfrefine`);
+* **psf**: a point-spread (power) map, such as an acoustic camera's beamforming map or
+  a spot image, fitted as a sum of PSFs with powers (:mod:`heatmaploc.physics.psfrefine`);
 * otherwise the network's points come back unchanged.
+
+The family is the one ``known`` states (:func:`~heatmaploc.physics.known.stated_family`),
+else the one the image's profile around the network's points shows
+(:func:`~heatmaploc.physics.family.choose_family`, a few milliseconds): a wave field
+takes the paths above, a point-spread map the **psf** path, and an image with nothing
+beyond the noise and no point comes back at once.
 """
 from __future__ import annotations
 
@@ -25,7 +30,9 @@ from dataclasses import replace
 import numpy as np
 
 from heatmaploc.data.io import check_image
-from heatmaploc.physics.blind import estimate_with_start, fit_reach
+from heatmaploc.physics.blind import MIN_SIZE, estimate_with_start, fit_reach
+from heatmaploc.physics.family import choose_family, nothing_to_refine
+from heatmaploc.physics.known import stated_family, validate_known
 from heatmaploc.physics.observation import in_view, observed_field, unit_scale
 from heatmaploc.physics.local import LocalSource, refine_locally, window_needs
 from heatmaploc.physics.psfrefine import refine_psf
@@ -57,15 +64,50 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     ``WINDOWED_ABOVE_PX`` pixels goes by :func:`refine_windowed`.  ``refined`` says
     whether any point changed; ``physics`` holds the estimate.
 
+    Where ``known`` states no family, the image's profile chooses it (module
+    docstring): a point-spread map goes by :func:`refine_point_spread`, an image with
+    nothing beyond the noise comes back unchanged; ``physics["family_evidence"]``
+    records the test.
+
     A source the fit adds has score 0 (it has no heatmap peak above the threshold);
     kept sources keep the score of the network point they started from."""
     started = time.perf_counter()
-    shape = np.shape(image)[:2]
-    if (known or {}).get("family") == "psf":
+    known = validate_known(known, name)
+    family = stated_family(known)
+    if family == "psf":
         return refine_point_spread(image, points, known, name, max_shift, candidates)
+    arr = check_image(np.asarray(image), name)
+    if family is not None or min(arr.shape[:2]) < MIN_SIZE:  # a tiny image: the wave path says why it is not fitted
+        return _refine_wave(arr, points, known, name, max_shift, candidates)
+    nothing, observed = nothing_to_refine(arr, points.xy, candidates), None
+    if nothing is None:
+        observed = observed_field(arr, name, known)
+        if observed[1] is not None:  # the colormap's inverse: nearer Gaussian noise than the RGB channels
+            nothing = nothing_to_refine(observed[0], points.xy, candidates)
+    if nothing is not None:
+        log.info("%s: nothing to refine (%s)", name, nothing.reason)
+        est = PhysicsEstimate(False, nothing.reason, count_network=points.count, count=points.count, family="none",
+                              family_evidence=nothing.to_dict(), seconds=time.perf_counter() - started)
+        return replace(points, refined=False, physics=est.to_dict())
+    evidence = choose_family(observed[0], float(np.median(observed[2])), points.xy, raw=observed[1] is None)
+    log.info("%s: %s family (%s)", name, evidence.family, evidence.reason)
+    if evidence.family == "psf":
+        out = refine_point_spread(arr, points, known, name, max_shift, candidates, observed)
+    else:
+        out = _refine_wave(arr, points, known, name, max_shift, candidates, observed)
+    return replace(out, physics={**out.physics, "family_evidence": evidence.to_dict(),
+                                 "seconds": round(time.perf_counter() - started, 6)})
+
+
+def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, max_shift: float,
+                 candidates: np.ndarray | None, observed: tuple | None = None) -> Points:
+    """:func:`refine_physics`'s wave paths (module docstring: global, local, windowed);
+    ``observed``: the image's observed field when the caller has it."""
+    started = time.perf_counter()
+    shape = np.shape(image)[:2]
     if shape[0] * shape[1] > WINDOWED_ABOVE_PX:
         return refine_windowed(image, points, known, name, max_shift, candidates)
-    est, fit, local = estimate_with_start(image, points.xy, known, name, max_shift, None)
+    est, fit, local = estimate_with_start(image, points.xy, known, name, max_shift, None, observed)
     if est.accepted and fit is not None and local is not None and est.added:
         est, fit = _confirmed_additions(est, fit, local, points, shape, max_shift, name)
     if est.accepted or local is None:
@@ -83,23 +125,27 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
 
 
 def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
-                        max_shift: float = 3.0, candidates: np.ndarray | None = None) -> Points:
+                        max_shift: float = 3.0, candidates: np.ndarray | None = None,
+                        observed: tuple | None = None) -> Points:
     """``points`` refined as the sources of a point-spread (power) map
     (:func:`~heatmaploc.physics.psfrefine.refine_psf`): positions, count and powers.
     ``strength`` is a source's power in the map's linear units (a raw dB map's
     ``10^(v/10)``; relative for a colormap rendering), ``phase`` NaN; ``physics`` holds
     the PSF, the scale and each source's level in dB relative to the strongest.
     ``candidates`` ``(c, 2)``: where a source may be added (the network's heatmap peaks
-    above the support floor); None: wherever the residual asks for one."""
+    above the support floor); None: wherever the residual asks for one.  ``observed``:
+    the image's :func:`~heatmaploc.physics.observation.observed_field` when the caller
+    has it."""
     started = time.perf_counter()
     known = dict(known or {})
     arr = check_image(np.asarray(image), name)
     if np.iscomplexobj(arr):
         raise ValueError(f"{name}: family=psf fits a real power map, got a complex field")
-    field, colormap, _ = observed_field(arr, name, known)
+    field, colormap, _ = observed if observed is not None else observed_field(arr, name, known)
     result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name, candidates)
     physics = {"family": "psf", "mode": "psf", "kernel": None, "accepted": result is not None,
-               "colormap": colormap, "count_network": points.count}
+               "colormap": colormap, "count_network": points.count,
+               "family_evidence": None}
     if result is None:
         physics.update(count=points.count, reason="no network point to start from",
                        seconds=round(time.perf_counter() - started, 6))

@@ -37,6 +37,11 @@ class PhysicsEstimate:
             does not need (:func:`heatmaploc.physics.local.window_needs`): not reported.
         sources: with ``mode`` ``local`` or ``windowed``, one dict per reported point, in order: its
             ``decision`` (refined, kept, added) and its window's local fit.
+        family: ``wave``, or ``none`` where the family test found nothing beyond the
+            noise (a point-spread map's record is :func:`heatmaploc.physics.refine.refine_point_spread`'s).
+        family_evidence: the family test's record
+            (:meth:`heatmaploc.physics.family.FamilyEvidence.to_dict`); None where the
+            family was stated (``known``).
     """
 
     accepted: bool
@@ -60,6 +65,8 @@ class PhysicsEstimate:
     mode: str = "network"
     sources: list | None = None
     unconfirmed: int = 0
+    family: str = "wave"
+    family_evidence: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (round(float(v), 6) if isinstance(v, (float, np.floating)) else v) for k, v in asdict(self).items()}
@@ -67,12 +74,16 @@ class PhysicsEstimate:
 
 def physics_summary(physics: dict) -> str:
     """One line: what the blind refinement estimated, or why its fit was not used."""
+    if physics.get("family") == "none":
+        return f"physics: nothing to refine ({physics['reason']})"
     if physics.get("family") == "psf":
         if not physics["accepted"]:
             return f"point-spread fit NOT used ({physics['reason']})"
+        chosen = physics.get("family_evidence")
         return (f"point-spread fit: {physics['scale']} map, {physics['psf']} PSF {physics['psf_width_px']:.2f} px, "
                 f"count {physics['count_network']} -> {physics['count']}, levels (dB) "
-                + " ".join(f"{v:.1f}" for v in physics["levels_db"]))
+                + " ".join(f"{v:.1f}" for v in physics["levels_db"])
+                + (f" (family chosen by the profile: tail ratio {chosen['tail_ratio']:.3f})" if chosen else ""))
     if physics["kernel"] is None and physics["accepted"]:
         return f"physics: no wave in view (noise {physics['noise_std']:.3g})"
     parts = [f"{physics['kernel']} {physics['observable']}", f"colormap {physics['colormap'] or 'none (raw)'}"]

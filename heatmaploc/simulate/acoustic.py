@@ -12,7 +12,7 @@ levels in dB relative to the strongest, ``info["levels_db"]``).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,13 +20,14 @@ import numpy as np
 from heatmaploc.physics import beamform
 from heatmaploc.physics.colormap import apply_colormap, to_uint8
 from heatmaploc.simulate.checks import check_size_and_counts
+from heatmaploc.simulate.preset import PresetConfig, place_points
 from heatmaploc.simulate.render import draw_rendering
 
 SCALES = ("linear", "db")
 
 
 @dataclass(frozen=True)
-class AcousticConfig:
+class AcousticConfig(PresetConfig):
     """Everything that defines a simulated set of beamforming maps except the seed.
 
     Attributes:
@@ -55,6 +56,8 @@ class AcousticConfig:
         raw_fraction: probability of ``raw`` when both renderings are allowed.
         colormaps: matplotlib colormap names for ``colormap``.
     """
+
+    KIND = "acoustic"
 
     height: int = 64
     width: int = 64
@@ -92,19 +95,6 @@ class AcousticConfig:
             raise ValueError("aperture_wavelengths_range and mainlobe_px_range must be positive")
         if self.snapshots_range is not None and self.snapshots_range[0] < 1:
             raise ValueError(f"snapshots_range must be >= 1, got {self.snapshots_range}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON/YAML-friendly dict, with ``kind: acoustic`` (tuples become lists)."""
-        return {"kind": "acoustic", **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "AcousticConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        data = {k: v for k, v in data.items() if k != "kind"}
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown acoustic simulator option(s): {sorted(unknown)}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
 @dataclass(frozen=True)
@@ -157,7 +147,8 @@ def sample_acoustic_scene(cfg: AcousticConfig, rng: np.random.Generator) -> Acou
     mics = beamform.array_positions(geometry, int(rng.integers(cfg.mic_count_range[0], cfg.mic_count_range[1] + 1)),
                                     aperture, rng)
     n = int(rng.integers(cfg.count_range[0], cfg.count_range[1] + 1))
-    points = _positions(cfg, n, cfg.min_separation_mainlobes * mainlobe_px, rng)
+    points = place_points(n, cfg.height, cfg.width, cfg.border_margin_px, cfg.min_separation_mainlobes * mainlobe_px,
+                          rng, "sources", "min_separation_mainlobes, mainlobe_px_range or count_range")
     spread = float(rng.uniform(*cfg.level_spread_db_range))
     levels = -rng.uniform(0.0, spread, size=n)
     if n:
@@ -171,21 +162,6 @@ def sample_acoustic_scene(cfg: AcousticConfig, rng: np.random.Generator) -> Acou
     dynamic_range = float(rng.uniform(*cfg.dynamic_range_db_range))
     return AcousticScene(points, powers, mics, geometry, aperture, distance, pixel, noise_power, snapshots,
                          remove_diagonal, scale, dynamic_range)
-
-
-def _positions(cfg: AcousticConfig, n: int, min_sep: float, rng: np.random.Generator) -> np.ndarray:
-    m = cfg.border_margin_px
-    out = np.zeros((0, 2))
-    for _ in range(500 * max(n, 1)):
-        if len(out) == n:
-            break
-        p = np.array([rng.uniform(m, cfg.width - 1 - m), rng.uniform(m, cfg.height - 1 - m)])
-        if not len(out) or np.min(np.hypot(*(out - p).T)) >= min_sep:
-            out = np.vstack([out, p])
-    if len(out) < n:
-        raise ValueError(f"could not place {n} sources {min_sep:.1f} px apart in a {cfg.width}x{cfg.height} map; "
-                         "lower min_separation_mainlobes, mainlobe_px_range or count_range")
-    return out
 
 
 def scene_csm(scene: AcousticScene, height: int, width: int, rng: np.random.Generator | None) -> np.ndarray:

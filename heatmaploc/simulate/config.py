@@ -13,6 +13,7 @@ from typing import Any
 from heatmaploc.physics.forward import ALL_OBSERVABLES, OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
 from heatmaploc.simulate.acoustic import AcousticConfig
+from heatmaploc.simulate.spots import SpotsConfig
 from heatmaploc.simulate.checks import check_size_and_counts
 
 RENDERINGS = ("raw", "colormap")
@@ -215,14 +216,15 @@ def _seed000() -> SimConfig:
     )
 
 
-PRESETS: dict[str, "SimConfig | AcousticConfig"] = {
+PRESETS: dict[str, "SimConfig | AcousticConfig | SpotsConfig"] = {
     "default": SimConfig(),
     "seed000": _seed000(),
     "acoustic": AcousticConfig(),
+    "spots": SpotsConfig(),
 }
 
 
-def get_preset(name: str, **overrides: Any) -> "SimConfig | AcousticConfig":
+def get_preset(name: str, **overrides: Any) -> "SimConfig | AcousticConfig | SpotsConfig":
     """Return the preset ``name`` with ``overrides`` applied (lists, as YAML and
     ``--set`` give them, become tuples)."""
     if name not in PRESETS:

@@ -17,6 +17,7 @@ from heatmaploc.physics.colormap import apply_colormap, to_uint8
 from heatmaploc.simulate import render
 from heatmaploc.simulate.acoustic import AcousticConfig, simulate_acoustic
 from heatmaploc.simulate.config import SimConfig
+from heatmaploc.simulate.spots import SpotsConfig, simulate_spots
 from heatmaploc.simulate.scene import Scene, sample_scene, synthesize
 
 
@@ -28,13 +29,14 @@ class SimulatedImage:
         image: ``(H, W, 3)`` uint8 RGB (colormap), ``(H, W)`` float32 (raw) or
             ``(H, W)`` complex64 (the complex observable, always raw).
         points: ``(N, 2)`` float64 source positions ``(x, y)`` in pixels.
-        scene: the :class:`Scene` that produced it.
+        scene: the scene that produced it (:class:`Scene`, or the acoustic or spots
+            preset's own).
         info: per-image generator parameters (JSON-friendly).
     """
 
     image: np.ndarray
     points: np.ndarray
-    scene: Scene
+    scene: Any
     info: dict[str, Any]
 
     @property
@@ -98,10 +100,14 @@ def _render_complex(cfg: SimConfig, field: np.ndarray, rng: np.random.Generator)
 
 def simulate_image(cfg: SimConfig, seed: int, index: int) -> SimulatedImage:
     """Image ``index`` of the dataset defined by ``(cfg, seed)`` (a beamforming map for
-    an :class:`~heatmaploc.simulate.acoustic.AcousticConfig`)."""
+    an :class:`~heatmaploc.simulate.acoustic.AcousticConfig`, a spot image for a
+    :class:`~heatmaploc.simulate.spots.SpotsConfig`)."""
     rng = image_rng(seed, index)
     if isinstance(cfg, AcousticConfig):
         scene, _, image, info = simulate_acoustic(cfg, rng)
+        return SimulatedImage(image, scene.points, scene, info)
+    if isinstance(cfg, SpotsConfig):
+        scene, image, info = simulate_spots(cfg, rng)
         return SimulatedImage(image, scene.points, scene, info)
     scene = sample_scene(cfg, index, rng)
     image, info = render_scene(cfg, scene, rng)
