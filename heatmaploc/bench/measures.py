@@ -231,10 +231,10 @@ def _point_rows(preds: list[Points], suite: Suite) -> dict[str, Any]:
 
 def psf_metrics(preds: list[Points], suite: Suite, workers: int | None = None,
                 candidates: list[np.ndarray] | None = None) -> dict[str, Any]:
-    """A model's points on a point-spread suite (beamforming maps, spot images) refined by the point-spread family
-    (``physics={"family": "psf"}``): point metrics within 1 and 2 px, the median
-    relative level error (:func:`level_errors`), the share of maps whose fit was used
-    and the per-map seconds (one process each)."""
+    """A model's points on a point-spread suite (beamforming maps, spot images) refined
+    by the point-spread family (``physics={"family": "psf"}``): point metrics within 1
+    and 2 px, the median relative level error (:func:`level_errors`), the share of maps
+    whose fit was used and the per-map seconds (one process each)."""
     from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
     refined = refine_many(suite.images, preds, {"family": "psf"},

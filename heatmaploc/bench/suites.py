@@ -18,8 +18,8 @@ from heatmaploc.data.io import read_image
 from heatmaploc.points import PhysicalFrame
 from heatmaploc.simulate import SimConfig, get_preset
 from heatmaploc.simulate.acoustic import AcousticConfig, simulate_acoustic
-from heatmaploc.simulate.generate import image_rng, render_scene
-from heatmaploc.simulate.spots import SpotsConfig, simulate_spots
+from heatmaploc.simulate.generate import image_rng, render_scene, simulate_image
+from heatmaploc.simulate.spots import SpotsConfig
 from heatmaploc.simulate.scene import Scene, sample_scene
 
 GENERATORS = ("standard", "close_pairs", "border", "isolated")
@@ -165,15 +165,10 @@ def _acoustic_suite(spec: SuiteSpec, cfg: AcousticConfig) -> Suite:
 
 
 def _spots_suite(spec: SuiteSpec, cfg: SpotsConfig) -> Suite:
-    """Spot images with their scenes (those :func:`heatmaploc.simulate.simulate_image`
-    gives for the same seed)."""
+    """Spot images with their scenes (:func:`heatmaploc.simulate.simulate_image`'s for
+    the same seed)."""
     if spec.generator != "standard":
         raise ValueError(f"suite {spec.name!r}: spots suites take generator 'standard', got {spec.generator!r}")
-    images, truths, infos, scenes = [], [], [], []
-    for i in range(spec.n):
-        scene, image, info = simulate_spots(cfg, image_rng(spec.seed, i))
-        images.append(image)
-        truths.append(scene.points)
-        infos.append(info)
-        scenes.append(scene)
-    return Suite(spec, images, truths, infos, scenes, None, cfg)
+    sims = [simulate_image(cfg, spec.seed, i) for i in range(spec.n)]
+    return Suite(spec, [s.image for s in sims], [s.points for s in sims], [s.info for s in sims],
+                 [s.scene for s in sims], None, cfg)

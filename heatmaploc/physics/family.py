@@ -37,9 +37,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 from skimage.restoration import estimate_sigma
 
 from heatmaploc.physics.blind import ACCEPT_RATIO
+from heatmaploc.physics.psffit import DB_GAMMA, is_db_map
 
 PSF_TAIL = 0.06  # median tail ratio below which an image is a point-spread map
 MIN_PEAK_SNR = 5.0  # a point's peak in noise std for its profile to count
@@ -86,18 +88,12 @@ def tail_ratio(values: np.ndarray, noise: float, x: float, y: float, reach: int 
     if not core.size or core.max() < MIN_PEAK_SNR * noise:
         return None
     peak = float(core.max())
-    rings = np.round(distance).astype(np.int64).ravel()
-    order = np.argsort(rings, kind="stable")
-    starts = np.searchsorted(rings[order], np.arange(reach // 4 + 2))
-    flat = patch.ravel()[order]
-    half_width = None
-    for k in range(1, reach // 4 + 1):
-        ring = flat[starts[k]:starts[k + 1]]
-        if ring.size and float(np.median(ring)) < 0.5 * peak:
-            half_width = float(k)
-            break
-    if half_width is None:
+    radii = np.arange(1, reach // 4 + 1)
+    medians = np.asarray(ndimage.median(patch, labels=np.round(distance).astype(np.int64), index=radii))
+    below = np.flatnonzero(medians < 0.5 * peak)  # rings of integer radius; an empty ring's NaN is never below
+    if not len(below):
         return None
+    half_width = float(radii[below[0]])
     annulus = patch[(distance >= 2 * half_width) & (distance <= 4 * half_width)]
     if annulus.size < 12:
         return None
@@ -136,9 +132,9 @@ def choose_family(field: np.ndarray, noise: float, xy: np.ndarray, raw: bool = T
     if np.iscomplexobj(field):
         return FamilyEvidence("wave", float("nan"), 0, "a complex field")
     values = np.asarray(field, dtype=np.float64)
-    if raw and float(values.max()) <= 0.0:  # a map in dB: its power
+    if raw and is_db_map(values):  # its power
         power = 10.0 ** (values / 10.0)
-        noise = noise * math.log(10.0) / 10.0 * float(np.median(power))  # the noise of a typical power value
+        noise = noise * DB_GAMMA * float(np.median(power))  # the noise of a typical power value
         values = power
     values = values - float(np.median(values))
     tails = [t for x, y in xy if (t := tail_ratio(values, noise, x, y)) is not None]

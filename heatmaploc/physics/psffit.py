@@ -33,6 +33,12 @@ DB_GAMMA = math.log(10.0) / 10.0  # u = exp(gamma v) for v in dB
 TINY = 1e-12
 
 
+def is_db_map(values: np.ndarray) -> bool:
+    """Whether a raw map's values are in dB: a relative dB map peaks at 0 or below, a
+    power map above 0."""
+    return float(np.max(values)) <= 0.0
+
+
 @dataclass(frozen=True)
 class Data:
     """The values a fit is scored on.

@@ -112,8 +112,8 @@ def refine_psf(values: np.ndarray, xy: np.ndarray, known: Mapping | None = None,
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     if known.get("scale"):
         scales = [known["scale"]]
-    elif known.get("raw"):  # a relative dB map peaks at 0 or below; a power map above 0
-        scales = ["db" if float(np.max(values)) <= 0.0 else "linear"]
+    elif known.get("raw"):
+        scales = ["db" if psffit.is_db_map(values) else "linear"]
     else:
         scales = ["linear", "db"]
     best: PSFResult | None = None
