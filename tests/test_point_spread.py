@@ -137,17 +137,41 @@ def test_a_template_without_a_positive_centre_falls_back_to_the_parametric_psf()
     assert symmetric_template(values, np.ones((5, 5), bool), fallback) is fallback
 
 
-def test_cached_design_columns_are_the_computed_ones_and_the_cache_stays_small():
-    from collections import OrderedDict
+@pytest.mark.parametrize("shape", ["gaussian", "airy", "sinc2", "template"])
+def test_a_psf_gradient_is_its_derivative(shape):
+    psf = PSF(shape, 3.3) if shape != "template" else from_array(PSF("airy", 3.3)(*np.mgrid[-9:10, -9:10][::-1].astype(float)))
+    rng = np.random.default_rng(1)
+    dx, dy = rng.uniform(-7, 7, 300), rng.uniform(-7, 7, 300)
+    dx[:3], dy[:3] = [0.0, 1e-6, 0.3], [0.0, 0.0, 1e-6]  # the centre and next to it
+    gx, gy = psf.gradient(dx, dy)
+    h = 1e-5
+    np.testing.assert_allclose(gx, (psf(dx + h, dy) - psf(dx - h, dy)) / (2 * h), atol=1e-6)
+    np.testing.assert_allclose(gy, (psf(dx, dy + h) - psf(dx, dy - h)) / (2 * h), atol=1e-6)
 
-    from heatmaploc.physics.psffit import design
 
-    psf, xy = PSF("airy", 3.0), np.array([[5.2, 6.1], [9.7, 3.3], [2.0, 8.8]])
-    cache = OrderedDict()
-    first = design(psf, xy, (12, 14), cache)
-    for j in range(3):  # one source moved at a time, as a finite-difference Jacobian does
-        moved = xy.copy()
-        moved[j, 0] += 1e-4
-        np.testing.assert_array_equal(design(psf, moved, (12, 14), cache), design(psf, moved, (12, 14)))
-        assert len(cache) <= 2 * len(xy) + 2
-    np.testing.assert_array_equal(design(psf, xy, (12, 14), cache), first)
+@pytest.mark.parametrize("noise", [0.0, 0.01])
+def test_the_reduced_jacobian_is_the_variable_projection_derivative(noise):
+    """The residual's derivative with the powers and background solved again (central
+    differences), noisy or not (Golub-Pereyra; Kaufman's approximation alone misses the
+    term in the residual)."""
+    from heatmaploc.physics import psffit
+
+    psf, truth = PSF("airy", 4.0), np.array([[12.3, 14.6], [27.8, 25.1]])
+    power = power_map(psf, truth, [1.0, 0.3], noise, background=0.02)
+    data = psffit.Data(power, "linear", noise=np.full(SHAPE, 0.01))
+    theta = np.concatenate([(truth + [[0.2, -0.1], [-0.1, 0.15]] if noise else truth).ravel(), [4.1 if noise else 4.0]])
+
+    def solved(theta):
+        p = PSF("airy", theta[4])
+        cols = psffit.design(p, theta[:4].reshape(2, 2), SHAPE)
+        return (p, cols, *psffit.solve_linear(data, cols))
+
+    def residual(theta):
+        return (psffit.residual_of(data, solved(theta)[-1]) / data.noise).ravel()
+
+    p, cols, powers, _, fitted = solved(theta)
+    assert (np.abs(residual(theta)).max() < 1e-8) == (noise == 0)
+    analytic = psffit.reduced_jacobian(data, p, theta[:4].reshape(2, 2), cols, powers, fitted, True)
+    h = 1e-6
+    numeric = np.stack([(residual(theta + h * e) - residual(theta - h * e)) / (2 * h) for e in np.eye(5)], axis=1)
+    np.testing.assert_allclose(analytic, numeric, atol=1e-5 * np.abs(numeric).max())

@@ -1,27 +1,25 @@
 """Blind physics refinement of many images across processes (one image per task).
 
-Each worker runs single-threaded BLAS (the refinement is many small least-squares
-problems; threads would only compete with the other workers), and a failure on one
-image leaves that image's network points in place with the error as the reason.
+Each worker runs single-threaded BLAS (:func:`heatmaploc.processes.single_threaded_pool`;
+the refinement is many small least-squares problems), and a failure on one image leaves
+that image's network points in place with the error as the reason.
 """
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
-from multiprocessing import get_context
 
 import numpy as np
 from tqdm import tqdm
 
 from heatmaploc.physics.summary import PhysicsEstimate
+from heatmaploc.processes import single_threaded, single_threaded_pool
 from heatmaploc.physics.refine import refine_physics
 from heatmaploc.points import Points
 
 log = logging.getLogger(__name__)
-_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _refine_one(args: tuple) -> Points:
@@ -46,18 +44,10 @@ def refine_many(images: Sequence[np.ndarray], points: Sequence[Points], known: M
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
     bar = dict(total=len(jobs), desc="physics", unit="img", disable=not progress)
     if workers == 1:
-        return [_refine_one(job) for job in tqdm(jobs, **bar)]
-    saved = {k: os.environ.get(k) for k in _THREAD_VARIABLES}
-    os.environ.update({k: "1" for k in _THREAD_VARIABLES})  # inherited by the spawned workers
-    try:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            return list(tqdm(pool.map(_refine_one, jobs), **bar))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        with single_threaded():
+            return [_refine_one(job) for job in tqdm(jobs, **bar)]
+    with single_threaded_pool(workers) as pool:
+        return list(tqdm(pool.map(_refine_one, jobs), **bar))
 
 
 def refinement_seconds(refined: Sequence[Points]) -> dict[str, float]:

@@ -6,7 +6,9 @@ a raw power map, or a colormap's inverse) or its logarithm (``db``: ``u = exp(ga
 is the power up to a factor; ``gamma = ln(10) / 10`` for a raw map in dB, fitted for a
 colormap rendering, whose dB span is unknown).  Powers and the background are solved
 linearly (non-negative least squares, weighted) for given positions; positions (and a
-parametric PSF's width) by nonlinear least squares on the residual in ``v``.
+parametric PSF's width) by nonlinear least squares on the residual in ``v``, with the
+analytic Jacobian of that variable projection for a linear map (:func:`reduced_jacobian`)
+and finite differences for a dB map.
 
 Noise: a beamformer's power estimate has a standard deviation proportional to the power
 (an estimated cross-spectral matrix), on a floor; in ``linear`` the noise std of a value
@@ -19,8 +21,8 @@ Pixels of a dB map at its floor (clipped) are left out.
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import least_squares, nnls
@@ -31,6 +33,7 @@ from heatmaploc.physics.wavefit import coordinate_sigma
 
 DB_GAMMA = math.log(10.0) / 10.0  # u = exp(gamma v) for v in dB
 TINY = 1e-12
+FIT_TOLERANCE = 1e-6  # relative change of the cost and of the parameters that ends a fit (scipy: 1e-8)
 
 
 def is_db_map(values: np.ndarray) -> bool:
@@ -116,32 +119,22 @@ class PSFFit:
         return self.chi2 / a + self.parameters() * math.log(max(self.used / a, 2.0))
 
 
+@lru_cache(maxsize=8)
 def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
-    return cols.astype(np.float64), rows.astype(np.float64)
+    """Read-only ``(H, W)`` pixel centres ``x`` (columns) and ``y`` (rows)."""
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float64)
+    cols.flags.writeable = rows.flags.writeable = False
+    return cols, rows
 
 
-def design(psf: PSF, xy: np.ndarray, shape: tuple[int, int], cache: OrderedDict | None = None) -> np.ndarray:
-    """``(H * W, n)`` columns ``K(x - x_j)`` of the ``(n, 2)`` sources.  ``cache``: the
-    columns computed before, by ``(width, x, y)``, reused; it keeps the ``2 n + 2``
-    most recently used (a finite-difference Jacobian moves one source at a time)."""
+def design(psf: PSF, xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """``(H * W, n)`` columns ``K(x - x_j)`` of the ``(n, 2)`` sources."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    if not len(xy):
-        return np.zeros((shape[0] * shape[1], 0))
-    gx, gy = _grid(shape)
-    columns = []
-    for x, y in xy:
-        key = (psf.width, float(x), float(y))
-        column = None if cache is None else cache.get(key)
-        if column is None:
-            column = psf(gx - x, gy - y).ravel()
-        if cache is not None:
-            cache[key] = column
-            cache.move_to_end(key)  # least recently used first out
-        columns.append(column)
-    while cache is not None and len(cache) > 2 * len(xy) + 2:
-        cache.popitem(last=False)
-    return np.stack(columns, axis=1)
+    gx, gy = _grid(tuple(shape))
+    columns = np.empty((gx.size, len(xy)))
+    for j, (x, y) in enumerate(xy):
+        columns[:, j] = psf(gx - x, gy - y).ravel()
+    return columns
 
 
 def noise_model(data: Data, fit_power: np.ndarray, background: float) -> np.ndarray:
@@ -215,50 +208,108 @@ def _normalized(data: Data, residual: np.ndarray) -> np.ndarray:
 def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift: float = 3.0,
         area: float | None = None) -> PSFFit:
     """The fit of ``(n, 2)`` sources started at ``xy`` (each kept within ``max_shift``
-    pixels of its start and inside the image) with ``psf`` (its width fitted too for a
-    parametric shape when ``fit_width``), on ``data`` with its noise model.  ``area``
-    fixes the correlation area (default: measured on this fit's residual)."""
+    pixels of its start and inside the image; ``max_shift=0``: held at ``xy``) with
+    ``psf`` (its width fitted too for a parametric shape when ``fit_width``), on
+    ``data`` with its noise model.  ``area`` fixes the correlation area (default:
+    measured on this fit's residual)."""
     shape = data.values.shape
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     free_width = fit_width and psf.shape != "template"
     used = data.used
 
+    move = max_shift > 0
+
     def unpack(theta: np.ndarray) -> tuple[PSF, np.ndarray]:
         p = replace(psf, width=float(theta[-1])) if free_width else psf
-        return p, theta[:2 * len(xy)].reshape(-1, 2)
+        return p, theta[:2 * len(xy)].reshape(-1, 2) if move else xy
 
-    columns: OrderedDict = OrderedDict()  # one fit's PSF, so a column is known by its width and position
+    last: dict = {}
 
-    def evaluate(theta: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        p, pts = unpack(theta)
-        cols = design(p, pts, shape, columns)
-        powers, background, fitted = solve_linear(data, cols)
-        if data.scale == "db":  # one more pass with weights at the fitted power
-            powers, background, fitted = solve_linear(data, cols, fitted)
-        return powers, background, fitted
+    def evaluate(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        key = theta.tobytes()
+        if last.get("key") != key:  # least_squares asks for the Jacobian where it just evaluated
+            p, pts = unpack(theta)
+            cols = design(p, pts, shape)
+            powers, background, fitted = solve_linear(data, cols)
+            if data.scale == "db":  # one more pass with weights at the fitted power
+                powers, background, fitted = solve_linear(data, cols, fitted)
+            last.update(key=key, value=(cols, powers, background, fitted))
+        return last["value"]
 
     def residuals(theta: np.ndarray) -> np.ndarray:
-        *_, fitted = evaluate(theta)
+        fitted = evaluate(theta)[3]
         return _normalized(data, residual_of(data, fitted))[used]
 
-    theta0 = np.concatenate([xy.ravel(), [psf.width]] if free_width else [xy.ravel()])
-    lo = np.concatenate([np.maximum(xy - max_shift, -0.5).ravel()] + ([[0.5 * psf.width]] if free_width else []))
-    hi_xy = np.minimum(xy + max_shift, np.array([shape[1] - 0.5, shape[0] - 0.5])).ravel()
-    hi = np.concatenate([hi_xy] + ([[2.0 * psf.width]] if free_width else []))
+    def jacobian(theta: np.ndarray) -> np.ndarray:
+        p, pts = unpack(theta)
+        cols, powers, _, fitted = evaluate(theta)
+        jac = reduced_jacobian(data, p, pts, cols, powers, fitted, free_width)
+        return jac if move else jac[:, 2 * len(pts):]
+
+    width0 = np.array([psf.width] if free_width else [])
+    if move:
+        theta0 = np.concatenate([xy.ravel(), width0])
+        lo = np.concatenate([np.maximum(xy - max_shift, -0.5).ravel(), 0.5 * width0])
+        hi = np.concatenate([np.minimum(xy + max_shift, np.array([shape[1] - 0.5, shape[0] - 0.5])).ravel(),
+                             2.0 * width0])
+    else:
+        theta0, lo, hi = width0, 0.5 * width0, 2.0 * width0
     theta0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
     if len(theta0):
-        result = least_squares(residuals, theta0, bounds=(lo, hi), x_scale=1.0, diff_step=1e-4, max_nfev=25)
+        # a dB map's powers are solved in power while its residual is in dB, so the
+        # variable-projection gradient is not that of its cost: finite differences there
+        # (analytic on the 60 dB maps of configs/bench/point_spread.yaml: F1 at 2 px 0.48, not 0.53)
+        jac_mode = jacobian if data.scale == "linear" else "2-point"
+        result = least_squares(residuals, theta0, jac=jac_mode, diff_step=1e-4, bounds=(lo, hi), x_scale=1.0,
+                               max_nfev=25, ftol=FIT_TOLERANCE, xtol=FIT_TOLERANCE)
         theta, jac = result.x, result.jac
     else:
         theta, jac = theta0, np.zeros((int(used.sum()), 0))
     p, pts = unpack(theta)
-    powers, background, fitted = evaluate(theta)
+    _, powers, background, fitted = evaluate(theta)
     residual = residual_of(data, fitted)
     normalized = _normalized(data, residual)
     a = correlation_area(normalized, max(2.0, p.width)) if area is None else area
     cov_xy, power_sigma = _covariances(data, p, pts, powers, jac, a, fitted)
     return PSFFit(pts, powers, float(background), p, data, fitted.reshape(shape), residual,
                   float(np.sum(normalized[used] ** 2)), a, int(used.sum()), cov_xy, power_sigma)
+
+
+def reduced_jacobian(data: Data, psf: PSF, xy: np.ndarray, columns: np.ndarray, powers: np.ndarray,
+                     fitted: np.ndarray, with_width: bool) -> np.ndarray:
+    """``(used, 2 n [+ 1])`` Jacobian of a linear map's normalized residual ``r`` in the
+    positions (and the width) with the powers and the background solved again at every
+    step: the variable-projection derivative of Golub and Pereyra,
+    ``-P dB c - (B^+)^T dB^T r``, with ``B`` the weighted design of the free linear
+    parameters (the positive powers and the background), ``P`` the projection off its
+    span and ``dB`` its derivative in one parameter."""
+    if data.scale != "linear":
+        raise ValueError("the variable-projection Jacobian is that of a linear map")
+    shape = data.values.shape
+    used = data.used.ravel()
+    gx, gy = (g.ravel()[used] for g in _grid(tuple(shape)))
+    n = len(xy)
+    noise = (data.noise if data.noise is not None else np.ones(shape)).ravel()[used]
+    scale = 1.0 / noise  # B = A / noise
+    r = _normalized(data, residual_of(data, fitted)).ravel()[used]
+    free = np.flatnonzero(powers > 0)
+    q, rr = np.linalg.qr(np.concatenate([columns[used][:, free], np.ones((len(r), 1))], axis=1) * scale[:, None])
+    slot = {j: i for i, j in enumerate(free)}  # a free source's column in B
+    k = 2 * n + int(with_width)
+    d_model = np.zeros((len(r), k))  # dB c: the model's derivative at fixed powers, in r's units
+    d_dot_r = np.zeros((len(free) + 1, k))  # dB^T r: nonzero in the moved source's column only
+    for j, (x, y) in enumerate(xy):
+        dx, dy = gx - x, gy - y
+        kx, ky = psf.gradient(dx, dy)
+        derivatives = [-kx, -ky] + ([-(dx * kx + dy * ky) / psf.width] if with_width else [])
+        for c, d in zip((2 * j, 2 * j + 1, k - 1), derivatives):
+            weighted = scale * d
+            d_model[:, c] += powers[j] * weighted
+            if j in slot:
+                d_dot_r[slot[j], c] += weighted @ r
+    kaufman = -(d_model - q @ (q.T @ d_model))
+    pseudo_t = q @ np.linalg.solve(rr.T, d_dot_r)  # (B^+)^T dB^T r, with B = Q R
+    return kaufman - pseudo_t
 
 
 def _covariances(data: Data, psf: PSF, xy: np.ndarray, powers: np.ndarray, jac: np.ndarray, area: float,

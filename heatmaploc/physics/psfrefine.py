@@ -3,12 +3,13 @@ PSF (parametric shapes by BIC, then a template estimated from the map), the coun
 BIC (additions at significant residual peaks, removals), and the sources' powers.
 
 Decisions (stated): a shape, the template, an addition or a removal is taken when it
-lowers the BIC over independent samples (:meth:`~heatmaploc.physics.psffit.PSFFit.bic`)
-at one correlation area; an addition needs ``ADD_BIC`` and a power of at least
-``ADD_SIGNIFICANCE`` sigmas (no source in empty space) and, when the network's support
-candidates are given, a candidate within half the PSF's width (as the wave family's
-windows add only at heatmap peaks above half the threshold); a network point is removed
-when the BIC is no worse without it.
+lowers the BIC over independent samples
+(:meth:`~heatmaploc.physics.psffit.PSFFit.bic`) at one correlation area; an addition
+needs ``ADD_BIC`` and a power of at least ``ADD_SIGNIFICANCE`` sigmas (no source in
+empty space) and, when the network's support candidates are given, a candidate within
+half the PSF's width (as the wave family's windows add only at heatmap peaks above half
+the threshold); a network point is removed when the BIC is no worse without it (tried
+only where its significance leaves that possible, :func:`_may_go`).
 """
 from __future__ import annotations
 
@@ -180,13 +181,13 @@ def _template_parameters(template: PSF, area: float) -> float:
 def _fit_gamma(data: Data, xy: np.ndarray, known: Mapping) -> float:
     """The dB factor of a colormapped dB map: the best of a log-spaced scan of dB spans
     (the inverse's values lie in [0, 1], so ``gamma = span ln(10) / 10``), by the sum
-    of squared residuals of a Gaussian-PSF fit."""
+    of squared residuals of a Gaussian-PSF fit at the network's positions."""
     width = initial_width(np.exp(DB_GAMMA * 30.0 * (data.values - data.values.max())), xy)
     span = float(np.ptp(data.values)) or 1.0
     best, best_rss = DB_GAMMA, math.inf
     for db_span in (6.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0):
         trial = replace(data, gamma=DB_GAMMA * db_span / span)
-        f = psffit.fit(trial, PSF("gaussian", width), xy, max_shift=1.0)
+        f = psffit.fit(trial, PSF("gaussian", width), xy, max_shift=0.0)
         rss = float(np.sum(f.residual[trial.used] ** 2))
         if rss < best_rss:
             best, best_rss = trial.gamma, rss
@@ -246,17 +247,30 @@ def _additions(data: Data, current: PSFFit, max_shift: float,
     return current, added
 
 
+def _may_go(fit: PSFFit, k: int) -> bool:
+    """Whether removing source ``k`` of ``fit`` may not raise the BIC: with the positions
+    fixed, removing it raises ``chi2 / A`` by ``(p_k / sigma_k)^2`` (weighted least
+    squares) while the BIC's penalty falls by ``3 ln(N / A)``; the others moving to take
+    its place can lower that rise, so a source is kept without a trial fit only when
+    its significance is beyond four times the penalty plus 25 (5 sigma)."""
+    z2 = (fit.powers[k] / fit.power_sigma[k]) ** 2 if fit.power_sigma[k] > 0 else 0.0
+    penalty = 3.0 * math.log(max(fit.used / fit.area, 2.0))
+    return not z2 > 4.0 * penalty + 25.0
+
+
 def _removals(data: Data, current: PSFFit, start_count: int, max_shift: float) -> tuple[PSFFit, int]:
     """Network points (the first ``start_count`` rows) removed, weakest first, while the
-    BIC is no worse without them."""
+    BIC is no worse without them (tried only where :func:`_may_go`)."""
     removed = 0
     rows = list(range(current.count))
     is_network = np.arange(current.count) < start_count
     for j in sorted(np.flatnonzero(is_network), key=lambda j: current.powers[j]):
+        position = {i: k for k, i in enumerate(rows)}
+        if not _may_go(current, position[j]):
+            continue
         keep = [i for i in rows if i != j]
         if not keep:
             break
-        position = {i: k for k, i in enumerate(rows)}
         trial = psffit.fit(data, current.psf, current.xy[[position[i] for i in keep]], fit_width=False,
                            max_shift=max_shift, area=current.area)
         if trial.bic() <= current.bic():

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from tqdm import tqdm
 from heatmaploc._version import __version__
 from heatmaploc.data.io import write_image, write_json, write_points_csv
 from heatmaploc.physics.colormap import apply_colormap, to_uint8
+from heatmaploc.processes import single_threaded, single_threaded_pool
 from heatmaploc.simulate import render
 from heatmaploc.simulate.acoustic import AcousticConfig, simulate_acoustic
 from heatmaploc.simulate.config import SimConfig
@@ -159,10 +159,11 @@ def write_dataset(cfg: SimConfig, n: int, out: str | Path, seed: int = 0, worker
     workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
     jobs = [(cfg, seed, i, str(images_dir)) for i in range(start, start + n)]
     if workers == 1:
-        results = [_write_one(j) for j in tqdm(jobs, desc="simulate", unit="img", disable=not progress)]
+        with single_threaded():
+            results = [_write_one(j) for j in tqdm(jobs, desc="simulate", unit="img", disable=not progress)]
     else:
         chunk = max(1, min(32, math.ceil(n / (4 * workers))))
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with single_threaded_pool(workers) as pool:
             results = list(tqdm(pool.map(_write_one, jobs, chunksize=chunk), total=n, desc="simulate",
                                 unit="img", disable=not progress))
     write_points_csv(out / "points.csv", [(name, pts, None, None) for name, pts, _ in results])

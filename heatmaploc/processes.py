@@ -1,0 +1,48 @@
+"""CPU-bound numpy/scipy work (simulation, the physics refinement) on single-threaded
+BLAS, in this process or in a pool of processes.
+
+Each task is many small array operations (least-squares problems of a few thousand
+rows, sparse LU solves): a threaded BLAS gains little on them and, beside a second
+worker or a training run, makes the processes compete for the same cores (measured:
+``heatmaploc simulate --workers 2`` of finite-difference media took 2.5x as long as one
+worker when each forked worker ran two BLAS threads).  One thread everywhere also makes
+the results independent of the worker count to the last bit (a threaded sparse LU
+rounds differently).  Pools are spawned, not forked: a forked child would inherit the
+parent's started BLAS and torch threads.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from multiprocessing import get_context
+
+from threadpoolctl import threadpool_limits
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def single_threaded() -> Iterator[None]:
+    """BLAS and OpenMP limited to one thread in this process for the ``with`` block."""
+    with threadpool_limits(limits=1):
+        yield
+
+
+@contextmanager
+def single_threaded_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A spawned :class:`ProcessPoolExecutor` of ``workers`` processes whose BLAS runs on
+    one thread; submit inside the ``with`` block (workers start on demand and inherit
+    the environment of that moment, which is restored on exit)."""
+    saved = {k: os.environ.get(k) for k in THREAD_VARIABLES}
+    os.environ.update({k: "1" for k in THREAD_VARIABLES})
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            yield pool
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -1,0 +1,21 @@
+"""CPU-bound work runs BLAS on one thread, here and in the spawned pools."""
+from threadpoolctl import threadpool_info
+
+from heatmaploc.processes import single_threaded, single_threaded_pool
+
+
+def blas_threads() -> list[int]:
+    return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+
+def test_single_threaded_limits_blas_here_and_restores_it():
+    before = blas_threads()
+    with single_threaded():
+        assert blas_threads() and set(blas_threads()) == {1}
+    assert blas_threads() == before
+
+
+def test_pool_workers_run_single_threaded_blas():
+    with single_threaded_pool(2) as pool:
+        answers = [pool.submit(blas_threads).result() for _ in range(2)]
+    assert all(a and set(a) == {1} for a in answers)
