@@ -137,6 +137,22 @@ def test_a_template_without_a_positive_centre_falls_back_to_the_parametric_psf()
     assert symmetric_template(values, np.ones((5, 5), bool), fallback) is fallback
 
 
+def test_cached_design_columns_are_the_computed_ones_and_the_cache_stays_small():
+    from collections import OrderedDict
+
+    from heatmaploc.physics.psffit import design
+
+    psf, xy = PSF("airy", 3.0), np.array([[5.2, 6.1], [9.7, 3.3], [2.0, 8.8]])
+    cache = OrderedDict()
+    first = design(psf, xy, (12, 14), cache)
+    for j in range(3):  # one source moved at a time, as a finite-difference Jacobian does
+        moved = xy.copy()
+        moved[j, 0] += 1e-4
+        np.testing.assert_array_equal(design(psf, moved, (12, 14), cache), design(psf, moved, (12, 14)))
+        assert len(cache) <= 2 * len(xy) + 2
+    np.testing.assert_array_equal(design(psf, xy, (12, 14), cache), first)
+
+
 @pytest.mark.parametrize("shape", ["gaussian", "airy", "sinc2", "template"])
 def test_a_psf_gradient_is_its_derivative(shape):
     psf = PSF(shape, 3.3) if shape != "template" else from_array(PSF("airy", 3.3)(*np.mgrid[-9:10, -9:10][::-1].astype(float)))

@@ -21,6 +21,7 @@ Pixels of a dB map at its floor (clipped) are left out.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -127,13 +128,24 @@ def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return cols, rows
 
 
-def design(psf: PSF, xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``(H * W, n)`` columns ``K(x - x_j)`` of the ``(n, 2)`` sources."""
+def design(psf: PSF, xy: np.ndarray, shape: tuple[int, int], cache: OrderedDict | None = None) -> np.ndarray:
+    """``(H * W, n)`` columns ``K(x - x_j)`` of the ``(n, 2)`` sources.  ``cache``: the
+    columns computed before, by ``(width, x, y)``, reused; it keeps the ``2 n + 2``
+    most recently used (a finite-difference Jacobian moves one source at a time)."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     gx, gy = _grid(tuple(shape))
     columns = np.empty((gx.size, len(xy)))
     for j, (x, y) in enumerate(xy):
-        columns[:, j] = psf(gx - x, gy - y).ravel()
+        key = (psf.width, float(x), float(y))
+        column = None if cache is None else cache.get(key)
+        if column is None:
+            column = psf(gx - x, gy - y).ravel()
+        if cache is not None:
+            cache[key] = column
+            cache.move_to_end(key)  # least recently used first out
+        columns[:, j] = column
+    while cache is not None and len(cache) > 2 * len(xy) + 2:
+        cache.popitem(last=False)
     return columns
 
 
@@ -223,13 +235,14 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
         p = replace(psf, width=float(theta[-1])) if free_width else psf
         return p, theta[:2 * len(xy)].reshape(-1, 2) if move else xy
 
+    columns: OrderedDict = OrderedDict()  # one fit's PSF, so a column is known by its width and position
     last: dict = {}
 
     def evaluate(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
         key = theta.tobytes()
         if last.get("key") != key:  # least_squares asks for the Jacobian where it just evaluated
             p, pts = unpack(theta)
-            cols = design(p, pts, shape)
+            cols = design(p, pts, shape, columns)
             powers, background, fitted = solve_linear(data, cols)
             if data.scale == "db":  # one more pass with weights at the fitted power
                 powers, background, fitted = solve_linear(data, cols, fitted)
