@@ -14,10 +14,10 @@ from dataclasses import replace
 import numpy as np
 from tqdm import tqdm
 
-from heatmaploc.physics.summary import PhysicsEstimate
-from heatmaploc.processes import single_threaded, single_threaded_pool
 from heatmaploc.physics.refine import refine_physics
+from heatmaploc.physics.summary import PhysicsEstimate
 from heatmaploc.points import Points
+from heatmaploc.processes import single_threaded, single_threaded_pool
 
 log = logging.getLogger(__name__)
 

@@ -228,7 +228,6 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     free_width = fit_width and psf.shape != "template"
     used = data.used
-
     move = max_shift > 0
 
     def unpack(theta: np.ndarray) -> tuple[PSF, np.ndarray]:
@@ -271,7 +270,7 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
     if len(theta0):
         # a dB map's powers are solved in power while its residual is in dB, so the
         # variable-projection gradient is not that of its cost: finite differences there
-        # (analytic on the 60 dB maps of configs/bench/point_spread.yaml: F1 at 2 px 0.48, not 0.53)
+        # (analytic on the 60 dB maps of configs/bench/point_spread.yaml: F1 at 2 px 0.48, not 0.52)
         jac_mode = jacobian if data.scale == "linear" else "2-point"
         result = least_squares(residuals, theta0, jac=jac_mode, diff_step=1e-4, bounds=(lo, hi), x_scale=1.0,
                                max_nfev=25, ftol=FIT_TOLERANCE, xtol=FIT_TOLERANCE)
