@@ -1,4 +1,5 @@
 """CPU-bound work runs BLAS on one thread, here and in the spawned pools."""
+import pytest
 from threadpoolctl import threadpool_info
 
 from heatmaploc.processes import single_threaded, single_threaded_pool
@@ -15,7 +16,8 @@ def test_single_threaded_limits_blas_here_and_restores_it():
     assert blas_threads() == before
 
 
-def test_pool_workers_run_single_threaded_blas():
-    with single_threaded_pool(2) as pool:
+@pytest.mark.parametrize("fork", [False, True])
+def test_pool_workers_run_single_threaded_blas(fork):
+    with single_threaded_pool(2, fork=fork) as pool:
         answers = [pool.submit(blas_threads).result() for _ in range(2)]
     assert all(a and set(a) == {1} for a in answers)

@@ -163,7 +163,7 @@ def write_dataset(cfg: SimConfig, n: int, out: str | Path, seed: int = 0, worker
             results = [_write_one(j) for j in tqdm(jobs, desc="simulate", unit="img", disable=not progress)]
     else:
         chunk = max(1, min(32, math.ceil(n / (4 * workers))))
-        with single_threaded_pool(workers) as pool:
+        with single_threaded_pool(workers, fork=True) as pool:  # the simulator does not use torch
             results = list(tqdm(pool.map(_write_one, jobs, chunksize=chunk), total=n, desc="simulate",
                                 unit="img", disable=not progress))
     write_points_csv(out / "points.csv", [(name, pts, None, None) for name, pts, _ in results])
