@@ -117,7 +117,12 @@ class PSFFit:
         """BIC over independent samples: ``chi2 / A + k ln(N / A)`` with the correlation
         area ``A`` (``area`` to compare fits on one footing)."""
         a = self.area if area is None else area
-        return self.chi2 / a + self.parameters() * math.log(max(self.used / a, 2.0))
+        return self.chi2 / a + self.parameters() * self.log_samples(a)
+
+    def log_samples(self, area: float | None = None) -> float:
+        """``ln(N / A)``: the BIC's penalty per parameter (independent samples over the
+        correlation area ``A``, at least 2; ``area`` as in :meth:`bic`)."""
+        return math.log(max(self.used / (self.area if area is None else area), 2.0))
 
 
 @lru_cache(maxsize=8)

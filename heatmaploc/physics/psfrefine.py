@@ -162,7 +162,7 @@ def _refine_scale(data: Data, xy: np.ndarray, known: Mapping, max_shift: float, 
     if given is None and template.shape == "template":  # none where the strongest source's centre is not positive
         templated = psffit.fit(data, template, current.xy, max_shift=max_shift, area=current.area)
         penalty = _template_parameters(template, current.area)
-        bic["template"] = templated.bic(current.area) + penalty * math.log(max(current.used / current.area, 2.0))
+        bic["template"] = templated.bic(current.area) + penalty * current.log_samples()
         if bic["template"] < current.bic():
             current, more = _additions(data, templated, max_shift, support)
             current, fewer = _removals(data, current, current.count - more, max_shift)
@@ -254,7 +254,7 @@ def _may_go(fit: PSFFit, k: int) -> bool:
     its place can lower that rise, so a source is kept without a trial fit only when
     its significance is beyond four times the penalty plus 25 (5 sigma)."""
     z2 = (fit.powers[k] / fit.power_sigma[k]) ** 2 if fit.power_sigma[k] > 0 else 0.0
-    penalty = 3.0 * math.log(max(fit.used / fit.area, 2.0))
+    penalty = 3.0 * fit.log_samples()
     return not z2 > 4.0 * penalty + 25.0
 
 

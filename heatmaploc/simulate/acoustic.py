@@ -19,9 +19,9 @@ import numpy as np
 
 from heatmaploc.physics import beamform
 from heatmaploc.physics.colormap import apply_colormap, to_uint8
-from heatmaploc.simulate.checks import check_size_and_counts
+from heatmaploc.simulate.checks import check_size_and_counts, check_subset
 from heatmaploc.simulate.preset import PresetConfig, place_points
-from heatmaploc.simulate.render import draw_rendering
+from heatmaploc.simulate.render import RENDERINGS, draw_rendering
 
 SCALES = ("linear", "db")
 
@@ -75,7 +75,7 @@ class AcousticConfig(PresetConfig):
     remove_diagonal_fraction: float = 0.5
     scales: tuple[str, ...] = SCALES
     dynamic_range_db_range: tuple[float, float] = (30.0, 40.0)
-    renderings: tuple[str, ...] = ("raw", "colormap")
+    renderings: tuple[str, ...] = RENDERINGS
     raw_fraction: float = 0.5
     colormaps: tuple[str, ...] = ("jet", "viridis", "inferno", "hot", "turbo")
     pixel_size: float | None = None
@@ -85,12 +85,9 @@ class AcousticConfig(PresetConfig):
         check_size_and_counts(self.height, self.width, self.count_range, "map")
         if not 2 <= self.mic_count_range[0] <= self.mic_count_range[1]:
             raise ValueError(f"mic_count_range must be ordered and >= 2, got {self.mic_count_range}")
-        for name, allowed, values in (("geometries", beamform.GEOMETRIES, self.geometries),
-                                      ("scales", SCALES, self.scales), ("renderings", ("raw", "colormap"),
-                                                                        self.renderings)):
-            bad = [v for v in values if v not in allowed]
-            if bad or not values:
-                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {values}")
+        check_subset("geometries", self.geometries, beamform.GEOMETRIES)
+        check_subset("scales", self.scales, SCALES)
+        check_subset("renderings", self.renderings, RENDERINGS)
         if self.aperture_wavelengths_range[0] <= 0 or self.mainlobe_px_range[0] <= 0:
             raise ValueError("aperture_wavelengths_range and mainlobe_px_range must be positive")
         if self.snapshots_range is not None and self.snapshots_range[0] < 1:

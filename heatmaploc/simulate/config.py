@@ -15,8 +15,8 @@ from heatmaploc.physics.kernels import KERNELS
 from heatmaploc.simulate.acoustic import AcousticConfig
 from heatmaploc.simulate.spots import SpotsConfig
 from heatmaploc.simulate.checks import check_size_and_counts
+from heatmaploc.simulate.render import RENDERINGS
 
-RENDERINGS = ("raw", "colormap")
 
 
 @dataclass(frozen=True)

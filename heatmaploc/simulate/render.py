@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+RENDERINGS = ("raw", "colormap")  # a float .npy of the field, or an RGB PNG of it
+
 
 def noise_std_for_snr(image: np.ndarray, snr_db: float) -> float:
     """Noise std giving ``std(image) / noise_std = 10^(snr_db / 20)``."""

@@ -19,9 +19,9 @@ import numpy as np
 
 from heatmaploc.physics.colormap import apply_colormap, to_uint8
 from heatmaploc.physics.psf import PSF
-from heatmaploc.simulate.checks import check_size_and_counts
+from heatmaploc.simulate.checks import check_size_and_counts, check_subset
 from heatmaploc.simulate.preset import PresetConfig, place_points
-from heatmaploc.simulate.render import draw_rendering
+from heatmaploc.simulate.render import RENDERINGS, draw_rendering
 
 SPOT_SHAPES = ("gaussian", "airy")
 SUBPIXELS = 4  # samples per pixel side that integrate the PSF over a pixel
@@ -62,7 +62,7 @@ class SpotsConfig(PresetConfig):
     read_noise_range: tuple[float, float] = (0.5, 3.0)
     min_separation_fwhm: float = 1.0
     border_margin_px: float = 2.0
-    renderings: tuple[str, ...] = ("raw", "colormap")
+    renderings: tuple[str, ...] = RENDERINGS
     raw_fraction: float = 0.5
     colormaps: tuple[str, ...] = ("gray", "viridis", "magma", "hot")
     pixel_size: float | None = None
@@ -70,11 +70,8 @@ class SpotsConfig(PresetConfig):
 
     def __post_init__(self) -> None:
         check_size_and_counts(self.height, self.width, self.count_range, "image")
-        for name, allowed, values in (("shapes", SPOT_SHAPES, self.shapes),
-                                      ("renderings", ("raw", "colormap"), self.renderings)):
-            bad = [v for v in values if v not in allowed]
-            if bad or not values:
-                raise ValueError(f"{name} must be a non-empty subset of {allowed}, got {values}")
+        check_subset("shapes", self.shapes, SPOT_SHAPES)
+        check_subset("renderings", self.renderings, RENDERINGS)
         for name in ("fwhm_px_range", "photons_range", "background_range", "read_noise_range",
                      "level_spread_db_range"):
             lo, hi = getattr(self, name)
