@@ -272,22 +272,32 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
         return fitter.fit(xy, like.kernel, like.observable, like.wavelength_px, like.damping, like.source_size_px,
                           search_stride, known, max_nfev=15, like=like)
 
-    def with_outside_source(fit: WaveFit) -> WaveFit:
+    def with_outside_source(fit: WaveFit, rings: int) -> WaveFit:
         """``fit`` plus the best of a ring of starts outside the view, refitted."""
         ring = [fitter.fit(np.vstack([fit.xy, p[None]]), fit.kernel, fit.observable, fit.wavelength_px, fit.damping,
                            fit.source_size_px, 2 * search_stride, known, max_nfev=10, like=fit, robust=False)
-                for p in outside_ring(field.shape, margin)]
+                for p in outside_ring(field.shape, margin, rings=rings)]
         lead = min(ring, key=lambda f: f.bic())
         return refit(lead.xy, lead)
 
     if best.observable == "amplitude":
         # an amplitude map's residual does not point outside the view (its fringes are
         # not a kernel): a source there is looked for once, from a ring of starts
-        outside = with_outside_source(best)
+        outside = with_outside_source(best, rings=1)
         if outside.bic() < refit(best.xy, best).bic():
             best = outside
     chosen = select_count(field, best, refit, margin, weights).fit
     final = _final_fit(fitter, chosen, known)
+    if final.residual_std > ACCEPT_RATIO:
+        # the network's points led to a fit that does not explain the image: try a source
+        # outside the view from two rings of starts, and a greedy search from no source
+        empty = refit(np.zeros((0, 2)), chosen)
+        options = [refit(chosen.xy, chosen),
+                   select_count(field, with_outside_source(chosen, rings=2), refit, margin, weights).fit,
+                   select_count(field, empty, refit, margin, weights, max_changes=10).fit]
+        better = min(options, key=lambda f: f.bic())
+        if better is not options[0]:
+            chosen, final = better, _final_fit(fitter, better, known)
     if ORTHOTROPIC_STARTS and final.residual_std > ACCEPT_RATIO and len(start):
         # an orthotropic medium: the wavelength along an axis and a ratio across it, by BIC;
         # from the network's points (the isotropic count changes absorb the mismatch)

@@ -113,7 +113,7 @@ def residual_candidates(residual: np.ndarray, fit: WaveFit, margin: int, weights
     return out
 
 
-def outside_ring(shape: tuple[int, int], margin: int, per_ring: int = 12, rings: int = 1) -> np.ndarray:
+def outside_ring(shape: tuple[int, int], margin: int, per_ring: int = 12, rings: int = 2) -> np.ndarray:
     """``(per_ring * rings, 2)`` start positions around the image, ``margin / (rings + 1)``
     apart in depth: where to look for a source outside the view that the residual
     cannot point to (an amplitude map's fringes, a matched filter misled by the model)."""
