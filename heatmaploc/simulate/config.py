@@ -18,7 +18,6 @@ from heatmaploc.simulate.checks import check_size_and_counts
 from heatmaploc.simulate.render import RENDERINGS
 
 
-
 @dataclass(frozen=True)
 class SimConfig:
     """Everything that defines a simulated dataset except the seed and its size.
