@@ -304,7 +304,8 @@ def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: in
     """Whether the window of source ``row`` of ``xy (n, 2)`` needs it: the window (its
     :func:`window_radius` around it; the other sources within ``NEIGHBOUR_WAVELENGTHS``
     fitted too), with its own wavelength, damping, source size and plane waves, has a
-    lower BIC with it than without it from both a warm and a cold start.  A local model
+    lower BIC with it than without it, and is not explained without it (the local
+    path's rule for an addition), from both a warm and a cold start.  A local model
     absorbs what a mismatch of the image-wide model leaves, so a source that only
     patched that mismatch is not needed here.  ``field`` and ``weights`` as in
     :func:`refine_window`."""
@@ -317,9 +318,10 @@ def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: in
     source_of = [row] + [int(i) for i in window.neighbours]
     fit = fitter.fit(xy[source_of])
     warm = fitter.fit(fit.xy[1:], like=fit)
-    if warm.bic() <= fit.bic():
+    if warm.bic() <= fit.bic() or fitter.ok(warm):
         return False
-    return fitter.fit(xy[source_of[1:]]).bic() > fit.bic()
+    cold = fitter.fit(xy[source_of[1:]])
+    return cold.bic() > fit.bic() and not fitter.ok(cold)
 
 
 def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma: np.ndarray,
