@@ -154,24 +154,31 @@ def test_refine_physics_decides_per_source_when_the_image_wide_fit_fails():
     json.dumps(refined.physics)
 
 
+PATCH_SOURCE, PATCH = np.array([[30.4, 33.2]]), np.array([[44.0, 25.0]])  # a source, and a point beside it
+
+
+def _one_source_medium(variation):
+    """A 64 x 64 snapshot of one source (``PATCH_SOURCE``, wavelength 10 px) in a medium
+    whose speed varies by +-``variation``, at unit std with noise 0.03 (seed 4), its
+    weights and the homogeneous hypothesis."""
+    rng = np.random.default_rng(4)
+    h = w = 64
+    yy, xx = np.mgrid[0:h, 0:w]
+    speed = 1.0 + variation * np.sin(2 * np.pi * xx / 45.0 + 0.4) * np.cos(2 * np.pi * yy / 55.0)
+    medium = Medium(2 * np.pi / 10.0 * (1 + 0.03j), "free", speed=speed, source_size=0.8)
+    field = np.real(solve_field(medium, PATCH_SOURCE, np.array([1.0]), h, w))
+    field = (field + rng.normal(0.0, 0.03 * field.std(), field.shape)) / field.std()
+    return field, np.full(field.shape, 1.0 / 0.03), Hypothesis("free", "snapshot", 10.0, 0.03, 1.0)
+
+
 def test_a_window_needs_a_real_source_but_not_a_patch_of_the_image_wide_mismatch():
     # one source in a medium whose speed varies by +-20 %: a second point beside it
     # patches the homogeneous model's mismatch, which the window's own wavelength and
     # plane waves absorb; the source itself is needed
     from heatmaploc.physics.local import window_needs
 
-    rng = np.random.default_rng(4)
-    h = w = 64
-    yy, xx = np.mgrid[0:h, 0:w]
-    speed = 1.0 + 0.2 * np.sin(2 * np.pi * xx / 45.0 + 0.4) * np.cos(2 * np.pi * yy / 55.0)
-    truth = np.array([[30.4, 33.2]])
-    medium = Medium(2 * np.pi / 10.0 * (1 + 0.03j), "free", speed=speed, source_size=0.8)
-    field = np.real(solve_field(medium, truth, np.array([1.0]), h, w))
-    noise = 0.03 * field.std()
-    field = (field + rng.normal(0.0, noise, field.shape)) / field.std()
-    weights = np.full(field.shape, 1.0 / 0.03)
-    hypothesis = Hypothesis("free", "snapshot", 10.0, 0.03, 1.0)
-    xy = np.vstack([truth, [[44.0, 25.0]]])
+    field, weights, hypothesis = _one_source_medium(0.2)
+    xy = np.vstack([PATCH_SOURCE, PATCH])
     assert window_needs(field, weights, xy, 0, hypothesis)
     assert not window_needs(field, weights, xy, 1, hypothesis)
 
@@ -184,17 +191,8 @@ def test_a_patch_that_lowers_the_bic_is_not_needed_where_the_window_is_explained
     from heatmaploc.physics.local import _WindowFitter, window_needs
     from heatmaploc.physics.windows import Window, box, window_radius
 
-    rng = np.random.default_rng(4)
-    h = w = 64
-    yy, xx = np.mgrid[0:h, 0:w]
-    speed = 1.0 + 0.1 * np.sin(2 * np.pi * xx / 45.0 + 0.4) * np.cos(2 * np.pi * yy / 55.0)
-    truth = np.array([[30.4, 33.2]])
-    medium = Medium(2 * np.pi / 10.0 * (1 + 0.03j), "free", speed=speed, source_size=0.8)
-    field = np.real(solve_field(medium, truth, np.array([1.0]), h, w))
-    field = (field + rng.normal(0.0, 0.03 * field.std(), field.shape)) / field.std()
-    weights = np.full(field.shape, 1.0 / 0.03)
-    hypothesis = Hypothesis("free", "snapshot", 10.0, 0.03, 1.0)
-    xy = np.vstack([[[44.0, 25.0]], truth])
+    field, weights, hypothesis = _one_source_medium(0.1)
+    xy = np.vstack([PATCH, PATCH_SOURCE])
     rows, cols = box(xy[:1], window_radius(10.0), field.shape)
     fitter = _WindowFitter(field, weights, Window(np.array([0]), np.array([1]), rows, cols), hypothesis, 3.0, 20)
     with_patch, without = fitter.fit(xy), fitter.fit(xy[1:])
