@@ -90,11 +90,11 @@ def residual_candidates(residual: np.ndarray, fit: WaveFit, margin: int, weights
 
 
 def scored_candidates(residual: np.ndarray, fit: WaveFit, margin: int, weights: np.ndarray | None = None,
-                      count: int = 3, exclude: float = 2.0) -> list[tuple[np.ndarray, float]]:
-    """:func:`residual_candidates` with each one's score: for a snapshot or a complex
+                      count: int = 3, exclude: float = 2.0) -> list[tuple[np.ndarray, float | None]]:
+    """:func:`residual_candidates` with each one's energy: for a snapshot or a complex
     field the (weighted) residual energy, summed over all ``(H, W)`` pixels, that one
-    more source held there with its strength solved linearly would explain; for an
-    amplitude map the smoothed residual (not an energy)."""
+    more source held there with its strength solved linearly would explain; None for an
+    amplitude map (its candidates are ranked by the smoothed residual, not an energy)."""
     h, w = residual.shape
     w2 = np.ones_like(residual) if weights is None else np.asarray(weights, dtype=np.float64) ** 2
     if fit.observable == "amplitude":
@@ -125,7 +125,7 @@ def scored_candidates(residual: np.ndarray, fit: WaveFit, margin: int, weights: 
     while len(out) < count and np.isfinite(score).any():
         iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)
         xy = np.array([float(xx[iy, ix]), float(yy[iy, ix])])
-        out.append((xy, float(score[iy, ix])))
+        out.append((xy, None if fit.observable == "amplitude" else float(score[iy, ix])))
         score[(xx - xy[0]) ** 2 + (yy - xy[1]) ** 2 < (2 * exclude) ** 2] = -np.inf
     return out
 
@@ -186,9 +186,10 @@ def select_count(field: np.ndarray, fit: WaveFit, refit: Refit, margin: int, wei
     for _ in range(max_changes):
         fit = refit(fit.xy, fit)
         changed = False
+        screen = LINEAR_SCREEN * addition_price(fit, field)
         for candidate, energy in scored_candidates(field - model_image(fit, field.shape), fit, margin, weights,
                                                    candidates_per_round):
-            if fit.observable != "amplitude" and energy < LINEAR_SCREEN * addition_price(fit, field):
+            if energy is not None and energy < screen:
                 continue  # the candidate cannot come near paying for itself: not refitted
             trial = refit(np.vstack([fit.xy, candidate[None]]), fit)
             if trial.bic() < fit.bic() and resolved(trial):
