@@ -21,6 +21,7 @@ def test_the_same_tree_twice_refines_every_image_identically(tmp_path):
     assert report["images"] == 2 and len(report["trees"]) == 2
     for tree in report["trees"]:
         assert tree["identical"] == 2  # the refinement is deterministic across processes
+        assert tree["same_count"] == 2 and tree["max_move_px"] == 0.0
         assert [image["seconds"] > 0 for image in tree["images"]] == [True, True]
     assert "| network (none) |" in (out / "refine_speed.md").read_text()
 

@@ -12,7 +12,8 @@ seconds (``time.process_time``: what one process spends, less sensitive than wal
 to other work on the machine).  Writes ``refine_speed.json`` (per tree and image: count,
 mode, seconds) and ``refine_speed.md`` (total, median and 90th-percentile seconds, the
 median ratio of each image's time to the first tree's, how many images' refined points
-are identical to the first tree's, and F1 at 1 and 2 px, RMSE at 2 px and count
+are identical to the first tree's, how many have as many points and the largest
+coordinate change among those, and F1 at 1 and 2 px, RMSE at 2 px and count
 accuracy, with the network's beside them).
 """
 from __future__ import annotations
@@ -128,10 +129,13 @@ def main() -> None:
         seconds = np.array([r[3] for r in rows])
         ratio = np.array([r[3] / max(f[3], 1e-9) for r, f in zip(rows, first)])
         same = sum(r[1].shape == f[1].shape and np.array_equal(r[1], f[1]) for r, f in zip(rows, first))
+        same_count = [(r[1], f[1]) for r, f in zip(rows, first) if r[1].shape == f[1].shape]
+        moves = [float(np.abs(a - b).max()) for a, b in same_count if a.size]
         entry.update(total_s=round(float(seconds.sum()), 2), median_s=round(float(np.median(seconds)), 4),
                      p90_s=round(float(np.percentile(seconds, 90)), 4),
                      median_ratio=round(float(np.median(ratio[seconds > 0.01])) if np.any(seconds > 0.01) else 1.0, 4),
-                     identical=int(same), **summary([r[1] for r in rows], truths),
+                     identical=int(same), same_count=len(same_count), max_move_px=max(moves, default=0.0),
+                     **summary([r[1] for r in rows], truths),
                      images=[{"name": r[0], "count": len(r[1]), "mode": r[2], "seconds": round(r[3], 4)}
                              for r in rows])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -139,15 +143,19 @@ def main() -> None:
     lines = [f"# Physics refinement: CPU seconds per image and accuracy ({args.data.name}, {len(starts)} images)", "",
              f"The shipped model's points ({args.tta}) computed once; each tree refines them in its own process "
              "with single-threaded BLAS (`python tools/refine_speed.py`). Ratio: median over images of the time "
-             "over the first tree's; identical: images whose refined points equal the first tree's.", "",
-             "| tree | total s | median s | p90 s | median ratio | identical | F1@1 | F1@2 | RMSE@2 (px) | count acc |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "over the first tree's; identical: images whose refined points equal the first tree's; same count: "
+             "images with as many points as the first tree's, and max move: the largest change of a coordinate "
+             "(rows in order) over those.", "",
+             "| tree | total s | median s | p90 s | median ratio | identical | same count | max move (px) | F1@1 | "
+             "F1@2 | RMSE@2 (px) | count acc |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     net = report["network"]
-    lines.append(f"| network ({args.tta}) | | | | | | {net['f1_1px']} | {net['f1_2px']} | {net['rmse_2px']} | "
+    lines.append(f"| network ({args.tta}) | | | | | | | | {net['f1_1px']} | {net['f1_2px']} | {net['rmse_2px']} | "
                  f"{net['count_accuracy']} |")
     for e in report["trees"]:
         lines.append(f"| `{e['tree']}` | {e['total_s']} | {e['median_s']} | {e['p90_s']} | {e['median_ratio']} | "
-                     f"{e['identical']}/{len(starts)} | {e['f1_1px']} | {e['f1_2px']} | {e['rmse_2px']} | "
+                     f"{e['identical']}/{len(starts)} | {e['same_count']}/{len(starts)} | {e['max_move_px']:.2g} | "
+                     f"{e['f1_1px']} | {e['f1_2px']} | {e['rmse_2px']} | "
                      f"{e['count_accuracy']} |")
     atomic_write_text(args.out / "refine_speed.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
