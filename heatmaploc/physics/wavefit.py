@@ -42,8 +42,7 @@ DAMPING_MAX = 0.3
 SOURCE_SIZE_RANGE = (0.05, 5.0)
 # relative change of the cost and of the parameters that ends a fit (scipy's default 1e-8):
 # a relative RSS change of 1e-5 moves a BIC over N = 16,384 values by 0.16, far below
-# any decision's margin; on 60 test500 images 1e-5 gave the same F1, RMSE and count as
-# 1e-8 in 0.83x the time (tools/refine_speed.py)
+# any decision's margin (docs/benchmark/refine_speed: same counts, ~0.8x the time)
 FIT_TOLERANCE = 1e-5
 
 
