@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny real datasets on disk."""
+"""Shared fixtures (tiny real datasets on disk) and the property tests' deterministic profile."""
 from __future__ import annotations
 
 import os
@@ -6,8 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from heatmaploc.data.io import write_image, write_points_csv
+
+# property tests draw the same examples on every run and machine (no example database)
+settings.register_profile("deterministic", derandomize=True, database=None)
+settings.load_profile("deterministic")
 
 if not os.environ.get("DISPLAY"):  # the napari widget tests: Qt without a display (CI)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
