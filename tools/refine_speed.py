@@ -128,13 +128,14 @@ def main() -> None:
         rows = entry.pop("rows")
         seconds = np.array([r[3] for r in rows])
         ratio = np.array([r[3] / max(f[3], 1e-9) for r, f in zip(rows, first)])
-        same = sum(r[1].shape == f[1].shape and np.array_equal(r[1], f[1]) for r, f in zip(rows, first))
-        same_count = [(r[1], f[1]) for r, f in zip(rows, first) if r[1].shape == f[1].shape]
-        moves = [float(np.abs(a - b).max()) for a, b in same_count if a.size]
+        # per image with the first tree's count: the largest coordinate change (0: identical)
+        moves = [float(np.abs(r[1] - f[1]).max()) if r[1].size else 0.0
+                 for r, f in zip(rows, first) if r[1].shape == f[1].shape]
         entry.update(total_s=round(float(seconds.sum()), 2), median_s=round(float(np.median(seconds)), 4),
                      p90_s=round(float(np.percentile(seconds, 90)), 4),
                      median_ratio=round(float(np.median(ratio[seconds > 0.01])) if np.any(seconds > 0.01) else 1.0, 4),
-                     identical=int(same), same_count=len(same_count), max_move_px=max(moves, default=0.0),
+                     identical=sum(m == 0.0 for m in moves), same_count=len(moves),
+                     max_move_px=max(moves, default=0.0),
                      **summary([r[1] for r in rows], truths),
                      images=[{"name": r[0], "count": len(r[1]), "mode": r[2], "seconds": round(r[3], 4)}
                              for r in rows])

@@ -150,6 +150,21 @@ class _WindowFitter:
                         planes=PlaneWaves(PLANE_WAVES, self.window.centre, angles), **warm)
 
 
+    def without(self, fit: WaveFit, start: np.ndarray, row: int,
+                better: Callable[[WaveFit], bool]) -> tuple[WaveFit, bool]:
+        """The window's fit without source ``row`` from a warm start (``fit``'s values)
+        and, unless that one passes ``better``, from a cold start (``start (n, 2)``, the
+        layout's points, without that row): two independent starts.  Returns the fit
+        that passes (else the lower BIC) and whether it passes."""
+        warm = self.fit(np.delete(fit.xy, row, axis=0), like=fit)
+        if better(warm):
+            return warm, True
+        cold = self.fit(np.delete(start, row, axis=0))
+        if better(cold):
+            return cold, True
+        return min(warm, cold, key=lambda f: f.bic()), False
+
+
 def rendered_part(fit: WaveFit, rows: list[int], pixels: tuple[np.ndarray, np.ndarray],
                   origin: tuple[float, float]) -> np.ndarray:
     """``(P,)`` complex field of the sources ``rows`` of ``fit`` and its plane waves about
@@ -228,19 +243,6 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
     source_of = [int(i) for i in np.concatenate([window.members, window.neighbours])]  # layout index per fitted row
     fit = fitter.fit(xy[source_of])
 
-    def without(row: int, better: Callable[[WaveFit], bool]) -> tuple[WaveFit, bool]:
-        """The window's fit without one source from a warm start (``fit``'s values) and,
-        unless that one passes ``better``, from a cold start (the layout's points): two
-        independent starts.  Returns the fit that passes (else the lower BIC) and
-        whether it passes."""
-        warm = fitter.fit(np.delete(fit.xy, row, axis=0), like=fit)
-        if better(warm):
-            return warm, True
-        cold = fitter.fit(np.delete(xy[source_of], row, axis=0))
-        if better(cold):
-            return cold, True
-        return min(warm, cold, key=lambda f: f.bic()), False
-
     # a candidate stays only where the window with it is down to the noise (or the model
     # tolerance), without it is not, and the BIC prefers it; weakest first
     candidates = [i for i in members if tentative[i]]
@@ -251,15 +253,15 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
         candidates = []
     for i in sorted(candidates, key=lambda i: float(np.abs(fit.strengths[source_of.index(i)]))):
         row = source_of.index(i)
-        trial, needless = without(row, lambda f: fitter.ok(f) or f.bic() <= fit.bic()
-                                  or fit.residual_std > ACCEPT_RATIO)
+        trial, needless = fitter.without(fit, xy[source_of], row, lambda f: fitter.ok(f) or f.bic() <= fit.bic()
+                                         or fit.residual_std > ACCEPT_RATIO)
         if needless:
             del source_of[row]
             fit = trial
     while fitter.ok(fit):  # removals: a network member the window does not need, weakest first
         mine = [r for r, i in enumerate(source_of) if i in members and not tentative[i]]
         for r in sorted(mine, key=lambda r: float(np.abs(fit.strengths[r]))):
-            trial, needless = without(r, lambda f: fitter.ok(f) and f.bic() < fit.bic())
+            trial, needless = fitter.without(fit, xy[source_of], r, lambda f: fitter.ok(f) and f.bic() < fit.bic())
             if needless:
                 log.debug("window rows %s cols %s: removed (%.2f, %.2f)", window.rows, window.cols, *fit.xy[r])
                 del source_of[r]
@@ -317,11 +319,8 @@ def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: in
     fitter = _WindowFitter(field, weights, window, hypothesis, max_shift, max_nfev)
     source_of = [row] + [int(i) for i in window.neighbours]
     fit = fitter.fit(xy[source_of])
-    warm = fitter.fit(fit.xy[1:], like=fit)
-    if warm.bic() <= fit.bic() or fitter.ok(warm):
-        return False
-    cold = fitter.fit(xy[source_of[1:]])
-    return cold.bic() > fit.bic() and not fitter.ok(cold)
+    _, needless = fitter.without(fit, xy[source_of], 0, lambda f: f.bic() <= fit.bic() or fitter.ok(f))
+    return not needless
 
 
 def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma: np.ndarray,

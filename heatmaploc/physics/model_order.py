@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MIN_SEPARATION_PX = 2.0
 REMOVAL_MARGIN = 10.0  # removal is tried for sources whose energy is below this many times a source's BIC price
+SOURCE_PARAMETERS = 4  # a source's fitted parameters: x, y, Re q, Im q
 LINEAR_SCREEN = 0.5  # an addition is refitted only where its linear energy is at least this share of its BIC price
 Refit = Callable[[np.ndarray, WaveFit], WaveFit]  # (n, 2) start positions, fit to take the globals from -> fit
 
@@ -152,7 +153,7 @@ def addition_price(fit: WaveFit, field: np.ndarray) -> float:
     ``fit.n_pixels`` data values) to decrease: ``RSS (1 - N^(-4/N))``, scaled from the
     fitted data values to the field's (a complex pixel holds two)."""
     n = max(fit.n_pixels, 2)
-    per_value = fit.rss * -math.expm1(-4.0 * math.log(n) / n) / n
+    per_value = fit.rss * -math.expm1(-SOURCE_PARAMETERS * math.log(n) / n) / n
     values = field.size * (2 if np.iscomplexobj(field) else 1)
     return per_value * values
 
@@ -200,7 +201,7 @@ def select_count(field: np.ndarray, fit: WaveFit, refit: Refit, margin: int, wei
             # dropping source j costs about its energy; one far above the BIC's price of
             # a source (in noise units: weights are one over the noise std) stays
             energies = source_energies(fit, field.shape, 2, weights)
-            price = 4 * np.log(max(fit.n_pixels, 2))
+            price = SOURCE_PARAMETERS * np.log(max(fit.n_pixels, 2))
             weak = [j for j in np.argsort(energies)[:removals_per_round]
                     if weights is None or energies[j] < REMOVAL_MARGIN * price]
             for j in list(dict.fromkeys(weak + [int(i) for i in unresolved(fit)])):
