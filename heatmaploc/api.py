@@ -248,12 +248,13 @@ class Localizer:
         return [refine_points(im, p, model, name=nm) for im, p, nm in zip(images, points, names)]
 
     def refine(self, images: Sequence[np.ndarray], points: Sequence[Points],
-               candidates: Sequence[np.ndarray] | None = None, physics: Mapping[str, Any] | None = None,
+               candidates: Sequence[Any] | None = None, physics: Mapping[str, Any] | None = None,
                names: Sequence[str] | None = None, workers: int | None = 1, progress: bool = False) -> list[Points]:
         """The blind physics refinement of decoded points (one path for the API, the CLI
         and the napari widget; :func:`heatmaploc.physics.parallel.refine_many`):
-        ``candidates[i]``, the ``(c, 2)`` heatmap peaks of image ``i`` above the support
-        floor (:meth:`predict_with_support`), are where a source may be added;
+        ``candidates[i]``, the :class:`~heatmaploc.physics.support.Support` of image
+        ``i`` (:meth:`predict_with_support`; or its ``(c, 2)`` heatmap peaks above the
+        support floor), is where a source may be added;
         ``physics`` what is known; ``workers`` processes (``None``: one per CPU);
         ``progress`` a progress bar."""
         from heatmaploc.physics.parallel import refine_many
@@ -262,11 +263,11 @@ class Localizer:
                            candidates=candidates)
 
     def predict_with_support(self, image: ImageLike, threshold: float | None = None,
-                             pixel_size: float | None = None) -> tuple[Points, np.ndarray]:
-        """:meth:`predict`'s points of one image and its ``(c, 2)`` support candidates
+                             pixel_size: float | None = None) -> tuple[Points, Any]:
+        """:meth:`predict`'s points of one image and its support
         (:func:`heatmaploc.inference.support_candidates`: heatmap peaks above a floor
-        below the threshold, where the physics refinement may add a source), from one
-        pass of the network."""
+        below the threshold, where the physics refinement may add a source, and where
+        the heatmap shows a trace), from one pass of the network."""
         frame = PhysicalFrame(pixel_size, (0.0, 0.0)) if pixel_size is not None else None
         output = self.runner.outputs([load_input(image)], 1)
         return output[0].decode(self.codec, threshold).with_frame(frame), \

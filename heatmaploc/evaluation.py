@@ -184,7 +184,7 @@ def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RAD
 
 
 def _physics_metrics(index: Any, images: Sequence[np.ndarray], preds: Sequence[Points],
-                     candidates: Sequence[np.ndarray], truths: Sequence[np.ndarray], radii: Sequence[float],
+                     candidates: Sequence[Any], truths: Sequence[np.ndarray], radii: Sequence[float],
                      known: Mapping[str, Any], workers: int | None, progress: bool) -> tuple[dict[str, Any], list[Points]]:
     """:func:`evaluate_dataset`'s ``physics`` entry and the refined points (``candidates``:
     per image the support candidates, :func:`heatmaploc.inference.support_candidates`)."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
 
 from heatmaploc.codec import HeatmapCodec
+from heatmaploc.physics.support import SUPPORT_SHARE, TRACE_SHARE, Support
 from heatmaploc.points import Points
 
 
@@ -58,13 +58,13 @@ def decode_outputs(outputs: Sequence[Any], codec: HeatmapCodec, threshold: float
     return [o.decode(codec, threshold) for o in outputs]
 
 
-SUPPORT_FLOOR = 0.5  # share of the detection threshold above which a heatmap peak supports a source physics adds
-
-
-def support_candidates(outputs: Sequence[Any], codec: HeatmapCodec, threshold: float | None = None) -> list[np.ndarray]:
-    """Per image the ``(c, 2)`` heatmap peaks above ``SUPPORT_FLOOR`` times the detection
-    threshold (``threshold``, default the codec's): where the physics refinement may add
-    a source (:func:`heatmaploc.physics.refine.refine_physics`'s ``candidates``).  A point
-    model's candidates are its points."""
-    floor = SUPPORT_FLOOR * (codec.config.threshold if threshold is None else float(threshold))
-    return [o.decode(codec, floor).xy for o in outputs]
+def support_candidates(outputs: Sequence[Any], codec: HeatmapCodec, threshold: float | None = None) -> list[Support]:
+    """Per image the :class:`~heatmaploc.physics.support.Support` of the physics
+    refinement's additions (:func:`heatmaploc.physics.refine.refine_physics`'s
+    ``candidates``): the ``(c, 2)`` heatmap peaks above ``SUPPORT_SHARE`` times the
+    detection threshold (``threshold``, default the codec's) and where the heatmap
+    reaches ``TRACE_SHARE`` times it.  A point model's peaks are its points, with no
+    trace map."""
+    level = codec.config.threshold if threshold is None else float(threshold)
+    return [Support(o.decode(codec, SUPPORT_SHARE * level).xy, o.trace_mask(codec, TRACE_SHARE * level))
+            for o in outputs]

@@ -7,8 +7,8 @@ engine and decoding use these without torch).
 * :class:`PointOutput`: the points a point model (the seed blog's cascade) regresses;
   the codec's threshold and refinement do not apply to them.
 
-Both have ``decode(codec, threshold) -> Points``, ``heatmap(codec)`` and
-``source_mask(codec, threshold, shape)``; inference, evaluation and the benchmark call
+Both have ``decode(codec, threshold) -> Points``, ``heatmap(codec)``,
+``source_mask(codec, threshold, shape)`` and ``trace_mask(codec, threshold)``; inference, evaluation and the benchmark call
 only these (:mod:`heatmaploc.models.outputs` has the models' side of the interface).
 """
 from __future__ import annotations
@@ -44,6 +44,12 @@ class HeatmapOutput:
         """``(H, W)`` bool: pixels whose probability exceeds ``threshold`` in any class."""
         return self.heatmap(codec).max(axis=0) > threshold
 
+    def trace_mask(self, codec: HeatmapCodec, threshold: float) -> np.ndarray:
+        """``(H, W)`` bool: pixels whose probability reaches ``threshold`` in any class
+        (where the physics refinement's additions find a trace,
+        :mod:`heatmaploc.physics.support`)."""
+        return self.heatmap(codec).max(axis=0) >= threshold
+
 
 class PointOutput:
     """One image's points, as a point model regresses them (decoding is the identity)."""
@@ -60,3 +66,7 @@ class PointOutput:
     def source_mask(self, codec: HeatmapCodec, threshold: float, shape: tuple[int, int]) -> np.ndarray:
         """``(H, W)`` bool: disks of the codec's mask radius around the points."""
         return codec.masks(self.points.xy, shape)
+
+    def trace_mask(self, codec: HeatmapCodec, threshold: float) -> None:
+        """None: a point model has no heatmap to find a trace in."""
+        return None

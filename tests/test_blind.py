@@ -4,13 +4,17 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from heatmaploc.physics.blind import estimate
+from heatmaploc.physics.blind import _changes, estimate
 from heatmaploc.physics.known import validate_known
 from heatmaploc.physics.refine import refine_physics
+from heatmaploc.physics.support import Support
 from heatmaploc.physics.colormap import apply_colormap, identify_colormap, minmax, noisy_inversion, rgb_noise_std
 from heatmaploc.physics.forward import radial_fields
 from heatmaploc.physics.kernels import evaluate
+from heatmaploc.physics.model_order import fit_reach, paired
 from heatmaploc.physics.spectrum import wavelength_candidates
 from heatmaploc.physics.wavefit import fit_wave
 from heatmaploc.physics.waveproblem import Hypothesis
@@ -119,6 +123,24 @@ def test_count_correction_adds_a_missed_source(snr_db):
     assert (refined.scores[np.argmin(np.linalg.norm(refined.xy - SOURCES[2], axis=1))] == 0.0)  # no heatmap peak
 
 
+@pytest.mark.parametrize("traced", [True, False])
+def test_an_image_wide_addition_far_from_every_network_point_needs_a_trace_in_the_heatmap(traced):
+    # the network saw two of three sources; the image-wide fit's addition at the third
+    # is reported only where the heatmap shows a trace within 2 px (physics.support),
+    # here a neighbour's tail 2 px off
+    image = noisy(field("free", 11.0), 20.0)
+    start = start_points(SOURCES[:2])
+    trace = np.zeros(image.shape, bool)
+    trace[np.round(start.xy[:, 1]).astype(int), np.round(start.xy[:, 0]).astype(int)] = True
+    if traced:
+        x, y = np.round(SOURCES[2] + 2.0).astype(int)
+        trace[y, x] = True
+    refined = refine_physics(image, start, candidates=Support(start.xy, trace))
+    assert refined.count == (3 if traced else 2)
+    assert refined.physics["added"] == int(traced) and refined.physics["unconfirmed"] == int(not traced)
+    assert np.linalg.norm(refined.xy[:, None] - SOURCES[None, :2 + traced], axis=2).min(axis=0).max() < 0.05
+
+
 @pytest.mark.parametrize("snr_db", [None, 20.0])
 def test_count_correction_removes_a_spurious_source(snr_db):
     image = field("plate", 12.0)
@@ -179,3 +201,24 @@ def test_bad_inputs_give_one_clear_error_or_a_clean_fallback():
     tiny = refine_physics(np.random.default_rng(0).random((3, 3)), start)
     assert not tiny.refined and "smaller than" in tiny.physics["reason"]
     assert np.array_equal(tiny.xy, start.xy)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 6), st.integers(0, 6), st.integers(0, 2**31 - 1))
+def test_fitted_sources_and_network_points_pair_one_to_one_within_the_reach(m, n, seed):
+    rng = np.random.default_rng(seed)
+    start = rng.uniform(0, 20, (n, 2))
+    fitted = np.vstack([start[: m // 2] + rng.normal(0, 1.0, (min(m // 2, n), 2)), rng.uniform(0, 20, (m - min(m // 2, n), 2))])
+    fitted_paired, start_paired = paired(fitted, start, 3.0)
+    assert fitted_paired.sum() == start_paired.sum()
+    dist = np.linalg.norm(fitted[:, None] - start[None], axis=2) if m and n else np.zeros((m, n))
+    # as many pairs as can be: no unpaired source has an unpaired network point within reach
+    assert not (dist[np.ix_(~fitted_paired, ~start_paired)] <= fit_reach(3.0)).any()
+    assert _changes(start, fitted, 3.0) == {"added": int(m - fitted_paired.sum()), "removed": int(n - start_paired.sum())}
+
+
+def test_a_source_split_in_two_is_one_addition():
+    start = np.array([[10.0, 10.0], [30.0, 30.0]])
+    fitted = np.array([[10.2, 9.9], [11.9, 10.4], [30.1, 30.0]])
+    assert _changes(start, fitted, 3.0) == {"added": 1, "removed": 0}
+    assert _changes(fitted, start, 3.0) == {"added": 0, "removed": 1}

@@ -49,7 +49,8 @@ def network_starts(data: Path, n: int, tta: str) -> list[dict]:
     for path in paths:
         points, candidates = loc.predict_with_support(read_image(path))
         starts.append({"name": path.name, "path": str(path), "truth": table.points.get(path.name, np.zeros((0, 2))),
-                       "xy": points.xy, "scores": points.scores, "sigma": points.sigma, "candidates": candidates})
+                       "xy": points.xy, "scores": points.scores, "sigma": points.sigma,
+                       "candidates": (candidates.peaks, candidates.trace)})
     return starts
 
 
@@ -67,12 +68,18 @@ def refine_all(starts_file: Path, result_file: Path) -> None:
     from heatmaploc.physics.refine import refine_physics
     from heatmaploc.points import Points
 
+    try:
+        from heatmaploc.physics.support import Support
+    except ImportError:  # a tree from before the support's trace map: it takes the peaks alone
+        Support = None
+
     rows = [str(Path(heatmaploc.__file__).resolve().parent.parent)]
     for start in pickle.loads(starts_file.read_bytes()):
         image = read_image(start["path"])
         points = Points(start["xy"], start["scores"], sigma=start["sigma"])
+        peaks, trace = start["candidates"]
         began = time.process_time()
-        out = refine_physics(image, points, None, start["name"], 3.0, start["candidates"])
+        out = refine_physics(image, points, None, start["name"], 3.0, peaks if Support is None else Support(peaks, trace))
         rows.append((start["name"], out.xy, (out.physics or {}).get("mode"), time.process_time() - began))
     result_file.write_bytes(pickle.dumps(rows))
 

@@ -138,7 +138,7 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
     main_outputs: dict[str, list[Any]] = {}
     main_suite = suites[main_suite_name({name: s.spec.group for name, s in suites.items()})]
     first_preds: dict[str, list[Points]] = {}  # the first model's points, for the physics refinements
-    first_candidates: dict[str, list[np.ndarray]] = {}  # and where the refinement may add a source
+    first_candidates: dict[str, list[Any]] = {}  # and where the refinement may add a source
     for spec in cfg.models:
         loc, history = obtain_model(spec, cfg, out, progress)
         locs[spec.label] = loc

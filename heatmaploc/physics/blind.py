@@ -44,7 +44,7 @@ from heatmaploc.data.io import check_image
 from heatmaploc.physics.forward import OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
 from heatmaploc.physics.known import validate_known
-from heatmaploc.physics.model_order import model_image, outside_ring, residual_candidates, select_count
+from heatmaploc.physics.model_order import model_image, outside_ring, paired, residual_candidates, select_count
 from heatmaploc.physics.observation import in_view, observed_field, unit_scale
 from heatmaploc.physics.spectrum import amplitude_starts, snapshot_wavelength, wavelength_candidates
 from heatmaploc.physics.summary import PhysicsEstimate
@@ -112,21 +112,11 @@ def _with_first_source(field: np.ndarray, fit: WaveFit, fitter: _Fitter, known: 
     return trial if trial.bic() < fit.bic() else fit
 
 
-def fit_reach(max_shift: float) -> float:
-    """How far (pixels) a fitted source may lie from the point it started from, each
-    coordinate moving at most ``max_shift``: a fitted source farther from every network
-    point is an addition."""
-    return max_shift * math.sqrt(2) + 1e-9
-
-
 def _changes(start: np.ndarray, fitted: np.ndarray, max_shift: float) -> dict[str, int]:
-    """``added`` / ``removed``: fitted sources with no network point within the fit's
-    reach (:func:`fit_reach`), and network points with no fitted source."""
-    if len(start) == 0 or len(fitted) == 0:
-        return {"added": len(fitted), "removed": len(start)}
-    dist = np.linalg.norm(fitted[:, None, :] - start[None, :, :], axis=2)
-    reach = fit_reach(max_shift)
-    return {"added": int(np.sum(dist.min(axis=1) > reach)), "removed": int(np.sum(dist.min(axis=0) > reach))}
+    """``added`` / ``removed``: fitted sources and network points left unpaired
+    (:func:`paired`)."""
+    fitted_paired, start_paired = paired(fitted, start, max_shift)
+    return {"added": int(np.sum(~fitted_paired)), "removed": int(np.sum(~start_paired))}
 
 
 def _orthotropic(fitter: _Fitter, fit: WaveFit, known: Mapping, stride: int) -> WaveFit:

@@ -33,6 +33,7 @@ from typing import Callable
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
+from scipy.optimize import linear_sum_assignment
 from scipy.signal import fftconvolve
 
 from heatmaploc.physics.forward import map_offsets, observe, radial_fields, tabulated_kernel
@@ -55,6 +56,28 @@ class CountChanges:
     fit: WaveFit
     added: int
     removed: int
+
+
+def fit_reach(max_shift: float) -> float:
+    """How far (pixels) a fitted source may lie from the point it started from, each
+    coordinate moving at most ``max_shift``: a fitted source farther from every network
+    point is an addition."""
+    return max_shift * math.sqrt(2) + 1e-9
+
+
+def paired(fitted: np.ndarray, start: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(m,)`` and ``(n,)`` bool: which fitted sources ``(m, 2)`` and which network
+    points ``start (n, 2)`` are paired, one to one within the fit's reach
+    (:func:`fit_reach`), by the assignment of least total distance.  A source split in
+    two leaves one half unpaired; a source standing for two network points, one of them."""
+    fitted_paired, start_paired = np.zeros(len(fitted), bool), np.zeros(len(start), bool)
+    if len(fitted) and len(start):
+        dist = np.linalg.norm(fitted[:, None, :] - start[None, :, :], axis=2)
+        reach = fit_reach(max_shift)
+        rows, cols = linear_sum_assignment(np.where(dist <= reach, dist, 1e9))
+        close = dist[rows, cols] <= reach
+        fitted_paired[rows[close]], start_paired[cols[close]] = True, True
+    return fitted_paired, start_paired
 
 
 def model_image(fit: WaveFit, shape: tuple[int, int]) -> np.ndarray:

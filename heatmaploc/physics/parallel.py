@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from heatmaploc.physics.refine import refine_physics
 from heatmaploc.physics.summary import PhysicsEstimate
+from heatmaploc.physics.support import Support
 from heatmaploc.points import Points
 from heatmaploc.processes import single_threaded, single_threaded_pool
 
@@ -34,10 +35,11 @@ def _refine_one(args: tuple) -> Points:
 
 def refine_many(images: Sequence[np.ndarray], points: Sequence[Points], known: Mapping | None = None,
                 names: Sequence[str] | None = None, workers: int | None = None, progress: bool = False,
-                candidates: Sequence[Points | np.ndarray] | None = None) -> list[Points]:
+                candidates: Sequence[Support | Points | np.ndarray] | None = None) -> list[Points]:
     """:func:`~heatmaploc.physics.refine.refine_physics` of each image, in order, on
     ``workers`` processes (default: the CPU count; 1 runs here); ``candidates[i]``: the
-    heatmap peaks of image ``i`` above the support floor (points or ``(c, 2)``)."""
+    :class:`~heatmaploc.physics.support.Support` of image ``i``, or its heatmap peaks
+    above the support floor (points or ``(c, 2)``)."""
     names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
     cands = [None] * len(images) if candidates is None else [getattr(c, "xy", c) for c in candidates]
     jobs = [(np.asarray(im), pts, dict(known or {}), nm, c) for im, pts, nm, c in zip(images, points, names, cands)]

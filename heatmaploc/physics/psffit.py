@@ -67,10 +67,7 @@ class Data:
     @property
     def power(self) -> np.ndarray:
         """``u``: the power up to a factor (``linear``: the values themselves)."""
-        if self.scale == "linear":
-            return self.values
-        v = self.values
-        return np.exp(self.gamma * (v - v.max()))
+        return self.values if self.scale == "linear" else np.exp(self.gamma * (self.values - self.values.max()))
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,14 @@ from dataclasses import replace
 import numpy as np
 
 from heatmaploc.data.io import check_image
-from heatmaploc.physics.blind import MIN_SIZE, estimate_with_start, fit_reach
+from heatmaploc.physics.blind import MIN_SIZE, estimate_with_start
 from heatmaploc.physics.family import choose_family, nothing_to_refine
 from heatmaploc.physics.known import stated_family, validate_known
 from heatmaploc.physics.observation import in_view, observed_field, unit_scale
 from heatmaploc.physics.local import LocalSource, refine_locally, window_needs
+from heatmaploc.physics.model_order import fit_reach, paired
 from heatmaploc.physics.psfrefine import refine_psf
+from heatmaploc.physics.support import Support, as_support, support_peaks
 from heatmaploc.physics.summary import PhysicsEstimate
 from heatmaploc.physics.wavefit import WaveFit
 from heatmaploc.physics.waveproblem import Hypothesis
@@ -49,17 +51,21 @@ ESTIMATION_CROP_PX = 192  # side of the crop a windowed image's model is estimat
 
 
 def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
-                   max_shift: float = 3.0, candidates: np.ndarray | None = None) -> Points:
+                   max_shift: float = 3.0, candidates: Support | np.ndarray | None = None) -> Points:
     """``points`` (the network's) refined by the physics of ``image``.
 
     The image-wide fit (:func:`estimate`) is tried first; when it explains the image
-    down to the noise its in-image sources are reported with the fit's sigma.  When a
+    down to the noise its in-image sources are reported with the fit's sigma, except
+    additions that are not confirmed (:func:`_confirmed_additions`).  When a
     wave model was found but does not explain the whole image (a heterogeneous or
     anisotropic medium, reflecting edges, a finite source), each source is decided in a
     window of its own (:func:`heatmaploc.physics.local.refine_locally`): refined where
     its window's local model is down to the noise, removed where the window does not
-    need it, added only at ``candidates`` ``(c, 2)`` (the network's heatmap peaks above
-    a support floor, e.g. its points at half the threshold) that a window needs.
+    need it, added only at the peaks of ``candidates`` that a window needs: a
+    :class:`~heatmaploc.physics.support.Support` (the network's heatmap peaks above a
+    support floor and where the heatmap shows a trace,
+    :func:`heatmaploc.inference.support_candidates`) or its ``(c, 2)`` peaks alone;
+    None: wherever the model asks.
     Otherwise ``points`` come back unchanged.  An image of more than
     ``WINDOWED_ABOVE_PX`` pixels goes by :func:`refine_windowed`.  ``refined`` says
     whether any point changed; ``physics`` holds the estimate.
@@ -73,17 +79,18 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     kept sources keep the score of the network point they started from."""
     started = time.perf_counter()
     known = validate_known(known, name)
+    candidates = as_support(candidates)
     family = stated_family(known)
     if family == "psf":
         return refine_point_spread(image, points, known, name, max_shift, candidates)
     arr = check_image(np.asarray(image), name)
     if family is not None or min(arr.shape[:2]) < MIN_SIZE:  # a tiny image: the wave path says why it is not fitted
         return _refine_wave(arr, points, known, name, max_shift, candidates)
-    nothing, observed = nothing_to_refine(arr, points.xy, candidates), None
+    nothing, observed = nothing_to_refine(arr, points.xy, support_peaks(candidates)), None
     if nothing is None:
         observed = observed_field(arr, name, known)
         if observed[1] is not None:  # the colormap's inverse: nearer Gaussian noise than the RGB channels
-            nothing = nothing_to_refine(observed[0], points.xy, candidates)
+            nothing = nothing_to_refine(observed[0], points.xy, support_peaks(candidates))
     if nothing is not None:
         log.info("%s: nothing to refine (%s)", name, nothing.reason)
         est = PhysicsEstimate(False, nothing.reason, count_network=points.count, count=points.count, family="none",
@@ -100,7 +107,7 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
 
 
 def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, max_shift: float,
-                 candidates: np.ndarray | None, observed: tuple | None = None) -> Points:
+                 candidates: Support | None, observed: tuple | None = None) -> Points:
     """:func:`refine_physics`'s wave paths (module docstring: global, local, windowed);
     ``observed``: the image's observed field when the caller has it."""
     started = time.perf_counter()
@@ -109,11 +116,12 @@ def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, m
         return refine_windowed(image, points, known, name, max_shift, candidates)
     est, fit, local = estimate_with_start(image, points.xy, known, name, max_shift, None, observed)
     if est.accepted and fit is not None and local is not None and est.added:
-        est, fit = _confirmed_additions(est, fit, local, points, shape, max_shift, name)
+        est, fit = _confirmed_additions(est, fit, local, points, candidates, shape, max_shift, name)
     if est.accepted or local is None:
         return refined_points(points, est, fit, shape, max_shift)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
-    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, candidates, max_shift)
+    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, support_peaks(candidates),
+                             max_shift)
     est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
                   added=sum(s.decision == "added" for s in sources),
                   removed=len(points.xy) - sum(s.decision != "added" for s in sources),
@@ -125,14 +133,15 @@ def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, m
 
 
 def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
-                        max_shift: float = 3.0, candidates: np.ndarray | None = None,
+                        max_shift: float = 3.0, candidates: Support | np.ndarray | None = None,
                         observed: tuple | None = None) -> Points:
     """``points`` refined as the sources of a point-spread (power) map
     (:func:`~heatmaploc.physics.psfrefine.refine_psf`): positions, count and powers.
     ``strength`` is a source's power in the map's linear units (a raw dB map's
     ``10^(v/10)``; relative for a colormap rendering), ``phase`` NaN; ``physics`` holds
     the PSF, the scale and each source's level in dB relative to the strongest.
-    ``candidates`` ``(c, 2)``: where a source may be added (the network's heatmap peaks
+    ``candidates`` (a :class:`~heatmaploc.physics.support.Support` or its ``(c, 2)``
+    peaks): where a source may be added (the network's heatmap peaks
     above the support floor); None: wherever the residual asks for one.  ``observed``:
     the image's :func:`~heatmaploc.physics.observation.observed_field` when the caller
     has it."""
@@ -142,7 +151,7 @@ def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None
     if np.iscomplexobj(arr):
         raise ValueError(f"{name}: family=psf fits a real power map, got a complex field")
     field, colormap, _ = observed if observed is not None else observed_field(arr, name, known)
-    result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name, candidates)
+    result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name, support_peaks(candidates))
     physics = {"family": "psf", "mode": "psf", "kernel": None, "accepted": result is not None,
                "colormap": colormap, "count_network": points.count,
                "family_evidence": None}
@@ -163,25 +172,40 @@ def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None
                   **_strength_fields(values, None))
 
 
-def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Points, shape: tuple[int, int],
-                         max_shift: float, name: str) -> tuple[PhysicsEstimate, WaveFit]:
-    """The accepted image-wide ``fit`` without the in-view sources it added (no network
-    point within its reach) that their own window does not need
-    (:func:`~heatmaploc.physics.local.window_needs`): an addition that only patches a
-    mismatch of the image-wide model elsewhere is undone."""
+def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Points, candidates: Support | None,
+                         shape: tuple[int, int], max_shift: float, name: str) -> tuple[PhysicsEstimate, WaveFit]:
+    """The accepted image-wide ``fit`` without the in-view sources it added that are not
+    confirmed.  An addition is a fitted source that no network point claims (network
+    points and fitted sources paired one to one within the fit's reach, nearest first),
+    so a source split in two adds one.  It is confirmed where its own window needs it
+    (:func:`~heatmaploc.physics.local.window_needs`: an addition that only patches a
+    mismatch of the image-wide model elsewhere is undone) and, when it lies beyond the
+    reach of every network point, where the network's heatmap shows a trace near it
+    (:meth:`~heatmaploc.physics.support.Support.traced`): no source appears where the
+    heatmap shows nothing."""
+    reach = fit_reach(max_shift)
     inside = in_view(fit.xy, shape)
-    near = (np.linalg.norm(fit.xy[:, None, :] - points.xy[None, :, :], axis=2).min(axis=1) <= fit_reach(max_shift)
-            if points.count else np.zeros(len(fit.xy), bool))
-    added = np.flatnonzero(inside & ~near)
-    drop = [j for j in added if not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift)]
+    claimed = np.zeros(len(fit.xy), bool)
+    claimed[inside] = paired(fit.xy[inside], points.xy, max_shift)[0]
+    added = np.flatnonzero(inside & ~claimed)
+    if not len(added):
+        return est, fit
+    drop = [j for j in added
+            if (candidates is not None and not _within(fit.xy[j], points.xy, reach)
+                and not candidates.traced(fit.xy[j]))
+            or not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift)]
     if not drop:
         return est, fit
-    log.info("%s: %d of the image-wide fit's %d additions not needed by their windows; undone", name, len(drop),
-             len(added))
+    log.info("%s: %d of the image-wide fit's %d additions not confirmed; undone", name, len(drop), len(added))
     keep = np.setdiff1d(np.arange(len(fit.xy)), drop)
     fit = replace(fit, xy=fit.xy[keep], strengths=fit.strengths[keep], cov_xy=fit.cov_xy[keep], cov_q=fit.cov_q[keep])
     est = replace(est, count=est.count - len(drop), added=est.added - len(drop), unconfirmed=len(drop))
     return est, fit
+
+
+def _within(xy: np.ndarray, others: np.ndarray, reach: float) -> bool:
+    """Whether any of ``others (m, 2)`` lies within ``reach`` pixels of ``xy (2,)``."""
+    return bool(len(others)) and float(np.min(np.linalg.norm(np.asarray(others)[:, :2] - xy, axis=1))) <= reach
 
 
 def estimation_crop(xy: np.ndarray, shape: tuple[int, int], side: int = ESTIMATION_CROP_PX,
@@ -209,7 +233,7 @@ def in_crop(xy: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
 
 
 def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
-                    max_shift: float = 3.0, candidates: np.ndarray | None = None,
+                    max_shift: float = 3.0, candidates: Support | np.ndarray | None = None,
                     crop_side: int = ESTIMATION_CROP_PX) -> Points:
     """``points`` refined window by window (module docstring, *windowed*): the model of
     the :func:`estimation_crop` of side ``crop_side`` (:func:`~heatmaploc.physics.blind.estimate` on it, with
@@ -237,7 +261,7 @@ def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = N
     hypothesis = Hypothesis(est.kernel, est.observable, est.wavelength_px, est.damping or 0.0, est.source_size_px,
                             anisotropy)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
-    sources = refine_locally(field, weights, points.xy, sigma, hypothesis, candidates, max_shift)
+    sources = refine_locally(field, weights, points.xy, sigma, hypothesis, support_peaks(candidates), max_shift)
     est = replace(est, accepted=False, mode="windowed", noise_std=noise, count_network=points.count,
                   reason=f"windowed: {arr.shape[0]}x{arr.shape[1]} pixels refined window by window with {where}",
                   seconds=time.perf_counter() - started, count=len(sources),
