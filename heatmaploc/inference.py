@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.physics.support import SUPPORT_SHARE, TRACE_SHARE, Support
 from heatmaploc.points import Points

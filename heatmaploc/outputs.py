@@ -8,8 +8,9 @@ engine and decoding use these without torch).
   the codec's threshold and refinement do not apply to them.
 
 Both have ``decode(codec, threshold) -> Points``, ``heatmap(codec)``,
-``source_mask(codec, threshold, shape)`` and ``trace_mask(codec, threshold)``; inference, evaluation and the benchmark call
-only these (:mod:`heatmaploc.models.outputs` has the models' side of the interface).
+``source_mask(codec, threshold, shape)`` and ``trace_mask(codec, threshold)``;
+inference, evaluation and the benchmark call only these
+(:mod:`heatmaploc.models.outputs` has the models' side of the interface).
 """
 from __future__ import annotations
 

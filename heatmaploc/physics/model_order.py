@@ -60,8 +60,8 @@ class CountChanges:
 
 def fit_reach(max_shift: float) -> float:
     """How far (pixels) a fitted source may lie from the point it started from, each
-    coordinate moving at most ``max_shift``: a fitted source farther from every network
-    point is an addition."""
+    coordinate moving at most ``max_shift``: no fitted source is paired with a network
+    point farther away (:func:`paired`)."""
     return max_shift * math.sqrt(2) + 1e-9
 
 

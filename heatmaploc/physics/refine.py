@@ -176,8 +176,8 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
                          shape: tuple[int, int], max_shift: float, name: str) -> tuple[PhysicsEstimate, WaveFit]:
     """The accepted image-wide ``fit`` without the in-view sources it added that are not
     confirmed.  An addition is a fitted source that no network point claims (network
-    points and fitted sources paired one to one within the fit's reach, nearest first),
-    so a source split in two adds one.  It is confirmed where its own window needs it
+    points and fitted sources paired one to one within the fit's reach,
+    :func:`~heatmaploc.physics.model_order.paired`), so a source split in two adds one.  It is confirmed where its own window needs it
     (:func:`~heatmaploc.physics.local.window_needs`: an addition that only patches a
     mismatch of the image-wide model elsewhere is undone) and, when it lies beyond the
     reach of every network point, where the network's heatmap shows a trace near it
