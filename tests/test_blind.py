@@ -208,13 +208,15 @@ def test_bad_inputs_give_one_clear_error_or_a_clean_fallback():
 def test_fitted_sources_and_network_points_pair_one_to_one_within_the_reach(m, n, seed):
     rng = np.random.default_rng(seed)
     start = rng.uniform(0, 20, (n, 2))
-    fitted = np.vstack([start[: m // 2] + rng.normal(0, 1.0, (min(m // 2, n), 2)), rng.uniform(0, 20, (m - min(m // 2, n), 2))])
+    near = min(m // 2, n)  # fitted sources near a network point, the rest anywhere
+    fitted = np.vstack([start[:near] + rng.normal(0, 1.0, (near, 2)), rng.uniform(0, 20, (m - near, 2))])
     fitted_paired, start_paired = paired(fitted, start, 3.0)
     assert fitted_paired.sum() == start_paired.sum()
     dist = np.linalg.norm(fitted[:, None] - start[None], axis=2) if m and n else np.zeros((m, n))
     # as many pairs as can be: no unpaired source has an unpaired network point within reach
     assert not (dist[np.ix_(~fitted_paired, ~start_paired)] <= fit_reach(3.0)).any()
-    assert _changes(start, fitted, 3.0) == {"added": int(m - fitted_paired.sum()), "removed": int(n - start_paired.sum())}
+    changes = _changes(start, fitted, 3.0)
+    assert changes == {"added": int(m - fitted_paired.sum()), "removed": int(n - start_paired.sum())}
 
 
 def test_a_source_split_in_two_is_one_addition():

@@ -32,8 +32,8 @@ def test_a_trace_counts_within_its_box_around_the_addition(x, y, found):
 def test_support_candidates_are_peaks_above_the_floor_and_the_trace_of_the_heatmap():
     codec = HeatmapCodec(CodecConfig(threshold=0.4, refine="parabola"))
     yy, xx = np.mgrid[0:32, 0:32]
-    heat = (0.9 * np.exp(-((xx - 8) ** 2 + (yy - 9) ** 2) / 8.0) + 0.3 * np.exp(-((xx - 24) ** 2 + (yy - 20) ** 2) / 8.0)
-            + 0.1 * np.exp(-((xx - 25) ** 2 + (yy - 4) ** 2) / 8.0))
+    peaks = [(0.9, 8, 9), (0.3, 24, 20), (0.1, 25, 4)]  # (height, x, y)
+    heat = sum(a * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0) for a, x, y in peaks)
     support = support_candidates([HeatmapOutput(heat[None].astype(np.float32))], codec)[0]
     # peaks of 0.9 and 0.3 reach half of 0.4; 0.1 does not, but is a trace (0.07 * 0.4)
     assert np.allclose(sorted(support.peaks.tolist()), [[8.0, 9.0], [24.0, 20.0]], atol=1e-6)

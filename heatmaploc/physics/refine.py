@@ -151,7 +151,8 @@ def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None
     if np.iscomplexobj(arr):
         raise ValueError(f"{name}: family=psf fits a real power map, got a complex field")
     field, colormap, _ = observed if observed is not None else observed_field(arr, name, known)
-    result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name, support_peaks(candidates))
+    result = refine_psf(field, points.xy, {**known, "raw": colormap is None}, max_shift, name,
+                        support_peaks(candidates))
     physics = {"family": "psf", "mode": "psf", "kernel": None, "accepted": result is not None,
                "colormap": colormap, "count_network": points.count,
                "family_evidence": None}
@@ -177,22 +178,23 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
     """The accepted image-wide ``fit`` without the in-view sources it added that are not
     confirmed.  An addition is a fitted source that no network point claims (network
     points and fitted sources paired one to one within the fit's reach,
-    :func:`~heatmaploc.physics.model_order.paired`), so a source split in two adds one.  It is confirmed where its own window needs it
+    :func:`~heatmaploc.physics.model_order.paired`), so a source split in two adds one.
+    It is confirmed where its own window needs it
     (:func:`~heatmaploc.physics.local.window_needs`: an addition that only patches a
     mismatch of the image-wide model elsewhere is undone) and, when it lies beyond the
     reach of every network point, where the network's heatmap shows a trace near it
     (:meth:`~heatmaploc.physics.support.Support.traced`): no source appears where the
     heatmap shows nothing."""
-    reach = fit_reach(max_shift)
     inside = in_view(fit.xy, shape)
     claimed = np.zeros(len(fit.xy), bool)
     claimed[inside] = paired(fit.xy[inside], points.xy, max_shift)[0]
     added = np.flatnonzero(inside & ~claimed)
     if not len(added):
         return est, fit
+    far = (np.linalg.norm(fit.xy[:, None, :] - points.xy[None, :, :], axis=2).min(axis=1) > fit_reach(max_shift)
+           if points.count else np.ones(len(fit.xy), bool))
     drop = [j for j in added
-            if (candidates is not None and not _within(fit.xy[j], points.xy, reach)
-                and not candidates.traced(fit.xy[j]))
+            if (candidates is not None and far[j] and not candidates.traced(fit.xy[j]))
             or not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift)]
     if not drop:
         return est, fit
@@ -201,11 +203,6 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
     fit = replace(fit, xy=fit.xy[keep], strengths=fit.strengths[keep], cov_xy=fit.cov_xy[keep], cov_q=fit.cov_q[keep])
     est = replace(est, count=est.count - len(drop), added=est.added - len(drop), unconfirmed=len(drop))
     return est, fit
-
-
-def _within(xy: np.ndarray, others: np.ndarray, reach: float) -> bool:
-    """Whether any of ``others (m, 2)`` lies within ``reach`` pixels of ``xy (2,)``."""
-    return bool(len(others)) and float(np.min(np.linalg.norm(np.asarray(others)[:, :2] - xy, axis=1))) <= reach
 
 
 def estimation_crop(xy: np.ndarray, shape: tuple[int, int], side: int = ESTIMATION_CROP_PX,
