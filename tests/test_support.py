@@ -3,11 +3,14 @@ heatmaploc.inference.support_candidates): heatmap peaks above the support floor 
 where the heatmap shows a trace."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from heatmaploc.codec import CodecConfig, HeatmapCodec
 from heatmaploc.inference import support_candidates
 from heatmaploc.outputs import HeatmapOutput, PointOutput
-from heatmaploc.physics.support import SUPPORT_SHARE, TRACE_RADIUS_PX, TRACE_SHARE, Support, as_support, support_peaks
+from heatmaploc.physics.support import (SUPPORT_SHARE, TRACE_RADIUS_PX, TRACE_SHARE, Support, as_support, peaks_near,
+                                        support_peaks)
 from heatmaploc.points import Points
 
 
@@ -42,3 +45,14 @@ def test_support_candidates_are_peaks_above_the_floor_and_the_trace_of_the_heatm
     points = Points(np.array([[3.0, 5.0]]))
     (point_support,) = support_candidates([PointOutput(points)], codec)
     assert np.array_equal(point_support.peaks, points.xy) and point_support.trace is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 8), st.integers(0, 5), st.floats(0.5, 6.0), st.integers(0, 2**31 - 1))
+def test_peaks_near_keeps_in_order_exactly_the_peaks_within_reach_of_a_source(c, m, reach, seed):
+    rng = np.random.default_rng(seed)
+    peaks, sources = rng.uniform(0, 30, (c, 2)), rng.uniform(0, 30, (m, 2))
+    near = peaks_near(peaks, sources, reach)
+    dist = np.linalg.norm(peaks[:, None] - sources[None], axis=2).min(axis=1) if m else np.full(c, np.inf)
+    assert np.array_equal(near, peaks[dist <= reach])
+    assert peaks_near(None, sources, reach) is None

@@ -183,14 +183,19 @@ def addition_price(fit: WaveFit, field: np.ndarray) -> float:
 
 def unresolved(fit: WaveFit) -> np.ndarray:
     """Indices of the sources of ``fit`` that have another closer than
-    ``max(MIN_SEPARATION_PX, wavelength / 4)``: such a pair (often with opposite phases)
+    :func:`separation_limit`: such a pair (often with opposite phases)
     is a dipole that absorbs a model mismatch, or one source found twice, not two
     sources a wave image can resolve."""
     if len(fit.xy) < 2:
         return np.zeros(0, np.int64)
-    limit = max(MIN_SEPARATION_PX, 0.25 * fit.wavelength_px)
     dist = np.linalg.norm(fit.xy[:, None, :] - fit.xy[None, :, :], axis=2) + np.eye(len(fit.xy)) * 1e9
-    return np.flatnonzero(dist.min(axis=1) < limit)
+    return np.flatnonzero(dist.min(axis=1) < separation_limit(fit))
+
+
+def separation_limit(fit: WaveFit) -> float:
+    """Pixels: the least distance of two sources of ``fit`` that a wave image resolves,
+    ``max(MIN_SEPARATION_PX, wavelength / 4)``."""
+    return max(MIN_SEPARATION_PX, 0.25 * fit.wavelength_px)
 
 
 def resolved(fit: WaveFit) -> bool:

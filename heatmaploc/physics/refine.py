@@ -35,9 +35,9 @@ from heatmaploc.physics.family import choose_family, nothing_to_refine
 from heatmaploc.physics.known import stated_family, validate_known
 from heatmaploc.physics.observation import in_view, observed_field, unit_scale
 from heatmaploc.physics.local import LocalSource, refine_locally, window_needs
-from heatmaploc.physics.model_order import fit_reach, paired
+from heatmaploc.physics.model_order import fit_reach, paired, separation_limit
 from heatmaploc.physics.psfrefine import refine_psf
-from heatmaploc.physics.support import Support, as_support, support_peaks
+from heatmaploc.physics.support import Support, as_support, peaks_near, support_peaks
 from heatmaploc.physics.summary import PhysicsEstimate
 from heatmaploc.physics.wavefit import WaveFit
 from heatmaploc.physics.waveproblem import Hypothesis
@@ -61,12 +61,12 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     anisotropic medium, reflecting edges, a finite source), each source is decided in a
     window of its own (:func:`heatmaploc.physics.local.refine_locally`): refined where
     its window's local model is down to the noise, removed where the window does not
-    need it, added only at the peaks of ``candidates`` that a window needs: a
+    need it, added only at the peaks of ``candidates`` near a source of the
+    image-wide fit (:func:`~heatmaploc.physics.support.peaks_near`) that a window needs: a
     :class:`~heatmaploc.physics.support.Support` (the network's heatmap peaks above a
     support floor and where the heatmap shows a trace,
     :func:`heatmaploc.inference.support_candidates`) or its ``(c, 2)`` peaks alone;
-    None: wherever the model asks.
-    Otherwise ``points`` come back unchanged.  An image of more than
+    None: wherever the model asks.  Otherwise ``points`` come back unchanged.  An image of more than
     ``WINDOWED_ABOVE_PX`` pixels goes by :func:`refine_windowed`.  ``refined`` says
     whether any point changed; ``physics`` holds the estimate.
 
@@ -120,7 +120,8 @@ def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, m
     if est.accepted or local is None:
         return refined_points(points, est, fit, shape, max_shift)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
-    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, support_peaks(candidates),
+    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis,
+                             peaks_near(support_peaks(candidates), fit.xy[in_view(fit.xy, shape)], fit_reach(max_shift)),
                              max_shift)
     est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
                   added=sum(s.decision == "added" for s in sources),
@@ -179,7 +180,9 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
     confirmed.  An addition is a fitted source that no network point claims (network
     points and fitted sources paired one to one within the fit's reach,
     :func:`~heatmaploc.physics.model_order.paired`), so a source split in two adds one.
-    It is confirmed where its own window needs it
+    It is confirmed where no other kept source lies closer than the count search's
+    :func:`~heatmaploc.physics.model_order.separation_limit` (the image-wide fit's
+    last iterations may bring two sources closer than the search lets them start), where its own window needs it
     (:func:`~heatmaploc.physics.local.window_needs`: an addition that only patches a
     mismatch of the image-wide model elsewhere is undone) and, when it lies beyond the
     reach of every network point, where the network's heatmap shows a trace near it
@@ -193,9 +196,13 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
         return est, fit
     far = (np.linalg.norm(fit.xy[:, None, :] - points.xy[None, :, :], axis=2).min(axis=1) > fit_reach(max_shift)
            if points.count else np.ones(len(fit.xy), bool))
-    drop = [j for j in added
-            if (candidates is not None and far[j] and not candidates.traced(fit.xy[j]))
-            or not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift)]
+    drop = []
+    for j in added:
+        others = np.setdiff1d(np.arange(len(fit.xy)), [*drop, j])
+        if (len(others) and np.linalg.norm(fit.xy[others] - fit.xy[j], axis=1).min() < separation_limit(fit)) \
+                or (candidates is not None and far[j] and not candidates.traced(fit.xy[j])) \
+                or not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift):
+            drop.append(int(j))
     if not drop:
         return est, fit
     log.info("%s: %d of the image-wide fit's %d additions not confirmed; undone", name, len(drop), len(added))

@@ -16,6 +16,14 @@ array:
   skewed tail of a strong neighbour's peak, so a trace is a value, not a peak); its
   additions in empty regions of heterogeneous and orthotropic media (50 images each),
   at most 0.042.
+
+A peak enters the local path's windows only near an in-view source of the image-wide
+fit (:func:`peaks_near`; that fit is not accepted as a whole, but its count search put
+a source there too): in a single snapshot a standing-wave antinode of reflections looks
+like a source to a window, while the image-wide fit explains it by sources beyond the
+edges.  Measured on the 50 images of the reflecting-edges mismatch suite: of 12 local
+additions, the one at a true source lay 0.96 px from a source of the image-wide fit,
+10 of the 11 others 4.4-47 px from every one.
 """
 from __future__ import annotations
 
@@ -64,3 +72,15 @@ def support_peaks(candidates: "Support | np.ndarray | None") -> np.ndarray | Non
     """``(c, 2)`` peaks of ``candidates`` (None: None)."""
     support = as_support(candidates)
     return None if support is None else support.peaks
+
+
+def peaks_near(peaks: np.ndarray | None, sources: np.ndarray, reach: float) -> np.ndarray | None:
+    """The rows of ``peaks (c, 2)`` within ``reach`` pixels of one of ``sources (m, 2)``,
+    in order (none when there is no source); None stays None."""
+    if peaks is None:
+        return None
+    peaks = np.asarray(peaks, dtype=np.float64).reshape(-1, 2)
+    sources = np.asarray(sources, dtype=np.float64).reshape(-1, 2)
+    if not len(peaks) or not len(sources):
+        return peaks[:0]
+    return peaks[np.linalg.norm(peaks[:, None, :] - sources[None, :, :], axis=2).min(axis=1) <= reach]
