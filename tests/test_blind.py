@@ -157,7 +157,8 @@ def test_an_image_wide_addition_closer_than_the_resolvable_separation_is_undone(
     assert est.accepted and in_view(fit.xy, image.shape).all() and len(fit.xy) == 3
     twin = fit.xy[:1] + [offset, 0.0]
     split = replace(fit, xy=np.vstack([fit.xy, twin]), strengths=np.append(fit.strengths, fit.strengths[0]),
-                    cov_xy=np.concatenate([fit.cov_xy, fit.cov_xy[:1]]), cov_q=np.concatenate([fit.cov_q, fit.cov_q[:1]]))
+                    cov_xy=np.concatenate([fit.cov_xy, fit.cov_xy[:1]]),
+                    cov_q=np.concatenate([fit.cov_q, fit.cov_q[:1]]))
     resolvable = offset >= separation_limit(split)
     est2, kept = _confirmed_additions(replace(est, count=4, added=1), split, local, start, None, image.shape, 3.0,
                                       "split")

@@ -62,12 +62,12 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     window of its own (:func:`heatmaploc.physics.local.refine_locally`): refined where
     its window's local model is down to the noise, removed where the window does not
     need it, added only at the peaks of ``candidates`` near a source of the
-    image-wide fit (:func:`~heatmaploc.physics.support.peaks_near`) that a window needs: a
-    :class:`~heatmaploc.physics.support.Support` (the network's heatmap peaks above a
+    image-wide fit (:func:`~heatmaploc.physics.support.peaks_near`) that a window
+    needs: a :class:`~heatmaploc.physics.support.Support` (the network's heatmap peaks above a
     support floor and where the heatmap shows a trace,
     :func:`heatmaploc.inference.support_candidates`) or its ``(c, 2)`` peaks alone;
-    None: wherever the model asks.  Otherwise ``points`` come back unchanged.  An image of more than
-    ``WINDOWED_ABOVE_PX`` pixels goes by :func:`refine_windowed`.  ``refined`` says
+    None: wherever the model asks.  Otherwise ``points`` come back unchanged.  An
+    image of more than ``WINDOWED_ABOVE_PX`` pixels goes by :func:`refine_windowed`.  ``refined`` says
     whether any point changed; ``physics`` holds the estimate.
 
     Where ``known`` states no family, the image's profile chooses it (module
@@ -120,9 +120,8 @@ def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, m
     if est.accepted or local is None:
         return refined_points(points, est, fit, shape, max_shift)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
-    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis,
-                             peaks_near(support_peaks(candidates), fit.xy[in_view(fit.xy, shape)], fit_reach(max_shift)),
-                             max_shift)
+    agreed = peaks_near(support_peaks(candidates), fit.xy[in_view(fit.xy, shape)], fit_reach(max_shift))
+    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, agreed, max_shift)
     est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
                   added=sum(s.decision == "added" for s in sources),
                   removed=len(points.xy) - sum(s.decision != "added" for s in sources),
@@ -182,7 +181,8 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
     :func:`~heatmaploc.physics.model_order.paired`), so a source split in two adds one.
     It is confirmed where no other kept source lies closer than the count search's
     :func:`~heatmaploc.physics.model_order.separation_limit` (the image-wide fit's
-    last iterations may bring two sources closer than the search lets them start), where its own window needs it
+    last iterations may bring two sources closer than the search lets them start),
+    where its own window needs it
     (:func:`~heatmaploc.physics.local.window_needs`: an addition that only patches a
     mismatch of the image-wide model elsewhere is undone) and, when it lies beyond the
     reach of every network point, where the network's heatmap shows a trace near it
