@@ -37,7 +37,7 @@ from heatmaploc.physics.observation import in_view, observed_field, unit_scale
 from heatmaploc.physics.local import LocalSource, refine_locally, window_needs
 from heatmaploc.physics.model_order import fit_reach, paired, separation_limit
 from heatmaploc.physics.psfrefine import refine_psf
-from heatmaploc.physics.support import Support, as_support, peaks_near, support_peaks
+from heatmaploc.physics.support import Support, as_support, peaks_near, support_peaks, within_reach
 from heatmaploc.physics.summary import PhysicsEstimate
 from heatmaploc.physics.wavefit import WaveFit
 from heatmaploc.physics.waveproblem import Hypothesis
@@ -194,8 +194,7 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
     added = np.flatnonzero(inside & ~claimed)
     if not len(added):
         return est, fit
-    far = (np.linalg.norm(fit.xy[:, None, :] - points.xy[None, :, :], axis=2).min(axis=1) > fit_reach(max_shift)
-           if points.count else np.ones(len(fit.xy), bool))
+    far = ~within_reach(fit.xy, points.xy, fit_reach(max_shift))
     drop = []
     for j in added:
         others = np.setdiff1d(np.arange(len(fit.xy)), [*drop, j])

@@ -74,13 +74,20 @@ def support_peaks(candidates: "Support | np.ndarray | None") -> np.ndarray | Non
     return None if support is None else support.peaks
 
 
+def within_reach(xy: np.ndarray, sources: np.ndarray, reach: float) -> np.ndarray:
+    """``(n,)`` bool: which rows of ``xy (n, 2)`` lie within ``reach`` pixels of one of
+    ``sources (m, 2)`` (none when there is no source)."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    sources = np.asarray(sources, dtype=np.float64).reshape(-1, 2)
+    if not len(xy) or not len(sources):
+        return np.zeros(len(xy), bool)
+    return np.linalg.norm(xy[:, None, :] - sources[None, :, :], axis=2).min(axis=1) <= reach
+
+
 def peaks_near(peaks: np.ndarray | None, sources: np.ndarray, reach: float) -> np.ndarray | None:
     """The rows of ``peaks (c, 2)`` within ``reach`` pixels of one of ``sources (m, 2)``,
     in order (none when there is no source); None stays None."""
     if peaks is None:
         return None
     peaks = np.asarray(peaks, dtype=np.float64).reshape(-1, 2)
-    sources = np.asarray(sources, dtype=np.float64).reshape(-1, 2)
-    if not len(peaks) or not len(sources):
-        return peaks[:0]
-    return peaks[np.linalg.norm(peaks[:, None, :] - sources[None, :, :], axis=2).min(axis=1) <= reach]
+    return peaks[within_reach(peaks, sources, reach)]
