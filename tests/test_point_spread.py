@@ -1,10 +1,12 @@
 """The point-spread family of the physics refinement (power maps: PSF sum with powers)."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from heatmaploc.physics.known import validate_known
 from heatmaploc.physics.psf import PSF, from_array
-from heatmaploc.physics.psfrefine import refine_psf
+from heatmaploc.physics.psfrefine import combined_positions, refine_psf
 from heatmaploc.physics.refine import refine_physics
 from heatmaploc.points import Points
 
@@ -191,3 +193,40 @@ def test_the_reduced_jacobian_is_the_variable_projection_derivative(noise):
     h = 1e-6
     numeric = np.stack([(residual(theta + h * e) - residual(theta - h * e)) / (2 * h) for e in np.eye(5)], axis=1)
     np.testing.assert_allclose(analytic, numeric, atol=1e-5 * np.abs(numeric).max())
+
+
+def test_an_addition_within_one_fwhm_of_a_source_is_not_taken():
+    psf = PSF("gaussian", 4.0)
+    pair = np.array([[18.0, 20.0], [18.0 + 0.7 * 4.0, 20.0]])  # two equal sources 0.7 FWHM apart
+    image = power_map(psf, pair, [1.0, 1.0], 0.001)
+    result = refine_psf(image, pair.mean(axis=0, keepdims=True), {"scale": "linear"})
+    assert result.fit.count == 1 and result.added == 0
+    apart = pair + [[0.0, 0.0], [1.2 * 4.0, 0.0]]  # 1.9 FWHM apart: resolved, the second is added
+    result = refine_psf(power_map(psf, apart, [1.0, 1.0], 0.001), apart[:1], {"scale": "linear"})
+    assert result.fit.count == 2 and result.added == 1 and np.all(matched(result.fit.xy, apart) < 0.1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-2.0, 2.0), st.floats(-2.0, 2.0), st.floats(0.01, 3.0), st.floats(0.01, 3.0))
+def test_a_fitted_position_and_its_start_combine_by_their_sigmas(dx, dy, fit_sigma, start_sigma):
+    fit_xy, start = np.array([[10.0, 12.0], [30.0, 5.0]]), np.array([[10.0 + dx, 12.0 + dy]])
+    xy, sigma = combined_positions(fit_xy, np.array([fit_sigma, 0.5]), start, np.array([start_sigma]), 3.0)
+    share = fit_sigma**2 / (fit_sigma**2 + start_sigma**2)  # the start's weight
+    assert xy[0] == pytest.approx(fit_xy[0] + share * (start[0] - fit_xy[0]), abs=1e-9)
+    assert sigma[0] <= min(fit_sigma, start_sigma) + 1e-12
+    assert sigma[0] == pytest.approx((fit_sigma**-2 + start_sigma**-2) ** -0.5)
+    assert np.array_equal(xy[1], fit_xy[1]) and sigma[1] == 0.5  # unpaired: the fit's
+    unknown, unknown_sigma = combined_positions(fit_xy, np.array([fit_sigma, 0.5]), start, np.array([np.nan]), 3.0)
+    assert np.array_equal(unknown, fit_xy) and unknown_sigma[0] == fit_sigma
+
+
+def test_the_refined_points_of_a_map_weigh_the_fit_against_the_network_by_their_sigmas():
+    truth = np.array([[14.2, 13.7], [26.5, 27.1]])
+    image = power_map(PSF("gaussian", 4.0), truth, [1.0, 0.5], 0.002)
+    start = truth + [[0.5, -0.4], [-0.3, 0.6]]
+    sure = refine_physics(image, Points(start, np.ones(2), np.zeros(2, np.int64), sigma=np.full(2, 1e-5)),
+                          {"family": "psf", "scale": "linear"})
+    assert np.allclose(sure.xy, start, atol=1e-3) and np.all(sure.sigma <= 1e-5)
+    vague = refine_physics(image, Points(start, np.ones(2), np.zeros(2, np.int64), sigma=np.full(2, 100.0)),
+                           {"family": "psf", "scale": "linear"})
+    assert np.all(matched(vague.xy, truth) < 0.05)

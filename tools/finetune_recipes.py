@@ -18,7 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
-KINDS = {
+KINDS = {  # each kind: the simulator preset ("preset", default "default") and its overrides
     # wave physics the shipped model's simulator never drew: wave speed varying by up to
     # +-20 % across the view, disc sources 1-3 px in radius, a reflecting wall beyond the
     # left edge, rendered through colormaps outside its training mix
@@ -26,6 +26,9 @@ KINDS = {
                  "renderings": ["colormap"], "colormaps": ["viridis", "magma", "cividis"]},
     # wavelengths below the training range (8-24 px)
     "short-waves": {"wavelength_range": [4.0, 8.0]},
+    # point-spread maps: the acoustic preset's beamforming maps (linear power and dB, raw or
+    # colormapped), a field the shipped model's training mix never held
+    "acoustic": {"preset": "acoustic"},
 }
 RECIPES = {
     "lr 2e-4, EMA 0.998": {"train.lr": 2e-4},
@@ -84,7 +87,8 @@ def main() -> None:
     report = {"checkpoint": args.checkpoint, "tta": start.tta, "minutes": args.minutes, "n_train": args.n_train,
               "n_test": args.n_test, "threads": torch.get_num_threads(), "kinds": {}}
     for k, kind in enumerate(args.kinds):
-        sim = get_preset("default", **KINDS[kind])
+        settings = dict(KINDS[kind])
+        sim = get_preset(settings.pop("preset", "default"), **settings)
         data, test = work / kind / "train", work / kind / "test"
         for folder, n, seed in ((data, args.n_train, 8100 + k), (test, args.n_test, 8200 + k)):
             if not (folder / "points.csv").is_file():

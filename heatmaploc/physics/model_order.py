@@ -71,13 +71,21 @@ def paired(fitted: np.ndarray, start: np.ndarray, max_shift: float) -> tuple[np.
     (:func:`fit_reach`), by the assignment of least total distance.  A source split in
     two leaves one half unpaired; a source standing for two network points, one of them."""
     fitted_paired, start_paired = np.zeros(len(fitted), bool), np.zeros(len(start), bool)
-    if len(fitted) and len(start):
-        dist = np.linalg.norm(fitted[:, None, :] - start[None, :, :], axis=2)
-        reach = fit_reach(max_shift)
-        rows, cols = linear_sum_assignment(np.where(dist <= reach, dist, 1e9))
-        close = dist[rows, cols] <= reach
-        fitted_paired[rows[close]], start_paired[cols[close]] = True, True
+    rows, cols = pairs(fitted, start, max_shift)
+    fitted_paired[rows], start_paired[cols] = True, True
     return fitted_paired, start_paired
+
+
+def pairs(fitted: np.ndarray, start: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(k,)`` row indices into ``fitted (m, 2)`` and ``(k,)`` into ``start (n, 2)``
+    of the pairs of :func:`paired`."""
+    if not (len(fitted) and len(start)):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    dist = np.linalg.norm(fitted[:, None, :] - start[None, :, :], axis=2)
+    reach = fit_reach(max_shift)
+    rows, cols = linear_sum_assignment(np.where(dist <= reach, dist, 1e9))
+    close = dist[rows, cols] <= reach
+    return rows[close], cols[close]
 
 
 def model_image(fit: WaveFit, shape: tuple[int, int]) -> np.ndarray:

@@ -9,7 +9,15 @@ needs ``ADD_BIC`` and a power of at least ``ADD_SIGNIFICANCE`` sigmas (no source
 empty space) and, when the network's support candidates are given, a candidate within
 half the PSF's width (as the wave family's windows add only at heatmap peaks above half
 the threshold); a network point is removed when the BIC is no worse without it (tried
-only where its significance leaves that possible, :func:`_may_go`).
+only where its significance leaves that possible, :func:`_may_go`).  Within one FWHM
+of another source (the resolution of the PSF: there a fit cannot tell one source from
+two, and the PSF's own error splits or merges main lobes) the count stays the
+network's: an addition that ends there is not taken and a network point there is not
+removed (:func:`_unresolved`).  A fitted source
+that stands for a network point reports the two positions combined by their stated
+uncertainties (:func:`combined_positions`), not the fit's alone: the PSF is estimated
+from the map, and where the map's PSF varies over the view (a beamformer focused in the
+near field, grating lobes) the fit's position errors exceed its stated sigma.
 """
 from __future__ import annotations
 
@@ -22,8 +30,10 @@ import numpy as np
 from scipy import ndimage
 
 from heatmaploc.physics import psffit
+from heatmaploc.physics.model_order import pairs
 from heatmaploc.physics.psf import PARAMETRIC_SHAPES, PSF, from_array, symmetric_template
 from heatmaploc.physics.psffit import DB_GAMMA, Data, PSFFit
+from heatmaploc.physics.support import within_reach
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +84,25 @@ def initial_width(power: np.ndarray, xy: np.ndarray) -> float:
     labels, _ = ndimage.label(half)
     area = float(np.count_nonzero(labels == labels[peak]))
     return float(np.clip(2.0 * math.sqrt(area / math.pi), 1.5, 0.25 * min(power.shape)))
+
+
+def combined_positions(fit_xy: np.ndarray, fit_sigma: np.ndarray, start_xy: np.ndarray, start_sigma: np.ndarray,
+                       max_shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(m, 2)`` positions and ``(m,)`` sigmas of the fitted sources ``fit_xy (m, 2)``
+    (per-coordinate sigmas ``fit_sigma (m,)``), each source paired one to one with a
+    start point ``start_xy (n, 2)`` (:func:`~heatmaploc.physics.model_order.pairs`)
+    moved to the inverse-variance mean of the two estimates, with sigma
+    ``(sigma_fit^-2 + sigma_start^-2)^-1/2``; unpaired sources, and pairs whose start
+    sigma is not a positive finite number, keep the fit's."""
+    xy, sigma = np.array(fit_xy, dtype=np.float64), np.array(fit_sigma, dtype=np.float64)
+    rows, cols = pairs(xy, np.asarray(start_xy, dtype=np.float64).reshape(-1, 2), max_shift)
+    start_sigma = np.asarray(start_sigma, dtype=np.float64)[cols]
+    ok = np.isfinite(start_sigma) & (start_sigma > 0) & np.isfinite(sigma[rows]) & (sigma[rows] > 0)
+    rows, cols, start_sigma = rows[ok], cols[ok], start_sigma[ok]
+    w_fit, w_start = sigma[rows] ** -2, start_sigma ** -2
+    xy[rows] = (w_fit[:, None] * xy[rows] + w_start[:, None] * np.asarray(start_xy)[cols]) / (w_fit + w_start)[:, None]
+    sigma[rows] = (w_fit + w_start) ** -0.5
+    return xy, sigma
 
 
 def _with_noise(data: Data, fit: PSFFit) -> Data:
@@ -222,8 +251,9 @@ def _near(xy: np.ndarray, shape: tuple[int, int], radius: float) -> np.ndarray:
 def _additions(data: Data, current: PSFFit, max_shift: float,
                support: np.ndarray | None = None) -> tuple[PSFFit, int]:
     """Sources added one at a time at the matched residual peak while the BIC drops by
-    ``ADD_BIC`` and the new power is ``ADD_SIGNIFICANCE`` sigmas; only within half the
-    PSF's width of a ``support`` position when given."""
+    ``ADD_BIC``, the new power is ``ADD_SIGNIFICANCE`` sigmas and the new source is
+    resolved from the others (:func:`_unresolved`); only within half the PSF's width of
+    a ``support`` position when given."""
     added = 0
     tried = np.zeros(data.values.shape, bool)
     if support is not None:
@@ -238,13 +268,19 @@ def _additions(data: Data, current: PSFFit, max_shift: float,
                            area=current.area)
         new = trial.count - 1
         significant = trial.powers[new] >= ADD_SIGNIFICANCE * trial.power_sigma[new]
-        if trial.bic() <= current.bic() - ADD_BIC and significant:
+        if trial.bic() <= current.bic() - ADD_BIC and significant and not _unresolved(trial.xy, new, trial.psf.width):
             current, added = trial, added + 1
         else:
             tried |= _near(np.array([peak]), data.values.shape, 0.5 * current.psf.width)
             if tried.mean() > 0.5:
                 break
     return current, added
+
+
+def _unresolved(xy: np.ndarray, k: int, width: float) -> bool:
+    """Whether row ``k`` of ``xy (n, 2)`` lies within ``width`` pixels (the PSF's FWHM)
+    of another row."""
+    return bool(within_reach(xy[k:k + 1], np.delete(xy, k, axis=0), width)[0])
 
 
 def _may_go(fit: PSFFit, k: int) -> bool:
@@ -260,7 +296,8 @@ def _may_go(fit: PSFFit, k: int) -> bool:
 
 def _removals(data: Data, current: PSFFit, start_count: int, max_shift: float) -> tuple[PSFFit, int]:
     """Network points (the first ``start_count`` rows) removed, weakest first, while the
-    BIC is no worse without them (tried only where :func:`_may_go`)."""
+    BIC is no worse without them (tried only where :func:`_may_go` and the point is
+    resolved from the others, :func:`_unresolved`)."""
     removed = 0
     rows = list(range(current.count))
     is_network = np.arange(current.count) < start_count

@@ -36,7 +36,7 @@ from heatmaploc.physics.known import stated_family, validate_known
 from heatmaploc.physics.observation import in_view, observed_field, unit_scale
 from heatmaploc.physics.local import LocalSource, refine_locally, window_needs
 from heatmaploc.physics.model_order import fit_reach, paired, separation_limit
-from heatmaploc.physics.psfrefine import refine_psf
+from heatmaploc.physics.psfrefine import combined_positions, refine_psf
 from heatmaploc.physics.support import Support, as_support, peaks_near, support_peaks, within_reach
 from heatmaploc.physics.summary import PhysicsEstimate
 from heatmaploc.physics.wavefit import WaveFit
@@ -169,7 +169,8 @@ def refine_point_spread(image: np.ndarray, points: Points, known: Mapping | None
     scores, labels = _inherited(points, fit.xy, max_shift)
     values = np.stack([fit.powers * unit, fit.power_sigma * unit, np.full(fit.count, np.nan),
                        np.full(fit.count, np.nan)])
-    return Points(fit.xy, scores, labels, points.frame, fit.sigma, refined=True, physics=physics,
+    xy, sigma = combined_positions(fit.xy, fit.sigma, points.xy, points.sigma, max_shift)
+    return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=physics,
                   **_strength_fields(values, None))
 
 
