@@ -9,11 +9,11 @@ needs ``ADD_BIC`` and a power of at least ``ADD_SIGNIFICANCE`` sigmas (no source
 empty space) and, when the network's support candidates are given, a candidate within
 half the PSF's width (as the wave family's windows add only at heatmap peaks above half
 the threshold); a network point is removed when the BIC is no worse without it (tried
-only where its significance leaves that possible, :func:`_may_go`).  Within one FWHM
-of another source (the resolution of the PSF: there a fit cannot tell one source from
-two, and the PSF's own error splits or merges main lobes) the count stays the
-network's: an addition that ends there is not taken and a network point there is not
-removed (:func:`_unresolved`).  A fitted source
+only where its significance leaves that possible, :func:`_may_go`).  An addition
+that ends within one FWHM of another source is not taken (:func:`_unresolved`): that
+is the PSF's resolution, where a fit cannot tell one source from two and an estimated
+PSF's own error splits main lobes.  (Removals there stay decided by the BIC: a network
+that has not seen dB maps reports one main lobe as several points.)  A fitted source
 that stands for a network point reports the two positions combined by their stated
 uncertainties (:func:`combined_positions`), not the fit's alone: the PSF is estimated
 from the map, and where the map's PSF varies over the view (a beamformer focused in the
@@ -296,8 +296,7 @@ def _may_go(fit: PSFFit, k: int) -> bool:
 
 def _removals(data: Data, current: PSFFit, start_count: int, max_shift: float) -> tuple[PSFFit, int]:
     """Network points (the first ``start_count`` rows) removed, weakest first, while the
-    BIC is no worse without them (tried only where :func:`_may_go` and the point is
-    resolved from the others, :func:`_unresolved`)."""
+    BIC is no worse without them (tried only where :func:`_may_go`)."""
     removed = 0
     rows = list(range(current.count))
     is_network = np.arange(current.count) < start_count
