@@ -95,12 +95,13 @@ def combined_positions(fit_xy: np.ndarray, fit_sigma: np.ndarray, start_xy: np.n
     ``(sigma_fit^-2 + sigma_start^-2)^-1/2``; unpaired sources, and pairs whose start
     sigma is not a positive finite number, keep the fit's."""
     xy, sigma = np.array(fit_xy, dtype=np.float64), np.array(fit_sigma, dtype=np.float64)
-    rows, cols = pairs(xy, np.asarray(start_xy, dtype=np.float64).reshape(-1, 2), max_shift)
+    start = np.asarray(start_xy, dtype=np.float64).reshape(-1, 2)
+    rows, cols = pairs(xy, start, max_shift)
     start_sigma = np.asarray(start_sigma, dtype=np.float64)[cols]
     ok = np.isfinite(start_sigma) & (start_sigma > 0) & np.isfinite(sigma[rows]) & (sigma[rows] > 0)
     rows, cols, start_sigma = rows[ok], cols[ok], start_sigma[ok]
     w_fit, w_start = sigma[rows] ** -2, start_sigma ** -2
-    xy[rows] = (w_fit[:, None] * xy[rows] + w_start[:, None] * np.asarray(start_xy)[cols]) / (w_fit + w_start)[:, None]
+    xy[rows] = (w_fit[:, None] * xy[rows] + w_start[:, None] * start[cols]) / (w_fit + w_start)[:, None]
     sigma[rows] = (w_fit + w_start) ** -0.5
     return xy, sigma
 

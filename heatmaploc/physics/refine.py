@@ -199,7 +199,7 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
     drop = []
     for j in added:
         others = np.setdiff1d(np.arange(len(fit.xy)), [*drop, j])
-        if (len(others) and np.linalg.norm(fit.xy[others] - fit.xy[j], axis=1).min() < separation_limit(fit)) \
+        if within_reach(fit.xy[j], fit.xy[others], separation_limit(fit))[0] \
                 or (candidates is not None and far[j] and not candidates.traced(fit.xy[j])) \
                 or not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift):
             drop.append(int(j))
