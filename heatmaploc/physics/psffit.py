@@ -7,8 +7,7 @@ is the power up to a factor; ``gamma = ln(10) / 10`` for a raw map in dB, fitted
 colormap rendering, whose dB span is unknown).  Powers and the background are solved
 linearly (non-negative least squares, weighted) for given positions; positions (and a
 parametric PSF's width) by nonlinear least squares on the residual in ``v``, with the
-analytic Jacobian of that variable projection for a linear map (:func:`reduced_jacobian`)
-and finite differences for a dB map.
+analytic Jacobian of that variable projection (:func:`reduced_jacobian`).
 
 Noise: a beamformer's power estimate has a standard deviation proportional to the power
 (an estimated cross-spectral matrix), on a floor; in ``linear`` the noise std of a value
@@ -245,9 +244,11 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
             p, pts = unpack(theta)
             cols = design(p, pts, shape, columns)
             powers, background, fitted = solve_linear(data, cols)
+            first = None
             if data.scale == "db":  # one more pass with weights at the fitted power
+                first = (powers, background, fitted)
                 powers, background, fitted = solve_linear(data, cols, fitted)
-            last.update(key=key, value=(cols, powers, background, fitted))
+            last.update(key=key, value=(cols, powers, background, fitted), first=first)
         return last["value"]
 
     def residuals(theta: np.ndarray) -> np.ndarray:
@@ -256,8 +257,8 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
 
     def jacobian(theta: np.ndarray) -> np.ndarray:
         p, pts = unpack(theta)
-        cols, powers, _, fitted = evaluate(theta)
-        jac = reduced_jacobian(data, p, pts, cols, powers, fitted, free_width)
+        cols, powers, background, fitted = evaluate(theta)
+        jac = reduced_jacobian(data, p, pts, cols, powers, background, fitted, free_width, last["first"])
         return jac if move else jac[:, 2 * len(pts):]
 
     width0 = np.array([psf.width] if free_width else [])
@@ -270,11 +271,7 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
         theta0, lo, hi = width0, 0.5 * width0, 2.0 * width0
     theta0 = np.clip(theta0, lo + 1e-9, hi - 1e-9)
     if len(theta0):
-        # a dB map's powers are solved in power while its residual is in dB, so the
-        # variable-projection gradient is not that of its cost: finite differences there
-        # (analytic on the 60 dB maps of configs/bench/point_spread.yaml: F1 at 2 px 0.48, not 0.52)
-        jac_mode = jacobian if data.scale == "linear" else "2-point"
-        result = least_squares(residuals, theta0, jac=jac_mode, diff_step=1e-4, bounds=(lo, hi), x_scale=1.0,
+        result = least_squares(residuals, theta0, jac=jacobian, bounds=(lo, hi), x_scale=1.0,
                                max_nfev=25, ftol=FIT_TOLERANCE, xtol=FIT_TOLERANCE)
         theta, jac = result.x, result.jac
     else:
@@ -290,40 +287,70 @@ def fit(data: Data, psf: PSF, xy: np.ndarray, fit_width: bool = True, max_shift:
 
 
 def reduced_jacobian(data: Data, psf: PSF, xy: np.ndarray, columns: np.ndarray, powers: np.ndarray,
-                     fitted: np.ndarray, with_width: bool) -> np.ndarray:
-    """``(used, 2 n [+ 1])`` Jacobian of a linear map's normalized residual ``r`` in the
-    positions (and the width) with the powers and the background solved again at every
-    step: the variable-projection derivative of Golub and Pereyra,
-    ``-P dB c - (B^+)^T dB^T r``, with ``B`` the weighted design of the free linear
-    parameters (the positive powers and the background), ``P`` the projection off its
-    span and ``dB`` its derivative in one parameter."""
-    if data.scale != "linear":
-        raise ValueError("the variable-projection Jacobian is that of a linear map")
+                     background: float, fitted: np.ndarray, with_width: bool,
+                     first: tuple[np.ndarray, float, np.ndarray] | None = None) -> np.ndarray:
+    """``(used, 2 n [+ 1])`` Jacobian of the normalized residual ``r`` in the positions
+    ``xy (n, 2)`` (and the width) with the powers and the background solved again at
+    every step as :func:`fit` solves them (:func:`solve_linear`).  With ``B = w [A 1]``
+    the weighted design of the free linear parameters (the positive powers, the
+    background), ``c`` their values, ``e = w u - B c`` and ``d`` a derivative in one
+    parameter, the solution moves by
+    ``dc = (B^T B)^-1 (dB^T e - B^T dB c + 2 B^T (e dw / w))`` and the fitted power by
+    ``dA c + [A 1] dc``; ``r`` follows it through ``-1 / noise`` (a linear map, whose
+    weights are fixed: Golub and Pereyra's variable-projection derivative) or
+    ``-1 / (noise gamma u)`` (a dB map: its residual is in dB while its powers are
+    solved in power, in a second pass whose weights ``1 / (noise gamma u1)`` move with
+    the first pass's fitted power ``u1``).  ``columns``: ``(H*W, n)`` (:func:`design`);
+    ``fitted``: the flat fitted power; ``first``: a dB map's first pass (powers,
+    background, flat fitted power)."""
     shape = data.values.shape
     used = data.used.ravel()
     gx, gy = (g.ravel()[used] for g in _grid(tuple(shape)))
-    n = len(xy)
-    noise = (data.noise if data.noise is not None else np.ones(shape)).ravel()[used]
-    scale = 1.0 / noise  # B = A / noise
-    r = _normalized(data, residual_of(data, fitted)).ravel()[used]
-    free = np.flatnonzero(powers > 0)
-    q, rr = np.linalg.qr(np.concatenate([columns[used][:, free], np.ones((len(r), 1))], axis=1) * scale[:, None])
-    slot = {j: i for i, j in enumerate(free)}  # a free source's column in B
-    k = 2 * n + int(with_width)
-    d_model = np.zeros((len(r), k))  # dB c: the model's derivative at fixed powers, in r's units
-    d_dot_r = np.zeros((len(free) + 1, k))  # dB^T r: nonzero in the moved source's column only
+    k = 2 * len(xy) + int(with_width)
+    derivatives = []  # per source: its column's derivative in each of its parameters, as (column index, values)
     for j, (x, y) in enumerate(xy):
         dx, dy = gx - x, gy - y
         kx, ky = psf.gradient(dx, dy)
-        derivatives = [-kx, -ky] + ([-(dx * kx + dy * ky) / psf.width] if with_width else [])
-        for c, d in zip((2 * j, 2 * j + 1, k - 1), derivatives):
-            weighted = scale * d
-            d_model[:, c] += powers[j] * weighted
-            if j in slot:
-                d_dot_r[slot[j], c] += weighted @ r
-    kaufman = -(d_model - q @ (q.T @ d_model))
-    pseudo_t = q @ np.linalg.solve(rr.T, d_dot_r)  # (B^+)^T dB^T r, with B = Q R
-    return kaufman - pseudo_t
+        derivatives.append(list(zip((2 * j, 2 * j + 1, k - 1),
+                                    [-kx, -ky] + ([-(dx * kx + dy * ky) / psf.width] if with_width else []))))
+    u = data.power.ravel()[used]
+    design_used = columns[used]
+
+    def moved(coef: np.ndarray, bg: float, model: np.ndarray, weights_at: np.ndarray | None,
+              weight_rate: np.ndarray | None) -> np.ndarray:
+        """``(used, k)`` derivative of one pass's fitted power (``weight_rate``: ``dw / w``)."""
+        w = 1.0 / np.maximum(power_std(data, used, weights_at), TINY)
+        e = w * (u - model)
+        free = np.flatnonzero(coef > 0)
+        basis = design_used[:, free]
+        if data.scale == "linear" or bg > 0:  # a dB map's background at zero is held there
+            basis = np.concatenate([basis, np.ones((len(u), 1))], axis=1)
+        q, rr = np.linalg.qr(basis * w[:, None])
+        slot = {j: i for i, j in enumerate(free)}  # a free source's column in B
+        d_fixed = np.zeros((len(u), k))  # dA c: the power's derivative at fixed powers
+        d_dot_e = np.zeros((basis.shape[1], k))  # dB^T e: nonzero in the moved source's column only
+        for j, parts in enumerate(derivatives):
+            for c, d in parts:
+                d_fixed[:, c] += coef[j] * d
+                if j in slot:
+                    d_dot_e[slot[j], c] += (w * d) @ e
+        # (B^T B)^-1 B^T x = R^-1 Q^T x, with B = Q R (least squares: a rank-deficient R stays finite)
+        inner = np.linalg.lstsq(rr.T, d_dot_e, rcond=None)[0] - q.T @ (w[:, None] * d_fixed)
+        if weight_rate is not None:
+            inner += 2.0 * q.T @ (e[:, None] * weight_rate)
+        return d_fixed + basis @ np.linalg.lstsq(rr, inner, rcond=None)[0]
+
+    noise = (data.noise if data.noise is not None else np.ones(shape)).ravel()[used]
+    model = fitted[used]
+    if data.scale == "linear":
+        return -moved(powers, background, model, None, None) / noise[:, None]
+    if first is None:
+        raise ValueError("a dB map's Jacobian needs the first pass of its linear solve")
+    coef1, bg1, fitted1 = first
+    model1 = np.maximum(fitted1[used], TINY)
+    weight_rate = -moved(coef1, bg1, fitted1[used], None, None) / model1[:, None]  # w = 1 / (noise gamma u1)
+    d_power = moved(powers, background, model, fitted1, weight_rate)
+    return -d_power / (noise * data.gamma * np.maximum(model, TINY))[:, None]
 
 
 def _covariances(data: Data, psf: PSF, xy: np.ndarray, powers: np.ndarray, jac: np.ndarray, area: float,
