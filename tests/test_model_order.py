@@ -51,3 +51,35 @@ def test_a_missed_source_is_far_above_the_price_and_noise_far_below():
     complete = fitted(image, SOURCES, 2)  # both fitted: what is left is the noise
     (_, energy), = scored_candidates(image - model_image(complete, image.shape), complete, 16, weights, count=1)
     assert energy < 0.5 * addition_price(complete, image)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 30), st.floats(0, 30)), min_size=0, max_size=6),
+       st.lists(st.tuples(st.floats(0, 30), st.floats(0, 30)), min_size=0, max_size=6))
+def test_a_refined_point_inherits_the_score_of_the_network_point_it_is_paired_with_and_no_other(fit, network):
+    """Scores go by the one-to-one pairing that combines positions: each network score
+    is given at most once, a split's second half or an addition gets 0."""
+    from heatmaploc.physics.model_order import pairs
+    from heatmaploc.physics.refine import _inherited
+    from heatmaploc.points import Points
+
+    fit_xy, net_xy = np.array(fit, float).reshape(-1, 2), np.array(network, float).reshape(-1, 2)
+    points = Points(net_xy, scores=0.1 + np.arange(len(net_xy)) / 10.0, labels=np.arange(len(net_xy)) + 1)
+    scores, labels = _inherited(points, fit_xy, 3.0)
+    rows, cols = pairs(fit_xy, net_xy, 3.0)
+    expected = np.zeros(len(fit_xy))
+    expected[rows] = points.scores[cols]
+    np.testing.assert_array_equal(scores, expected)
+    given_labels = labels[labels > 0]
+    assert len(np.unique(given_labels)) == len(given_labels) == len(rows)  # no network point twice
+
+
+def test_of_a_split_in_two_only_one_half_inherits_the_network_score():
+    from heatmaploc.physics.refine import _inherited
+    from heatmaploc.points import Points
+
+    network = Points(np.array([[10.0, 10.0], [20.0, 10.0]]), scores=np.array([0.9, 0.7]))
+    # network point 0 split in two: both halves are near it, only one stands for it
+    fit_xy = np.array([[11.5, 10.0], [10.2, 10.0], [19.0, 10.0]])
+    scores, _ = _inherited(network, fit_xy, 3.0)
+    assert sorted(scores) == [0.0, 0.7, 0.9] and scores[2] == 0.7

@@ -35,7 +35,7 @@ from heatmaploc.physics.family import choose_family, nothing_to_refine
 from heatmaploc.physics.known import stated_family, validate_known
 from heatmaploc.physics.observation import in_view, observed_field, unit_scale
 from heatmaploc.physics.local import LocalSource, refine_locally, window_needs
-from heatmaploc.physics.model_order import fit_reach, paired, separation_limit
+from heatmaploc.physics.model_order import fit_reach, paired, pairs, separation_limit
 from heatmaploc.physics.psfrefine import combined_positions, refine_psf
 from heatmaploc.physics.support import Support, as_support, peaks_near, support_peaks, within_reach
 from heatmaploc.physics.summary import PhysicsEstimate
@@ -282,12 +282,14 @@ def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource
                  max_shift: float = 3.0) -> Points:
     """The :class:`~heatmaploc.points.Points` of the local refinement's ``sources`` (fitted
     on a field divided by ``scale``): a refined or kept point keeps the score and label
-    of the network point nearest its start; an added one has score 0; strengths in the
+    of the network point it is paired with (:func:`_inherited`); an added one has score 0; strengths in the
     image's units, NaN where a point was kept.  ``refined`` is true when any point
     changed."""
     xy = np.array([s.xy for s in sources], dtype=np.float64).reshape(-1, 2)
     sigma = np.array([s.sigma for s in sources], dtype=np.float64)
     scores, labels = _inherited(points, xy, max_shift)
+    added = np.array([s.decision == "added" for s in sources], bool)
+    scores[added], labels[added] = 0.0, 0
     changed = any(s.decision != "kept" for s in sources) or est.removed > 0
     values = np.full((4, len(sources)), np.nan)
     for j, s in enumerate(sources):
@@ -298,16 +300,15 @@ def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource
 
 
 def _inherited(points: Points, xy: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(scores, labels)`` of ``xy (m, 2)``: those of the network point nearest each,
-    within the fit's reach; 0 and label 0 for a point with none."""
+    """``(scores, labels)`` of ``xy (m, 2)``: those of the network point each is paired
+    with one to one within the fit's reach (:func:`~heatmaploc.physics.model_order.pairs`,
+    the pairing the positions are combined by); 0 and label 0 for a point with none (a
+    source the fit added, or the second half of a split)."""
     scores = np.zeros(len(xy))
     labels = np.zeros(len(xy), np.int64)
-    if len(points.xy) and len(xy):
-        dist = np.linalg.norm(xy[:, None, :] - points.xy[None, :, :], axis=2)
-        nearest = dist.argmin(axis=1)
-        close = dist[np.arange(len(xy)), nearest] <= fit_reach(max_shift)
-        scores[close] = points.scores[nearest[close]]
-        labels[close] = points.labels[nearest[close]]
+    rows, cols = pairs(np.asarray(xy, dtype=np.float64).reshape(-1, 2), points.xy, max_shift)
+    scores[rows] = points.scores[cols]
+    labels[rows] = points.labels[cols]
     return scores, labels
 
 
