@@ -282,9 +282,9 @@ def local_points(points: Points, est: PhysicsEstimate, sources: list[LocalSource
                  max_shift: float = 3.0) -> Points:
     """The :class:`~heatmaploc.points.Points` of the local refinement's ``sources`` (fitted
     on a field divided by ``scale``): a refined or kept point keeps the score and label
-    of the network point it is paired with (:func:`_inherited`); an added one has score 0; strengths in the
-    image's units, NaN where a point was kept.  ``refined`` is true when any point
-    changed."""
+    of the network point it is paired with (:func:`_inherited`); an added one has score
+    0; strengths in the image's units, NaN where a point was kept.  ``refined`` is true
+    when any point changed."""
     xy = np.array([s.xy for s in sources], dtype=np.float64).reshape(-1, 2)
     sigma = np.array([s.sigma for s in sources], dtype=np.float64)
     scores, labels = _inherited(points, xy, max_shift)
