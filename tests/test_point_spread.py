@@ -194,6 +194,8 @@ def test_the_reduced_jacobian_is_the_derivative_of_the_solved_residual(scale, no
     def residual(theta):
         return (psffit.residual_of(data, solved(theta)[3][2]) / data.noise).ravel()
 
+    at_truth = np.concatenate([truth.ravel(), [4.0]])
+    assert (np.abs(residual(at_truth)).max() < 1e-8) == (noise == 0)  # the solve itself is exact
     p, cols, first, (powers, background, fitted) = solved(theta)
     assert np.abs(residual(theta)).max() > 0.1  # away from the fit: the residual's own terms count
     analytic = psffit.reduced_jacobian(data, p, theta[:4].reshape(2, 2), cols, powers, background, fitted, True,
