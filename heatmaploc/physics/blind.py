@@ -24,8 +24,13 @@ For one image and the network's points (docs/design.md section 1 coordinates):
 6. **Final fit** on all pixels; each point's ``sigma`` is the fit's Cramér-Rao-style
    standard deviation.
 7. **Fallback.** The result is accepted only if its positions are finite and its
-   residual is down to the noise level (weighted rms ``<= ACCEPT_RATIO``);
-   otherwise the network's points and sigmas are kept and the reason is recorded.
+   residual is down to the noise level: weighted rms ``<= ACCEPT_RATIO`` times the
+   larger of 1 and the residual's own white-noise level (its finest wavelet details,
+   :func:`residual_noise`), so that a noise estimate that came out low (an RGB
+   rendering clipped at its colormap's ends hides part of its noise) does not reject
+   a model that leaves only white noise, while a model that misses structure still
+   fails; otherwise the network's points and sigmas are kept and the reason is
+   recorded.
 
 Known physics (``known``: any of ``kernel``, ``observable``, ``wavelength_px``,
 ``damping``, ``colormap``; ``colormap: None`` for a raw field) is used as given.
@@ -45,7 +50,7 @@ from heatmaploc.physics.forward import OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
 from heatmaploc.physics.known import validate_known
 from heatmaploc.physics.model_order import model_image, outside_ring, paired, residual_candidates, select_count
-from heatmaploc.physics.observation import in_view, observed_field, unit_scale
+from heatmaploc.physics.observation import in_view, observed_field, unit_scale, wavelet_noise
 from heatmaploc.physics.spectrum import amplitude_starts, snapshot_wavelength, wavelength_candidates
 from heatmaploc.physics.summary import PhysicsEstimate
 from heatmaploc.physics.wavefit import WaveFit, fit_wave, warm_strengths
@@ -110,6 +115,22 @@ def _with_first_source(field: np.ndarray, fit: WaveFit, fitter: _Fitter, known: 
     trial = fitter.fit(candidate[None], fit.kernel, fit.observable, fit.wavelength_px, fit.damping,
                        fit.source_size_px, stride, known, max_nfev=12)
     return trial if trial.bic() < fit.bic() else fit
+
+
+def residual_noise(field: np.ndarray, fit: WaveFit, weights: np.ndarray) -> float:
+    """The white-noise std (:func:`~heatmaploc.physics.observation.wavelet_noise`) of
+    ``fit``'s residual over the ``(H, W)`` ``field``, weighted by ``weights`` (in units of
+    the model-free noise estimate): about 1 where that estimate was right, above it
+    where the estimate was low.  A smooth model error, such as a wave the model misses,
+    barely reaches the finest wavelet details."""
+    return wavelet_noise((field - model_image(fit, field.shape)) * weights)
+
+
+def down_to_noise(fit: WaveFit, white: float) -> bool:
+    """Whether ``fit`` explains its image: its weighted residual rms within
+    ``ACCEPT_RATIO`` of the noise, or of the residual's own white-noise level ``white``
+    (:func:`residual_noise`) where that is higher."""
+    return fit.residual_std <= ACCEPT_RATIO * max(1.0, white)
 
 
 def _changes(start: np.ndarray, fitted: np.ndarray, max_shift: float) -> dict[str, int]:
@@ -276,9 +297,13 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
         outside = with_outside_source(best, rings=1)
         if outside.bic() < refit(best.xy, best).bic():
             best = outside
+
+    def explained(fit: WaveFit) -> bool:
+        return down_to_noise(fit, residual_noise(field, fit, weights))
+
     chosen = select_count(field, best, refit, margin, weights).fit
     final = _final_fit(fitter, chosen, known)
-    if final.residual_std > ACCEPT_RATIO:
+    if not explained(final):
         # the network's points led to a fit that does not explain the image: try a source
         # outside the view from two rings of starts, and a greedy search from no source
         empty = refit(np.zeros((0, 2)), chosen)
@@ -288,7 +313,7 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
         better = min(options, key=lambda f: f.bic())
         if better is not options[0]:
             chosen, final = better, _final_fit(fitter, better, known)
-    if ORTHOTROPIC_STARTS and final.residual_std > ACCEPT_RATIO and len(start):
+    if ORTHOTROPIC_STARTS and not explained(final) and len(start):
         # an orthotropic medium: the wavelength along an axis and a ratio across it, by BIC;
         # from the network's points (the isotropic count changes absorb the mismatch)
         oriented = _orthotropic(fitter, refit(start, chosen), known, search_stride)
@@ -298,19 +323,23 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
                   *oriented_final.anisotropy, oriented_final.bic(), final.bic())
         if oriented_final.bic() < final.bic():
             chosen, final = oriented, oriented_final
+    white = residual_noise(field, final, weights)
+    accepted = down_to_noise(final, white)
     final = replace(final, strengths=final.strengths * scale, offset=final.offset * scale + offset,
                     cov_q=final.cov_q * scale**2)
     inside = in_view(final.xy, field.shape)
     if len(final.xy) == 0:  # no source in or out of view: nothing to estimate
-        if final.residual_std > ACCEPT_RATIO:
+        if not accepted:
             return reject(f"residual {final.residual_std:.2f}x the noise level with no source", colormap=colormap,
-                          noise_std=noise, residual_ratio=final.residual_std)
+                          noise_std=noise, residual_ratio=final.residual_std, residual_noise=white)
         return PhysicsEstimate(True, "", colormap=colormap, noise_std=noise, residual_ratio=final.residual_std,
+                               residual_noise=white,
                                count_network=len(start), removed=len(start), seconds=time.perf_counter() - started,
                                mode="global"), final, None
     values = dict(kernel=final.kernel, observable=final.observable, colormap=colormap,
                   wavelength_px=final.wavelength_px, damping=None if final.kernel == "seed" else final.damping,
                   source_size_px=final.source_size_px, noise_std=noise, residual_ratio=final.residual_std,
+                  residual_noise=white,
                   anisotropy_ratio=None if final.anisotropy is None else final.anisotropy[0],
                   anisotropy_angle=None if final.anisotropy is None else final.anisotropy[1],
                   count_network=len(start), count=int(inside.sum()), hidden_sources=int((~inside).sum()),
@@ -320,7 +349,7 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
     if not np.all(np.isfinite(final.xy)) or not np.all(np.isfinite(final.sigma)):
         est, *_ = reject("the fit did not give finite positions", **values)
         return est, None, local
-    if final.residual_std > ACCEPT_RATIO:
+    if not accepted:
         reason = (f"residual {final.residual_std:.2f}x the noise level: no model explains the image "
                   f"(best {final.kernel} {final.observable})")
         est, *_ = reject(reason, **{k: v for k, v in values.items() if k not in ("count_network", "count")})

@@ -38,9 +38,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from skimage.restoration import estimate_sigma
 
 from heatmaploc.physics.blind import ACCEPT_RATIO
+from heatmaploc.physics.observation import wavelet_noise
 from heatmaploc.physics.psffit import DB_GAMMA, is_db_map
 
 PSF_TAIL = 0.06  # median tail ratio below which an image is a point-spread map
@@ -116,7 +116,7 @@ def nothing_to_refine(image: np.ndarray, xy: np.ndarray, candidates: np.ndarray 
     if values.ndim == 3:
         values = values.mean(axis=2)
     values = values.reshape(values.shape[:2])
-    ratio = float(np.std(values)) / max(float(estimate_sigma(values)), np.finfo(float).tiny)
+    ratio = float(np.std(values)) / max(wavelet_noise(values), np.finfo(float).tiny)
     if ratio > ACCEPT_RATIO:
         return None
     return FamilyEvidence("none", float("nan"), 0, f"no point, and the image's std is {ratio:.2f}x its white-noise "

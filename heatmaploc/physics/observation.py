@@ -26,14 +26,12 @@ def observed_field(arr: np.ndarray, name: str, known: Mapping) -> tuple[np.ndarr
         if known.get("colormap") is not None:
             raise ValueError(f"{name}: colormap {known['colormap']!r} given, but the image is a complex field")
         field = arr.reshape(arr.shape[:2]).astype(np.complex128)
-        # the noise of each real data value: the wavelet estimate of both parts
-        noise = math.sqrt(0.5 * (float(estimate_sigma(field.real)) ** 2 + float(estimate_sigma(field.imag)) ** 2))
-        return field, None, np.full(field.shape, noise)
+        return field, None, np.full(field.shape, wavelet_noise(field))
     if channels_of(arr) == 1:
         if known.get("colormap") is not None:
             raise ValueError(f"{name}: colormap {known['colormap']!r} given, but the image has one channel")
         field = arr.reshape(arr.shape[:2]).astype(np.float64)
-        return field, None, np.full(field.shape, float(estimate_sigma(field)))
+        return field, None, np.full(field.shape, wavelet_noise(field))
     rgb = rgb_colours(arr, name)
     colormap = known.get("colormap")
     if colormap is None:
@@ -43,6 +41,15 @@ def observed_field(arr: np.ndarray, name: str, known: Mapping) -> tuple[np.ndarr
         rgb_noise = float(estimate_sigma(rgb, channel_axis=-1, average_sigmas=True))
     field, noise = noisy_inversion(invert_colormap(rgb, colormap), colormap, rgb_noise)
     return field, colormap, noise
+
+
+def wavelet_noise(values: np.ndarray) -> float:
+    """White-noise std of an ``(H, W)`` real or complex array from its finest wavelet
+    details (``skimage.restoration.estimate_sigma``), blind to smooth structure; for a
+    complex array the std of each real data value (both parts pooled)."""
+    if np.iscomplexobj(values):
+        return math.sqrt(0.5 * (float(estimate_sigma(values.real)) ** 2 + float(estimate_sigma(values.imag)) ** 2))
+    return float(estimate_sigma(values))
 
 
 def in_view(xy: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

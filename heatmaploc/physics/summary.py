@@ -25,6 +25,9 @@ class PhysicsEstimate:
             units: the colormap's value in [0, 1] for an RGB rendering).
         residual_ratio: rms of the fit's residual in units of the per-pixel noise
             (1: down to the noise).
+        residual_noise: the white-noise level of that residual (its finest wavelet
+            details) in the same units: above 1 where the model-free noise estimate was
+            low (:func:`heatmaploc.physics.blind.residual_noise`).
         count_network, count: points before and after; added, removed: count changes.
         hidden_sources: sources the fit placed outside the image (not reported).
         seconds: wall time of the refinement.
@@ -56,6 +59,7 @@ class PhysicsEstimate:
     anisotropy_angle: float | None = None
     noise_std: float | None = None
     residual_ratio: float | None = None
+    residual_noise: float | None = None
     count_network: int = 0
     count: int = 0
     added: int = 0
