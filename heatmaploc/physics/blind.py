@@ -276,8 +276,6 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
     lead = _screen(fitter, start, known, signed, spectral, search_stride, damping0, name)
     if lead is None:
         return reject("no wavelength found (no wave in view)", colormap=colormap, noise_std=noise)
-    best = fitter.fit(lead.xy, lead.kernel, lead.observable, lead.wavelength_px, lead.damping, lead.source_size_px,
-                      search_stride, known, max_nfev=25)
 
     def refit(xy: np.ndarray, like: WaveFit) -> WaveFit:
         return fitter.fit(xy, like.kernel, like.observable, like.wavelength_px, like.damping, like.source_size_px,
@@ -291,28 +289,49 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
         lead = min(ring, key=lambda f: f.bic())
         return refit(lead.xy, lead)
 
-    if best.observable == "amplitude":
-        # an amplitude map's residual does not point outside the view (its fringes are
-        # not a kernel): a source there is looked for once, from a ring of starts
-        outside = with_outside_source(best, rings=1)
-        if outside.bic() < refit(best.xy, best).bic():
-            best = outside
-
     def explained(fit: WaveFit) -> bool:
         return down_to_noise(fit, residual_noise(field, fit, weights))
 
-    chosen = select_count(field, best, refit, margin, weights).fit
-    final = _final_fit(fitter, chosen, known)
-    if not explained(final):
-        # the network's points led to a fit that does not explain the image: try a source
-        # outside the view from two rings of starts, and a greedy search from no source
-        empty = refit(np.zeros((0, 2)), chosen)
-        options = [refit(chosen.xy, chosen),
-                   select_count(field, with_outside_source(chosen, rings=2), refit, margin, weights).fit,
-                   select_count(field, empty, refit, margin, weights, max_changes=10).fit]
-        better = min(options, key=lambda f: f.bic())
-        if better is not options[0]:
-            chosen, final = better, _final_fit(fitter, better, known)
+    def searched(lead: WaveFit, alternatives: bool = True) -> tuple[WaveFit, WaveFit]:
+        """The count search from ``lead`` (a screening fit) under its hypothesis:
+        ``(chosen, final)``, the search's fit and its polish on all pixels."""
+        best = fitter.fit(lead.xy, lead.kernel, lead.observable, lead.wavelength_px, lead.damping,
+                          lead.source_size_px, search_stride, known, max_nfev=25)
+        if best.observable == "amplitude":
+            # an amplitude map's residual does not point outside the view (its fringes are
+            # not a kernel): a source there is looked for once, from a ring of starts
+            outside = with_outside_source(best, rings=1)
+            if outside.bic() < refit(best.xy, best).bic():
+                best = outside
+        chosen = select_count(field, best, refit, margin, weights).fit
+        final = _final_fit(fitter, chosen, known)
+        if alternatives and not explained(final):
+            # the network's points led to a fit that does not explain the image: try a source
+            # outside the view from two rings of starts, and a greedy search from no source
+            empty = refit(np.zeros((0, 2)), chosen)
+            options = [refit(chosen.xy, chosen),
+                       select_count(field, with_outside_source(chosen, rings=2), refit, margin, weights).fit,
+                       select_count(field, empty, refit, margin, weights, max_changes=10).fit]
+            better = min(options, key=lambda f: f.bic())
+            if better is not options[0]:
+                chosen, final = better, _final_fit(fitter, better, known)
+        return chosen, final
+
+    chosen, final = searched(lead)
+    if not explained(final) and "kernel" not in known and len(start):
+        # the kernels were screened at the network's points; where it missed sources the
+        # wrong kernel can screen best and its search not recover: each other kernel
+        # goes through the count search too, and the lowest BIC on all pixels wins
+        for kernel in KERNELS:
+            if kernel == lead.kernel or (kernel == "seed" and lead.observable == "amplitude"):
+                continue
+            other = fitter.fit(start, kernel, lead.observable, lead.wavelength_px, lead.damping, 1.0,
+                               2 * search_stride, known, max_nfev=12, robust=False)
+            other_chosen, other_final = searched(other, alternatives=False)
+            log.debug("%s: %s searched too, BIC %.1f (%s %.1f)", name, kernel, other_final.bic(), final.kernel,
+                      final.bic())
+            if other_final.bic() < final.bic():
+                chosen, final = other_chosen, other_final
     if ORTHOTROPIC_STARTS and not explained(final) and len(start):
         # an orthotropic medium: the wavelength along an axis and a ratio across it, by BIC;
         # from the network's points (the isotropic count changes absorb the mismatch)
