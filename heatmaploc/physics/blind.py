@@ -20,7 +20,9 @@ For one image and the network's points (docs/design.md section 1 coordinates):
    on every second pixel; the lowest BIC wins.
 5. **Count** (:mod:`~heatmaploc.physics.model_order`): sources are added at the most
    structured residual (inside the image: reported; outside: modelled, not reported)
-   and removed while the BIC improves.
+   and removed while the BIC improves.  Where that leaves the image unexplained, the
+   other kernels' count searches run too and the lowest BIC wins (the screen read the
+   network's points, which may lack sources).
 6. **Final fit** on all pixels; each point's ``sigma`` is the fit's Cramér-Rao-style
    standard deviation.
 7. **Fallback.** The result is accepted only if its positions are finite and its
