@@ -21,8 +21,9 @@ For one image and the network's points (docs/design.md section 1 coordinates):
 5. **Count** (:mod:`~heatmaploc.physics.model_order`): sources are added at the most
    structured residual (inside the image: reported; outside: modelled, not reported)
    and removed while the BIC improves.  Where that leaves the image unexplained, the
-   other kernels' count searches run too and the lowest BIC wins (the screen read the
-   network's points, which may lack sources).
+   other kernels' count searches run too, and one that explains the image with a
+   lower BIC replaces it (the screen read the network's points, which may lack
+   sources).
 6. **Final fit** on all pixels; each point's ``sigma`` is the fit's Cramér-Rao-style
    standard deviation.
 7. **Fallback.** The result is accepted only if its positions are finite and its
@@ -323,7 +324,9 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
     if not explained(final) and "kernel" not in known and len(start):
         # the kernels were screened at the network's points; where it missed sources the
         # wrong kernel can screen best and its search not recover: each other kernel
-        # goes through the count search too, and the lowest BIC on all pixels wins
+        # goes through the count search too, and replaces it where it explains the image
+        # with a lower BIC (where no isotropic kernel does, as in an anisotropic medium,
+        # the screened one stays the start of what follows)
         for kernel in KERNELS:
             if kernel == lead.kernel or (kernel == "seed" and lead.observable == "amplitude"):
                 continue
@@ -332,7 +335,7 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
             other_chosen, other_final = searched(other, alternatives=False)
             log.debug("%s: %s searched too, BIC %.1f (%s %.1f)", name, kernel, other_final.bic(), final.kernel,
                       final.bic())
-            if other_final.bic() < final.bic():
+            if other_final.bic() < final.bic() and explained(other_final):
                 chosen, final = other_chosen, other_final
     if ORTHOTROPIC_STARTS and not explained(final) and len(start):
         # an orthotropic medium: the wavelength along an axis and a ratio across it, by BIC;
