@@ -297,7 +297,9 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
 
     def searched(lead: WaveFit, alternatives: bool = True) -> tuple[WaveFit, WaveFit]:
         """The count search from ``lead`` (a screening fit) under its hypothesis:
-        ``(chosen, final)``, the search's fit and its polish on all pixels."""
+        ``(chosen, final)``, the search's fit and its polish on all pixels; with
+        ``alternatives``, where that leaves the image unexplained, also the searches
+        from a source outside the view and from no source (the lowest BIC wins)."""
         best = fitter.fit(lead.xy, lead.kernel, lead.observable, lead.wavelength_px, lead.damping,
                           lead.source_size_px, search_stride, known, max_nfev=25)
         if best.observable == "amplitude":
