@@ -107,6 +107,11 @@ class _Fitter:
                         bounds=self.bounds(xy), weights=self.weights, **warm)
 
 
+def _applies(kernel: str, observable: str) -> bool:
+    """Whether ``kernel`` is a hypothesis for ``observable``: the seed kernel is a snapshot's only."""
+    return not (kernel == "seed" and observable == "amplitude")
+
+
 def _with_first_source(field: np.ndarray, fit: WaveFit, fitter: _Fitter, known: Mapping, stride: int,
                        margin: int) -> WaveFit:
     """``fit`` (of no source) or, when its BIC is lower, the fit of one source at the
@@ -195,7 +200,7 @@ def _screen(fitter: _Fitter, start: np.ndarray, known: Mapping, signed: bool, sp
 
     first: dict[str, WaveFit] = {}
     for observable in observables:
-        usable = [k for k in kernels if not (k == "seed" and observable == "amplitude")]
+        usable = [k for k in kernels if _applies(k, observable)]
         starts = starts_for(observable)
         if usable and starts:
             first[observable] = trial("free" if "free" in usable else usable[0], observable, starts)
@@ -203,7 +208,7 @@ def _screen(fitter: _Fitter, start: np.ndarray, known: Mapping, signed: bool, sp
         return None
     lead = min(first.values(), key=lambda f: f.bic())
     others = [trial(k, lead.observable, [lead.wavelength_px]) for k in kernels
-              if k != lead.kernel and not (k == "seed" and lead.observable == "amplitude")]
+              if k != lead.kernel and _applies(k, lead.observable)]
     fits = sorted([lead] + others, key=lambda f: f.bic())
     close = [f for f in fits if f.bic() - fits[0].bic() < CLOSE_CALL_BIC]
     if len(close) < 2:
@@ -330,7 +335,7 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
         # with a lower BIC (where no isotropic kernel does, as in an anisotropic medium,
         # the screened one stays the start of what follows)
         for kernel in KERNELS:
-            if kernel == lead.kernel or (kernel == "seed" and lead.observable == "amplitude"):
+            if kernel == lead.kernel or not _applies(kernel, lead.observable):
                 continue
             other = fitter.fit(start, kernel, lead.observable, lead.wavelength_px, lead.damping, 1.0,
                                2 * search_stride, known, max_nfev=12, robust=False)
