@@ -130,7 +130,8 @@ def evaluate_dataset(loc: Any, dataset: str | Path, radii: Sequence[float] = RAD
     with the truth from ``meta.json`` where it states it), ``wavelength`` (median and
     90th percentile of the relative error, images with a wave in view whose
     ``meta.json`` states the wavelength), and ``seconds`` (per-image refinement time:
-    median, p90, max; and the wall time per image over all workers); the groups gain
+    median, p90, max; and the wall time per image over all workers), ``by_mode`` (per
+    refinement path: point metrics at 2 px and the sigma calibration); the groups gain
     ``after_physics``.
     """
     from heatmaploc.data.index import load_dataset
@@ -227,4 +228,22 @@ def _physics_metrics(index: Any, images: Sequence[np.ndarray], preds: Sequence[P
         pairs = [(e.get(key), e["truth"].get(key)) for e in estimates if e.get("accepted") and key in e["truth"]
                  and e.get("kernel") is not None]
         out[f"{key}_accuracy"] = float(np.mean([a == b for a, b in pairs])) if pairs else float("nan")
+    out["by_mode"] = _by_mode(refined, truths)
     return out, refined
+
+
+def _by_mode(refined: Sequence[Points], truths: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Per refinement path (``Points.physics["mode"]``: ``global``, ``local``,
+    ``windowed``, or ``network`` where the network's points were kept) the images,
+    the point metrics at 2 px and the sigma calibration of that path's points: where
+    the pooled calibration is off, which path's sigmas are."""
+    groups: dict[str, list[int]] = {}
+    for i, pts in enumerate(refined):
+        groups.setdefault(str((pts.physics or {}).get("mode", "network")), []).append(i)
+    out = {}
+    for mode, idx in sorted(groups.items()):
+        preds, trues = [refined[i].xy for i in idx], [truths[i] for i in idx]
+        out[mode] = {"n_images": len(idx), **point_metrics(preds, trues, HEADLINE_RADIUS).to_dict(),
+                     "calibration": asdict(sigma_calibration(preds, [refined[i].sigma for i in idx], trues,
+                                                             HEADLINE_RADIUS))}
+    return out

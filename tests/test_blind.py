@@ -135,6 +135,27 @@ def test_every_kernel_is_searched_where_the_screened_one_leaves_the_image_unexpl
     assert np.linalg.norm(fit.xy[:, None] - sim.points[None], axis=2).min(axis=0).max() < 0.3
 
 
+def test_an_image_wide_fit_of_a_mismatched_medium_widens_its_sigma_by_the_core_move():
+    # image 3 of the +-10 % heterogeneous suite (configs/bench/mismatch.yaml, seed 7601): a
+    # raw snapshot whose image-wide fit is down to the noise while the medium biases the
+    # position by about 13 of the fit's statistical sigmas; the move of a core refit
+    # (physics.local.model_spread) widens the sigma to cover it
+    sim = simulate_image(get_preset("default", kernels=["free", "plate"], medium_speed_variation=0.1), 7601, 3)
+    est, fit = estimate(sim.image, sim.points + 0.3)
+    assert est.accepted and est.mode == "global"
+    # (estimate alone also adds sources that refine_physics's support rule drops)
+    nearest = int(np.linalg.norm(fit.xy - sim.points[0], axis=1).argmin())
+    error = np.abs(fit.xy[nearest] - sim.points[0])
+    assert fit.sigma[nearest] > 0.05 and error.max() <= 2.5 * fit.sigma[nearest]
+    # where the model is true (image 1 of test500: a colormapped plate snapshot) the sigmas stay small
+    sim = simulate_image(get_preset("default"), 2026, 1)
+    est, fit = estimate(sim.image, sim.points + 0.3)
+    assert est.accepted and est.count == len(sim.points) == 4
+    nearest = np.linalg.norm(fit.xy[:, None] - sim.points[None], axis=2).argmin(axis=0)
+    error = np.abs(fit.xy[nearest] - sim.points).max(axis=1)
+    assert np.all(fit.sigma[nearest] < 0.03) and np.all(error <= 3 * fit.sigma[nearest])
+
+
 def test_seismic_is_told_from_bwr_by_its_dark_ends():
     rgb = apply_colormap(field("free", 10.0), "seismic")
     assert identify_colormap(rgb)[0] == "seismic"

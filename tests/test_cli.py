@@ -256,6 +256,13 @@ def test_evaluate_refine_physics_reports_the_estimates(tmp_path, capsys):
     assert len(physics["estimates"]) == 3 and 0.0 <= physics["accepted"] <= 1.0
     assert physics["wavelength"]["median_relative_error"] < 0.01
     assert physics["r2"]["f1"] >= json.loads(out.read_text())["r2"]["f1"]
+    # the paths partition the images, their pairs and their sigma coordinates
+    paths = physics["by_mode"]
+    modes = {e.get("mode", "network") for e in physics["estimates"]}
+    assert set(paths) == modes and "by refinement path" in printed
+    assert sum(p["n_images"] for p in paths.values()) == 3
+    assert sum(p["tp"] for p in paths.values()) == physics["r2"]["tp"]
+    assert sum(p["calibration"]["n_coordinates"] for p in paths.values()) == physics["calibration"]["n_coordinates"]
 
 
 def test_predict_batch_survives_a_bad_file_and_names_it(tmp_path, capsys):

@@ -41,6 +41,15 @@ def print_physics(phys: dict, radii, n_images: int) -> None:
               f"{100 * wl['median_relative_error']:.3f} %, 90th percentile {100 * wl['p90_relative_error']:.3f} %; "
               f"{wl['n_images_fit_used']} images whose fit was used: median "
               f"{100 * wl['median_relative_error_fit_used']:.3f} %")
+    print("by refinement path (points at 2 px; sigma calibration of that path's points):\n"
+          "| path | images | F1@2 | RMSE@2 (px) | count acc | within 1 sigma | within 2 sigma | median sigma (px) |\n"
+          "|---|---|---|---|---|---|---|---|")
+    for mode, sub in phys["by_mode"].items():
+        c = sub["calibration"]
+        shares = (f"{100 * c['within_1sigma']:.1f} % | {100 * c['within_2sigma']:.1f} % | {c['median_sigma']:.3f}"
+                  if c["n_coordinates"] else "- | - | -")
+        print(f"| {mode} | {sub['n_images']} | {sub['f1']:.4f} | {sub['rmse']:.4f} | {sub['count_accuracy']:.4f} | "
+              f"{shares} |")
     accs = [f"{k} {100 * phys[f'{k}_accuracy']:.1f} %" for k in ("kernel", "observable", "colormap")
             if phys[f"{k}_accuracy"] == phys[f"{k}_accuracy"]]
     if accs:

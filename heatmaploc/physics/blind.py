@@ -52,6 +52,7 @@ from heatmaploc.data.io import check_image
 from heatmaploc.physics.forward import OBSERVABLES
 from heatmaploc.physics.kernels import KERNELS
 from heatmaploc.physics.known import validate_known
+from heatmaploc.physics.local import model_spread
 from heatmaploc.physics.model_order import model_image, outside_ring, paired, residual_candidates, select_count
 from heatmaploc.physics.observation import in_view, observed_field, unit_scale, wavelet_noise
 from heatmaploc.physics.spectrum import amplitude_starts, snapshot_wavelength, wavelength_candidates
@@ -356,6 +357,8 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
             chosen, final = oriented, oriented_final
     white = residual_noise(field, final, weights)
     accepted = down_to_noise(final, white)
+    if accepted and len(final.xy):
+        final = replace(final, cov_xy=final.cov_xy + model_spread(field, weights, final, max_shift))
     final = replace(final, strengths=final.strengths * scale, offset=final.offset * scale + offset,
                     cov_q=final.cov_q * scale**2)
     inside = in_view(final.xy, field.shape)

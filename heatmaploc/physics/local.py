@@ -58,6 +58,7 @@ MIN_CORE_PX = 3.0
 MODEL_TOLERANCE = 0.1  # the share of a window's signal rms a local model may leave unexplained beyond the noise
 PLANE_WAVES = 2  # plane waves (free directions) of what arrives from outside a window
 MOVE_CHI2 = 13.8  # chi-square with 2 degrees of freedom at 0.999
+SPREAD_CHI2 = 5.99  # chi-square with 2 degrees of freedom at 0.95: a core move beyond the noise (model_spread)
 LOCAL_WAVELENGTH_RANGE = (0.8, 1.25)  # a window's wavelength, as factors of the image's
 PINNED = 0.98  # a fitted value this close to its upper bound is pinned there
 CANDIDATE_CLEARANCE_PX = 2.0  # a candidate this close to a fitted source is that source
@@ -206,6 +207,30 @@ def polish_cores(field: np.ndarray, weights: np.ndarray, fit: WaveFit, rows: lis
                     bounds=(lo, hi), weights=weights, pixels=pixels, fixed_field=fixed, strengths=fit.strengths[rows],
                     offset=fit.offset)
     return core, (r1 - r0, c1 - c0)
+
+
+def model_spread(field: np.ndarray, weights: np.ndarray, fit: WaveFit, max_shift: float) -> np.ndarray:
+    """``(n, 2, 2)`` covariance that the positions of an image-wide ``fit`` (of
+    ``field`` at unit scale, residuals weighted by ``weights``) gain from the model's
+    own error, which the fit's statistical covariance does not hold: a mismatched
+    medium biases the positions, and the fit absorbs the bias without a trace in the
+    residual.  Each source in view is refitted in its core (:func:`polish_cores`, the
+    rest of the fit held) and moves by ``d``; under a true model that move is noise, of
+    per-coordinate variance ``v = sigma_core^2 - sigma_fit^2`` (the core's estimate is
+    the less efficient of the two; Hausman's test), so where ``|d|^2 / v`` exceeds
+    ``SPREAD_CHI2`` the move is the model's and ``|d|^2 / 2 - v`` per coordinate is the
+    spread added.  Sources out of view, and moves within the noise, add nothing."""
+    h, w = field.shape
+    whole = Window(np.arange(len(fit.xy)), np.zeros(0, np.int64), (0, h), (0, w))
+    spread = np.zeros((len(fit.xy), 2, 2))
+    inside = (fit.xy[:, 0] >= -0.5) & (fit.xy[:, 0] <= w - 0.5) & (fit.xy[:, 1] >= -0.5) & (fit.xy[:, 1] <= h - 0.5)
+    for r in np.flatnonzero(inside):
+        core, _ = polish_cores(field, weights, fit, [int(r)], whole, max_shift)
+        move = float(np.sum((core.xy[0] - fit.xy[r]) ** 2))
+        noise = float(core.sigma[0]) ** 2 - float(fit.sigma[r]) ** 2
+        if np.isfinite(move) and np.isfinite(noise) and move > SPREAD_CHI2 * max(noise, 0.0):
+            spread[r] = max(0.0, 0.5 * move - noise) * np.eye(2)
+    return spread
 
 
 def correlation_area(residual: np.ndarray, reach: float) -> float:
