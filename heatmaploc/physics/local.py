@@ -45,6 +45,7 @@ import numpy as np
 
 from heatmaploc.physics.forward import map_offsets, radial_fields
 from heatmaploc.physics.kernels import FIT_TABLE_STEP
+from heatmaploc.physics.observation import in_view
 from heatmaploc.physics.wavefit import DAMPING_MAX, SOURCE_SIZE_RANGE, WaveFit, fit_wave, warm_strengths
 from heatmaploc.physics.waveproblem import FitOptions, Hypothesis, PlaneWaves
 from heatmaploc.physics.wavelinear import plane_wave_paths
@@ -223,8 +224,7 @@ def model_spread(field: np.ndarray, weights: np.ndarray, fit: WaveFit, max_shift
     h, w = field.shape
     whole = Window(np.arange(len(fit.xy)), np.zeros(0, np.int64), (0, h), (0, w))
     spread = np.zeros((len(fit.xy), 2, 2))
-    inside = (fit.xy[:, 0] >= -0.5) & (fit.xy[:, 0] <= w - 0.5) & (fit.xy[:, 1] >= -0.5) & (fit.xy[:, 1] <= h - 0.5)
-    for r in np.flatnonzero(inside):
+    for r in np.flatnonzero(in_view(fit.xy, field.shape)):
         core, _ = polish_cores(field, weights, fit, [int(r)], whole, max_shift)
         move = float(np.sum((core.xy[0] - fit.xy[r]) ** 2))
         noise = float(core.sigma[0]) ** 2 - float(fit.sigma[r]) ** 2
