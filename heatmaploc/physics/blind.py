@@ -25,7 +25,9 @@ For one image and the network's points (docs/design.md section 1 coordinates):
    lower BIC replaces it (the screen read the network's points, which may lack
    sources).
 6. **Final fit** on all pixels; each point's ``sigma`` is the fit's Cramér-Rao-style
-   standard deviation.
+   standard deviation, widened where the image is explained but a refit of the
+   source's core moves it beyond the noise (:func:`~heatmaploc.physics.local.model_spread`:
+   a mismatched medium's bias, which the residual does not show).
 7. **Fallback.** The result is accepted only if its positions are finite and its
    residual is down to the noise level: weighted rms ``<= ACCEPT_RATIO`` times the
    larger of 1 and the residual's own white-noise level (its finest wavelet details,

@@ -229,7 +229,7 @@ def model_spread(field: np.ndarray, weights: np.ndarray, fit: WaveFit, max_shift
         move = float(np.sum((core.xy[0] - fit.xy[r]) ** 2))
         noise = float(core.sigma[0]) ** 2 - float(fit.sigma[r]) ** 2
         if np.isfinite(move) and np.isfinite(noise) and move > SPREAD_CHI2 * max(noise, 0.0):
-            spread[r] = max(0.0, 0.5 * move - noise) * np.eye(2)
+            spread[r] = (0.5 * move - noise) * np.eye(2)  # positive: move > 5.99 max(v, 0) >= 2 v
     return spread
 
 
