@@ -14,8 +14,9 @@ torch's, which are not safe to use after a fork.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
 
@@ -57,3 +58,17 @@ def single_threaded_pool(workers: int, fork: bool = False) -> Iterator[ProcessPo
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def bounded_map(pool: Executor, fn: Callable, items: Iterable, ahead: int) -> Iterator:
+    """``fn(item)`` of each of ``items`` on ``pool``, yielded in order, with at most
+    ``ahead`` items submitted and not yet yielded: unlike ``pool.map``, which submits
+    every item at once, the inputs and results held stay bounded whatever their
+    number (thousands of windows of a large image)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()

@@ -6,7 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heatmaploc.physics.fdsolve import Medium, solve_field
-from heatmaploc.physics.local import correlation_area, refine_locally
+from heatmaploc.physics.forward import observe, wave_field
+from heatmaploc.physics.kernels import wavenumber
+from heatmaploc.physics.local import correlation_area, refine_locally, refine_window
 from heatmaploc.physics.windows import window_layout
 from heatmaploc.physics.wavefit import fit_wave
 from heatmaploc.physics.waveproblem import Hypothesis, PlaneWaves
@@ -217,3 +219,30 @@ def test_local_points_report_strengths_in_the_images_units_however_small():
     assert out.phase[0] == pytest.approx(0.3) and out.phase_sigma[0] == pytest.approx(0.01)
     assert np.isnan(out.strength[1]) and np.isnan(out.phase[1])
     assert out.refined and list(out.scores) == [0.9, 0.8]
+
+
+def test_windows_fitted_on_their_own_pixels_and_in_worker_processes_give_the_same_sources():
+    # eight sources a few wavelengths apart: eight windows, each fitted on the whole field,
+    # on its crop in this process, and on its crop in two worker processes
+    truth = np.array([[12.3 + 23.0 * i, 12.0 + 14.6 * (i % 2)] for i in range(8)])
+    q = np.exp(1j * np.arange(8)) * (1.0 + 0.1 * np.arange(8))
+    u = wave_field("free", truth, q, np.arange(190), np.arange(40), wavenumber(7.0, 0.05), 0.8)
+    clean = observe(u, "snapshot", 0.2)
+    noise = clean.std() / 30.0
+    field = clean + np.random.default_rng(4).normal(0.0, noise, clean.shape)
+    weights = np.full(field.shape, 1.0 / noise)
+    start = truth + np.random.default_rng(5).normal(0.0, 0.4, truth.shape)
+    sigma = np.full(8, 0.4)
+    hypothesis = Hypothesis("free", "snapshot", 7.0, 0.05, 0.8)
+    windows = window_layout(start, field.shape, 7.0)
+    assert len(windows) == 8
+    whole = [s for win in windows
+             for s in refine_window(field, weights, win, start, sigma, np.zeros(8, bool), hypothesis)]
+    serial = refine_locally(field, weights, start, sigma, hypothesis, workers=1)
+    pooled = refine_locally(field, weights, start, sigma, hypothesis, workers=2)
+    assert [s.decision for s in whole] == [s.decision for s in serial] == [s.decision for s in pooled]
+    assert sum(s.decision == "refined" for s in serial) >= 6
+    np.testing.assert_allclose([s.xy for s in serial], [s.xy for s in whole], atol=1e-4)  # rounding only
+    np.testing.assert_array_equal([s.xy for s in pooled], [s.xy for s in serial])
+    np.testing.assert_array_equal([s.sigma for s in pooled], [s.sigma for s in serial])
+    assert np.max(np.linalg.norm(np.array([s.xy for s in serial]) - truth, axis=1)) < 0.2

@@ -83,3 +83,28 @@ def test_of_a_split_in_two_only_one_half_inherits_the_network_score():
     fit_xy = np.array([[11.5, 10.0], [10.2, 10.0], [19.0, 10.0]])
     scores, _ = _inherited(network, fit_xy, 3.0)
     assert sorted(scores) == [0.0, 0.7, 0.9] and scores[2] == 0.7
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 25), st.integers(0, 25), st.floats(4.0, 60.0), st.integers(0, 2**31 - 1))
+def test_the_pairing_by_groups_is_a_least_distance_assignment_of_the_most_pairs(m, n, side, seed):
+    """pairs() solves the assignment per connected group of the within-reach graph; the
+    dense assignment of all points at once (far pairs at a prohibitive cost) finds as
+    many pairs with the same total distance."""
+    from scipy.optimize import linear_sum_assignment
+
+    from heatmaploc.physics.model_order import fit_reach, pairs
+
+    rng = np.random.default_rng(seed)
+    fit_xy, net_xy = rng.uniform(0, side, (m, 2)), rng.uniform(0, side, (n, 2))
+    rows, cols = pairs(fit_xy, net_xy, 3.0)
+    assert len(set(rows.tolist())) == len(rows) and len(set(cols.tolist())) == len(cols)
+    distance = np.linalg.norm(fit_xy[rows] - net_xy[cols], axis=1)
+    assert np.all(distance <= fit_reach(3.0))
+    expected = np.zeros(0)
+    if m and n:
+        dense = np.linalg.norm(fit_xy[:, None] - net_xy[None], axis=2)
+        r, c = linear_sum_assignment(np.where(dense <= fit_reach(3.0), dense, 1e9))
+        expected = dense[r, c][dense[r, c] <= fit_reach(3.0)]
+    assert len(distance) == len(expected)
+    assert abs(distance.sum() - expected.sum()) < 1e-9

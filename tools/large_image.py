@@ -20,6 +20,18 @@ prediction's own) with the shipped model and its default test-time augmentation:
 
 Writes ``large.json``, ``large.md`` and ``large.png`` (a crop across tile seams:
 truth, predictions and the seams) to ``--out``.
+
+    python tools/large_image.py --data /tmp/large4000 --refine physics --workers 2 --out docs/benchmark/large_refine
+
+measures the physics refinement instead (docs/design.md section 5b, *windowed*): the
+shipped network's points and support (tiled, default test-time augmentation), then
+:meth:`~heatmaploc.Localizer.refine` of the whole image with ``--workers`` processes
+sharing its windows: wall and CPU seconds (this process and its workers), peak
+resident memory of this process and, during the refinement, of this process and its
+workers together (sampled), and F1 at 1 and 2 px, RMSE
+at 2 px and the count of the network's and the refined points against the truth.
+Writes ``refine.json``, ``refine.md`` and ``refine.png`` (a crop: truth, network,
+refined) to ``--out``.
 """
 from __future__ import annotations
 
@@ -161,6 +173,166 @@ def measure(data: Path, crops: int) -> dict:
     }
 
 
+def process_tree_rss_gib() -> float:
+    """Resident memory of this process and its children now (``VmRSS``, GiB)."""
+    total = 0
+    pids = ["self"] + [c for t in Path("/proc/self/task").iterdir()
+                       for c in (t / "children").read_text().split()]
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:  # the child ended meanwhile
+            pass
+    return total / 2**20
+
+
+class TreePeak:
+    """The largest :func:`process_tree_rss_gib` seen while the ``with`` block runs,
+    sampled every ``every`` seconds by a thread (a spike between samples is missed)."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        import threading
+
+        self.every, self.peak, self._stop = every, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, process_tree_rss_gib())
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "TreePeak":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def measure_refinement(data: Path, workers: int) -> dict:
+    """Runs in the child process: the network, then the physics refinement of the whole
+    image (module docstring)."""
+    import collections
+    import resource
+    import time
+
+    from heatmaploc import Localizer
+    from heatmaploc.data.index import load_dataset
+    from heatmaploc.data.io import read_image
+    from heatmaploc.metrics import point_metrics
+
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    reset_peak_rss()
+    image = read_image(data / "images" / "large.npy")
+    truth = load_dataset(data)[0].points
+    loc = Localizer.default(device="cpu")
+    wall, cpu = time.perf_counter(), time.process_time()
+    points, support = loc.predict_with_support(image)
+    t_net, c_net = time.perf_counter() - wall, time.process_time() - cpu
+    rss_net = peak_rss_gib()
+    wall, cpu, cpu_children = time.perf_counter(), time.process_time(), children_cpu()
+    with TreePeak() as tree:
+        refined = loc.refine([image], [points], [support], workers=workers)[0]
+    t_ref = time.perf_counter() - wall
+    c_ref, c_workers = time.process_time() - cpu, children_cpu() - cpu_children
+    physics = refined.physics or {}
+
+    def scores(xy):
+        one, two = point_metrics([xy], [truth], 1.0), point_metrics([xy], [truth], 2.0)
+        return {"count": int(len(xy)), "f1_r1": one.f1, "f1_r2": two.f1, "rmse_r2": two.rmse}
+
+    h, w = image.shape[:2]
+    return {
+        "image": {"shape": [h, w], "dtype": str(image.dtype), "megapixels": h * w / 1e6},
+        "tiling": {"size": loc.tiling.size, "overlap": loc.tiling.overlap, "tta": loc.tta},
+        "truth": len(truth), "workers": workers,
+        "seconds_network": t_net, "cpu_seconds_network": c_net,
+        "seconds_refine": t_ref, "cpu_seconds_refine_parent": c_ref, "cpu_seconds_refine_workers": c_workers,
+        "peak_rss_gib_network": rss_net, "peak_rss_gib": peak_rss_gib(),
+        "peak_rss_gib_refine_all_processes": tree.peak,
+        "network": scores(points.xy), "refined": scores(refined.xy),
+        "mode": physics.get("mode"), "reason": physics.get("reason"),
+        "model": {k: physics.get(k) for k in ("kernel", "observable", "wavelength_px", "damping", "source_size_px",
+                                              "colormap")},
+        "decisions": dict(collections.Counter(s["decision"] for s in physics.get("sources", []))),
+        "points": points.xy.tolist(), "refined_points": refined.xy.tolist(),
+    }
+
+
+def report_refinement(result: dict, data: Path, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from heatmaploc.data.index import load_dataset
+    from heatmaploc.data.io import read_image, write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    network = np.asarray(result.pop("points")).reshape(-1, 2)
+    refined = np.asarray(result.pop("refined_points")).reshape(-1, 2)
+    write_json(out / "refine.json", result)
+    net, ref, model = result["network"], result["refined"], result["model"]
+    total = result["seconds_network"] + result["seconds_refine"]
+    cpu = result["cpu_seconds_refine_parent"] + result["cpu_seconds_refine_workers"]
+    lines = [
+        "# Physics refinement of a large dense field",
+        "",
+        f"Image: {result['image']['shape'][1]} x {result['image']['shape'][0]} {result['image']['dtype']}, "
+        f"{result['truth']} sources (`tools/large_image.py`, default preset drawn at its highest density). "
+        f"Shipped model, tta {result['tiling']['tta']}, tiles of at most {result['tiling']['size']} px; then "
+        f"`Localizer.refine` with {result['workers']} worker processes sharing the windows; CPU.",
+        "",
+        f"Path: {result['mode']} ({result['reason']}). Model: {model['kernel']} kernel, {model['observable']}, "
+        f"wavelength {model['wavelength_px']} px, damping {model['damping']}, colormap {model['colormap']}. "
+        f"Decisions: {', '.join(f'{k} {v}' for k, v in sorted(result['decisions'].items()))}.",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| network (tiled) | {result['seconds_network']:.1f} s |",
+        f"| refinement, wall clock | {result['seconds_refine']:.1f} s |",
+        f"| refinement, CPU seconds (this process + workers) | {result['cpu_seconds_refine_parent']:.1f} + "
+        f"{result['cpu_seconds_refine_workers']:.1f} = {cpu:.1f} s |",
+        f"| network and refinement, wall clock | {total:.1f} s ({total / 60:.1f} min) |",
+        f"| peak resident memory of this process: after the network / at the end | "
+        f"{result['peak_rss_gib_network']:.2f} / {result['peak_rss_gib']:.2f} GiB |",
+        f"| during the refinement, this process and its workers together (sampled every 0.2 s) | "
+        f"{result['peak_rss_gib_refine_all_processes']:.2f} GiB |",
+        "",
+        "| points | count (truth " + str(result["truth"]) + ") | F1 at 1 px | F1 at 2 px | RMSE at 2 px |",
+        "|---|---|---|---|---|",
+        f"| network | {net['count']} | {net['f1_r1']:.4f} | {net['f1_r2']:.4f} | {net['rmse_r2']:.4f} px |",
+        f"| refined | {ref['count']} | {ref['f1_r1']:.4f} | {ref['f1_r2']:.4f} | {ref['rmse_r2']:.4f} px |",
+        "",
+        "![a crop: truth, network, refined](refine.png)",
+        "",
+    ]
+    (out / "refine.md").write_text("\n".join(lines))
+    image = read_image(data / "images" / "large.npy")
+    truth = load_dataset(data)[0].points
+    y0 = x0 = max(min(image.shape[:2]) // 2 - 128, 0)
+    view = image[y0 : y0 + 256, x0 : x0 + 256]
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(view if view.ndim == 3 else view.astype(float), cmap="gray")
+    for pts_, style in ((truth, dict(marker="o", mfc="none", mec="white", ms=9, ls="none", label="truth")),
+                        (network, dict(marker="+", color="cyan", ms=8, ls="none", label="network")),
+                        (refined, dict(marker="x", color="red", ms=7, ls="none", label="refined"))):
+        sel = pts_[(pts_[:, 0] >= x0) & (pts_[:, 0] < x0 + 256) & (pts_[:, 1] >= y0) & (pts_[:, 1] < y0 + 256)]
+        ax.plot(sel[:, 0] - x0, sel[:, 1] - y0, **style)
+    ax.set_title(f"crop at ({x0}, {y0}) of the {image.shape[1]} px field")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "refine.png", dpi=110)
+    plt.close(fig)
+
+
 def report(result: dict, data: Path, out: Path) -> None:
     import matplotlib
 
@@ -241,24 +413,29 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=4000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--crops", type=int, default=4, help="1024 px crops predicted whole for comparison")
+    parser.add_argument("--refine", choices=["physics"], help="measure the physics refinement instead")
+    parser.add_argument("--workers", type=int, default=2, help="processes sharing the refinement's windows")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     data = Path(args.data)
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: at least 1")
     if args.child:
-        print(json.dumps(measure(data, args.crops)))
+        print(json.dumps(measure_refinement(data, args.workers) if args.refine else measure(data, args.crops)))
         return
     if not (data / "points.csv").is_file():
         simulate(data, args.size, args.seed)
-    child = subprocess.run([sys.executable, __file__, "--data", str(data), "--crops", str(args.crops), "--child"],
-                           capture_output=True, text=True)
+    extra = ["--refine", args.refine, "--workers", str(args.workers)] if args.refine else []
+    child = subprocess.run([sys.executable, __file__, "--data", str(data), "--crops", str(args.crops), "--child",
+                            *extra], capture_output=True, text=True)
     if child.returncode != 0:
         sys.exit(f"measurement failed:\n{child.stderr[-2000:]}")
     result = json.loads(child.stdout.strip().splitlines()[-1])
-    summary = {k: v for k, v in result.items() if k != "points"}
+    summary = {k: v for k, v in result.items() if k not in ("points", "refined_points")}
     print(json.dumps(summary, indent=1))
     if args.out:
-        report(result, data, Path(args.out))
-        print(f"report: {args.out}/large.md")
+        (report_refinement if args.refine else report)(result, data, Path(args.out))
+        print(f"report: {args.out}/{'refine' if args.refine else 'large'}.md")
 
 
 if __name__ == "__main__":

@@ -149,7 +149,8 @@ def add_refine_option(p, physics: bool = False) -> None:
                             "wavelength_px=14.2, damping=0.01, colormap=jet or colormap=none for raw fields; "
                             "family=wave or family=psf, with scale=db|linear and psf=PSF.npy for a power map)")
         p.add_argument("--workers", type=positive_int, default=None,
-                       help="with --refine physics: processes for the refinement (default: one per CPU)")
+                       help="with --refine physics: processes for the refinement, shared by the images or, for one "
+                            "image, by its windows (default: one per CPU)")
 
 
 def physics_options(args) -> dict[str, Any] | None:

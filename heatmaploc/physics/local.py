@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from heatmaploc.physics.forward import map_offsets, radial_fields
 from heatmaploc.physics.kernels import FIT_TABLE_STEP
@@ -49,6 +50,7 @@ from heatmaploc.physics.observation import in_view
 from heatmaploc.physics.wavefit import DAMPING_MAX, SOURCE_SIZE_RANGE, WaveFit, fit_wave, warm_strengths
 from heatmaploc.physics.waveproblem import FitOptions, Hypothesis, PlaneWaves
 from heatmaploc.physics.wavelinear import plane_wave_paths
+from heatmaploc.processes import bounded_map, single_threaded_pool
 from heatmaploc.physics.windows import NEIGHBOUR_WAVELENGTHS, Window, box, box_distance, window_layout, window_radius
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,8 @@ SPREAD_CHI2 = 5.99  # chi-square with 2 degrees of freedom at 0.95: a core move 
 LOCAL_WAVELENGTH_RANGE = (0.8, 1.25)  # a window's wavelength, as factors of the image's
 PINNED = 0.98  # a fitted value this close to its upper bound is pinned there
 CANDIDATE_CLEARANCE_PX = 2.0  # a candidate this close to a fitted source is that source
+TASKS_AHEAD = 8  # windows submitted per worker ahead of the one awaited (bounded memory)
+MIN_WINDOWS_PER_WORKER = 4  # fewer windows than this per process are not worth a process's start (about 1 s)
 
 
 @dataclass(frozen=True)
@@ -349,21 +353,54 @@ def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: in
 
 
 def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma: np.ndarray,
-                   hypothesis: Hypothesis, candidates: np.ndarray | None = None, max_shift: float = 3.0
-                   ) -> list[LocalSource]:
+                   hypothesis: Hypothesis, candidates: np.ndarray | None = None, max_shift: float = 3.0,
+                   workers: int = 1) -> list[LocalSource]:
     """Every network point ``xy (n, 2)`` (sigmas ``(n,)``) and every support candidate
     ``(c, 2)`` farther than ``CANDIDATE_CLEARANCE_PX`` from them through the windows of
     :func:`window_layout` (:func:`refine_window`): the network points refined, kept or
     removed, the candidates added or dropped.  ``field`` and ``weights`` as in
-    :func:`refine_window`.  Returns the reported sources, window by window."""
+    :func:`refine_window`.  Each window is fitted on its own pixels alone
+    (:func:`window_task`), so up to ``workers`` processes (single-threaded BLAS, at
+    least ``MIN_WINDOWS_PER_WORKER`` windows each) share the windows with the same
+    result as one.  Returns the reported sources, window by
+    window."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     cand = np.zeros((0, 2)) if candidates is None else np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
     if len(cand) and len(xy):
-        cand = cand[np.min(np.linalg.norm(cand[:, None] - xy[None], axis=2), axis=1) >= CANDIDATE_CLEARANCE_PX]
+        cand = cand[cKDTree(xy).query(cand, k=1)[0] >= CANDIDATE_CLEARANCE_PX]
     points = np.vstack([xy, cand])
     tentative = np.r_[np.zeros(len(xy), bool), np.ones(len(cand), bool)]
     sigmas = np.r_[np.asarray(sigma, dtype=np.float64).reshape(len(xy)), np.full(len(cand), np.nan)]
-    out: list[LocalSource] = []
-    for window in window_layout(points, field.shape, hypothesis.wavelength_px):
-        out += refine_window(field, weights, window, points, sigmas, tentative, hypothesis, max_shift)
-    return out
+    windows = window_layout(points, field.shape, hypothesis.wavelength_px)
+    tasks = (window_task(field, weights, window, points, sigmas, tentative, hypothesis, max_shift)
+             for window in windows)
+    workers = max(1, min(int(workers), len(windows) // MIN_WINDOWS_PER_WORKER))
+    if workers == 1:
+        done = [_refine_task(task) for task in tasks]
+    else:
+        with single_threaded_pool(workers) as pool:
+            done = list(bounded_map(pool, _refine_task, tasks, TASKS_AHEAD * workers))
+    return [source for sources in done for source in sources]
+
+
+def window_task(field: np.ndarray, weights: np.ndarray, window: Window, xy: np.ndarray, sigma: np.ndarray,
+                tentative: np.ndarray, hypothesis: Hypothesis, max_shift: float) -> tuple:
+    """The arguments of :func:`refine_window` for ``window`` on its own pixels: the
+    ``field`` and ``weights`` cropped to it, its members and neighbours (rows of
+    ``xy (n, 2)``, ``sigma (n,)``, ``tentative (n,)``) renumbered and moved to the
+    crop's coordinates, and the crop's ``(x, y)`` origin last.  A window's fit reads
+    no pixel outside it, so the crop changes nothing but what a worker receives."""
+    (r0, r1), (c0, c1) = window.rows, window.cols
+    rows = np.concatenate([window.members, window.neighbours]).astype(np.int64)
+    k = len(window.members)
+    crop = Window(np.arange(k), np.arange(k, len(rows)), (0, r1 - r0), (0, c1 - c0))
+    origin = np.array([c0, r0], dtype=np.float64)
+    return (np.ascontiguousarray(field[r0:r1, c0:c1]), np.ascontiguousarray(weights[r0:r1, c0:c1]), crop,
+            xy[rows] - origin, sigma[rows], tentative[rows], hypothesis, max_shift, origin)
+
+
+def _refine_task(task: tuple) -> list[LocalSource]:
+    """:func:`refine_window` of one :func:`window_task`, positions back in the image's
+    coordinates."""
+    *args, origin = task
+    return [replace(s, xy=s.xy + origin) for s in refine_window(*args)]

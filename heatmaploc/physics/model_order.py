@@ -35,6 +35,9 @@ import numpy as np
 from scipy.ndimage import gaussian_filter
 from scipy.optimize import linear_sum_assignment
 from scipy.signal import fftconvolve
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 from heatmaploc.physics.forward import map_offsets, observe, radial_fields, tabulated_kernel
 from heatmaploc.physics.kernels import FIT_TABLE_STEP
@@ -79,13 +82,32 @@ def paired(fitted: np.ndarray, start: np.ndarray, max_shift: float) -> tuple[np.
 def pairs(fitted: np.ndarray, start: np.ndarray, max_shift: float) -> tuple[np.ndarray, np.ndarray]:
     """``(k,)`` row indices into ``fitted (m, 2)`` and ``(k,)`` into ``start (n, 2)``
     of the pairs of :func:`paired`."""
+    fitted = np.asarray(fitted, dtype=np.float64).reshape(-1, 2)
+    start = np.asarray(start, dtype=np.float64).reshape(-1, 2)
     if not (len(fitted) and len(start)):
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    dist = np.linalg.norm(fitted[:, None, :] - start[None, :, :], axis=2)
     reach = fit_reach(max_shift)
-    rows, cols = linear_sum_assignment(np.where(dist <= reach, dist, 1e9))
-    close = dist[rows, cols] <= reach
-    return rows[close], cols[close]
+    m = len(fitted)
+    # points farther apart than the reach never pair, so the assignment splits into the
+    # connected groups of the within-reach graph (thousands of points on a large image:
+    # one dense matrix would need gigabytes)
+    near = cKDTree(fitted).sparse_distance_matrix(cKDTree(start), reach * (1 + 1e-9), output_type="coo_matrix")
+    graph = coo_matrix((np.ones(near.nnz), (near.row, near.col + m)), shape=(m + len(start),) * 2)
+    _, labels = connected_components(graph, directed=False)
+    found_rows, found_cols = [], []
+    for group in np.unique(labels[near.row]):
+        members = np.flatnonzero(labels == group)
+        r, c = members[members < m], members[members >= m] - m
+        dist = np.linalg.norm(fitted[r][:, None, :] - start[c][None, :, :], axis=2)
+        rows, cols = linear_sum_assignment(np.where(dist <= reach, dist, 1e9))
+        close = dist[rows, cols] <= reach
+        found_rows.append(r[rows[close]])
+        found_cols.append(c[cols[close]])
+    if not found_rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows, cols = np.concatenate(found_rows), np.concatenate(found_cols)
+    order = np.argsort(rows, kind="stable")
+    return rows[order], cols[order]
 
 
 def model_image(fit: WaveFit, shape: tuple[int, int]) -> np.ndarray:

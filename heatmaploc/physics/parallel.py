@@ -23,10 +23,10 @@ from heatmaploc.processes import single_threaded, single_threaded_pool
 log = logging.getLogger(__name__)
 
 
-def _refine_one(args: tuple) -> Points:
+def _refine_one(args: tuple, window_workers: int = 1) -> Points:
     image, points, known, name, candidates = args
     try:
-        return refine_physics(image, points, known, name, candidates=candidates)
+        return refine_physics(image, points, known, name, candidates=candidates, workers=window_workers)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         log.warning("%s: physics refinement failed (%s); keeping the network's points", name, err)
         return replace(points, refined=False, physics=PhysicsEstimate(False, f"error: {err}", count=points.count,
@@ -39,15 +39,18 @@ def refine_many(images: Sequence[np.ndarray], points: Sequence[Points], known: M
     """:func:`~heatmaploc.physics.refine.refine_physics` of each image, in order, on
     ``workers`` processes (default: the CPU count; 1 runs here); ``candidates[i]``: the
     :class:`~heatmaploc.physics.support.Support` of image ``i``, or its heatmap peaks
-    above the support floor (points or ``(c, 2)``)."""
+    above the support floor (points or ``(c, 2)``).  Images share the processes; a
+    single image (or ``workers`` above the images' count) runs here and its windows
+    share them instead (:func:`~heatmaploc.physics.local.refine_locally`)."""
     names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
     cands = [None] * len(images) if candidates is None else [getattr(c, "xy", c) for c in candidates]
     jobs = [(np.asarray(im), pts, dict(known or {}), nm, c) for im, pts, nm, c in zip(images, points, names, cands)]
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    asked = max(1, workers or os.cpu_count() or 1)
+    workers = min(asked, len(jobs))
     bar = dict(total=len(jobs), desc="physics", unit="img", disable=not progress)
-    if workers == 1:
+    if workers <= 1:
         with single_threaded():
-            return [_refine_one(job) for job in tqdm(jobs, **bar)]
+            return [_refine_one(job, asked) for job in tqdm(jobs, **bar)]
     with single_threaded_pool(workers) as pool:
         return list(tqdm(pool.map(_refine_one, jobs), **bar))
 

@@ -47,11 +47,12 @@ log = logging.getLogger(__name__)
 
 NETWORK_SIGMA_FALLBACK = 0.5  # pixels: the network point's sigma where its model gives none
 WINDOWED_ABOVE_PX = 1024 * 1024  # images with more pixels are refined window by window (an image-wide fit's memory)
-ESTIMATION_CROP_PX = 192  # side of the crop a windowed image's model is estimated on
+ESTIMATION_CROP_PX = 128  # side of the crop a windowed image's model is estimated on (the image-wide fit's size)
 
 
 def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
-                   max_shift: float = 3.0, candidates: Support | np.ndarray | None = None) -> Points:
+                   max_shift: float = 3.0, candidates: Support | np.ndarray | None = None,
+                   workers: int = 1) -> Points:
     """``points`` (the network's) refined by the physics of ``image``.
 
     The image-wide fit (:func:`estimate`) is tried first; when it explains the image
@@ -68,7 +69,8 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     :func:`heatmaploc.inference.support_candidates`) or its ``(c, 2)`` peaks alone;
     None: wherever the model asks.  Otherwise ``points`` come back unchanged.  An
     image of more than ``WINDOWED_ABOVE_PX`` pixels goes by :func:`refine_windowed`.  ``refined`` says
-    whether any point changed; ``physics`` holds the estimate.
+    whether any point changed; ``physics`` holds the estimate.  ``workers``: processes
+    that share the windows of the local and windowed paths (the result is the same).
 
     Where ``known`` states no family, the image's profile chooses it (module
     docstring): a point-spread map goes by :func:`refine_point_spread`, an image with
@@ -85,7 +87,7 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
         return refine_point_spread(image, points, known, name, max_shift, candidates)
     arr = check_image(np.asarray(image), name)
     if family is not None or min(arr.shape[:2]) < MIN_SIZE:  # a tiny image: the wave path says why it is not fitted
-        return _refine_wave(arr, points, known, name, max_shift, candidates)
+        return _refine_wave(arr, points, known, name, max_shift, candidates, workers=workers)
     nothing, observed = nothing_to_refine(arr, points.xy, support_peaks(candidates)), None
     if nothing is None:
         observed = observed_field(arr, name, known)
@@ -101,19 +103,20 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     if evidence.family == "psf":
         out = refine_point_spread(arr, points, known, name, max_shift, candidates, observed)
     else:
-        out = _refine_wave(arr, points, known, name, max_shift, candidates, observed)
+        out = _refine_wave(arr, points, known, name, max_shift, candidates, observed, workers)
     return replace(out, physics={**out.physics, "family_evidence": evidence.to_dict(),
                                  "seconds": round(time.perf_counter() - started, 6)})
 
 
 def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, max_shift: float,
-                 candidates: Support | None, observed: tuple | None = None) -> Points:
+                 candidates: Support | None, observed: tuple | None = None, workers: int = 1) -> Points:
     """:func:`refine_physics`'s wave paths (module docstring: global, local, windowed);
-    ``observed``: the image's observed field when the caller has it."""
+    ``observed``: the image's observed field when the caller has it; ``workers``: the
+    processes that share the windows."""
     started = time.perf_counter()
     shape = np.shape(image)[:2]
     if shape[0] * shape[1] > WINDOWED_ABOVE_PX:
-        return refine_windowed(image, points, known, name, max_shift, candidates)
+        return refine_windowed(image, points, known, name, max_shift, candidates, workers=workers, observed=observed)
     est, fit, local = estimate_with_start(image, points.xy, known, name, max_shift, None, observed)
     if est.accepted and fit is not None and local is not None and est.added:
         est, fit = _confirmed_additions(est, fit, local, points, candidates, shape, max_shift, name)
@@ -121,7 +124,8 @@ def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, m
         return refined_points(points, est, fit, shape, max_shift)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
     agreed = peaks_near(support_peaks(candidates), fit.xy[in_view(fit.xy, shape)], fit_reach(max_shift))
-    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, agreed, max_shift)
+    sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, agreed, max_shift,
+                             workers)
     est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
                   added=sum(s.decision == "added" for s in sources),
                   removed=len(points.xy) - sum(s.decision != "added" for s in sources),
@@ -238,13 +242,16 @@ def in_crop(xy: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
 
 def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
                     max_shift: float = 3.0, candidates: Support | np.ndarray | None = None,
-                    crop_side: int = ESTIMATION_CROP_PX) -> Points:
+                    crop_side: int = ESTIMATION_CROP_PX, workers: int = 1, observed: tuple | None = None) -> Points:
     """``points`` refined window by window (module docstring, *windowed*): the model of
     the :func:`estimation_crop` of side ``crop_side`` (:func:`~heatmaploc.physics.blind.estimate` on it, with
     ``known``), then every network point and candidate decided in its window over the
     whole image with that model's kernel, observable, colormap and start values
     (:func:`~heatmaploc.physics.local.refine_locally`).  When the crop shows no wave
-    model, ``points`` come back unchanged with the crop's reason."""
+    model, ``points`` come back unchanged with the crop's reason.  ``workers``: processes
+    that share the windows (the result is the same); ``observed``: the image's
+    :func:`~heatmaploc.physics.observation.observed_field` when the caller has it (used
+    where its colormap is the crop's)."""
     started = time.perf_counter()
     arr = check_image(np.asarray(image), name)
     rows, cols = estimation_crop(points.xy, arr.shape[:2], crop_side)
@@ -258,14 +265,16 @@ def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = N
                       added=0, removed=0, reason=f"{where}: {est.reason or 'no source in it'}",
                       seconds=time.perf_counter() - started)
         return replace(points, refined=False, physics=est.to_dict())
-    field, colormap, noise_map = observed_field(arr, name, {**dict(known or {}), "colormap": est.colormap})
-    field, weights, _, scale, noise = unit_scale(field, noise_map)
-    del noise_map
+    if observed is None or observed[1] != est.colormap:
+        observed = observed_field(arr, name, {**dict(known or {}), "colormap": est.colormap})
+    field, weights, _, scale, noise = unit_scale(observed[0], observed[2])
+    del observed
     anisotropy = None if est.anisotropy_ratio is None else (est.anisotropy_ratio, est.anisotropy_angle)
     hypothesis = Hypothesis(est.kernel, est.observable, est.wavelength_px, est.damping or 0.0, est.source_size_px,
                             anisotropy)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
-    sources = refine_locally(field, weights, points.xy, sigma, hypothesis, support_peaks(candidates), max_shift)
+    sources = refine_locally(field, weights, points.xy, sigma, hypothesis, support_peaks(candidates), max_shift,
+                             workers)
     est = replace(est, accepted=False, mode="windowed", noise_std=noise, count_network=points.count,
                   reason=f"windowed: {arr.shape[0]}x{arr.shape[1]} pixels refined window by window with {where}",
                   seconds=time.perf_counter() - started, count=len(sources),

@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 SUPPORT_SHARE = 0.5  # share of the detection threshold: a heatmap peak a window may add as a source
 TRACE_SHARE = 0.07  # share of the detection threshold: a trace (between the measured 0.04 and 0.13, module docstring)
@@ -81,7 +82,7 @@ def within_reach(xy: np.ndarray, sources: np.ndarray, reach: float) -> np.ndarra
     sources = np.asarray(sources, dtype=np.float64).reshape(-1, 2)
     if not len(xy) or not len(sources):
         return np.zeros(len(xy), bool)
-    return np.linalg.norm(xy[:, None, :] - sources[None, :, :], axis=2).min(axis=1) <= reach
+    return cKDTree(sources).query(xy, k=1)[0] <= reach
 
 
 def peaks_near(peaks: np.ndarray | None, sources: np.ndarray, reach: float) -> np.ndarray | None:
