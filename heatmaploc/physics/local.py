@@ -50,8 +50,8 @@ from heatmaploc.physics.observation import in_view
 from heatmaploc.physics.wavefit import DAMPING_MAX, SOURCE_SIZE_RANGE, WaveFit, fit_wave, warm_strengths
 from heatmaploc.physics.waveproblem import FitOptions, Hypothesis, PlaneWaves
 from heatmaploc.physics.wavelinear import plane_wave_paths
-from heatmaploc.processes import bounded_map, single_threaded_pool
 from heatmaploc.physics.windows import NEIGHBOUR_WAVELENGTHS, Window, box, box_distance, window_layout, window_radius
+from heatmaploc.processes import bounded_map, single_threaded_pool
 
 log = logging.getLogger(__name__)
 
@@ -362,8 +362,7 @@ def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma
     :func:`refine_window`.  Each window is fitted on its own pixels alone
     (:func:`window_task`), so up to ``workers`` processes (single-threaded BLAS, at
     least ``MIN_WINDOWS_PER_WORKER`` windows each) share the windows with the same
-    result as one.  Returns the reported sources, window by
-    window."""
+    result as one.  Returns the reported sources, window by window."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     cand = np.zeros((0, 2)) if candidates is None else np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
     if len(cand) and len(xy):
