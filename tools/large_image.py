@@ -57,6 +57,14 @@ def simulate(data: Path, size: int, seed: int) -> None:
                                     "seed": seed, "size": size, "images": {"large.npy": sim.info}})
 
 
+def load_large(data: Path):
+    """``(image, truth (n, 2))`` of the large image's dataset folder."""
+    from heatmaploc.data.index import load_dataset
+    from heatmaploc.data.io import read_image
+
+    return read_image(data / "images" / "large.npy"), load_dataset(data)[0].points
+
+
 def peak_rss_gib() -> float:
     """This process's peak resident memory (``VmHWM``, GiB)."""
     for line in Path("/proc/self/status").read_text().splitlines():
@@ -78,13 +86,10 @@ def measure(data: Path, crops: int) -> dict:
     import numpy as np
 
     from heatmaploc import Localizer
-    from heatmaploc.data.index import load_dataset
-    from heatmaploc.data.io import read_image
     from heatmaploc.metrics import point_metrics
 
     reset_peak_rss()
-    image = read_image(data / "images" / "large.npy")
-    truth = load_dataset(data)[0].points
+    image, truth = load_large(data)
     loc = Localizer.default(device="cpu")
     small = image[:512, :512]
     loc.predict(small)  # warm-up
@@ -220,8 +225,6 @@ def measure_refinement(data: Path, workers: int) -> dict:
     import time
 
     from heatmaploc import Localizer
-    from heatmaploc.data.index import load_dataset
-    from heatmaploc.data.io import read_image
     from heatmaploc.metrics import point_metrics
 
     def children_cpu() -> float:
@@ -229,8 +232,7 @@ def measure_refinement(data: Path, workers: int) -> dict:
         return usage.ru_utime + usage.ru_stime
 
     reset_peak_rss()
-    image = read_image(data / "images" / "large.npy")
-    truth = load_dataset(data)[0].points
+    image, truth = load_large(data)
     loc = Localizer.default(device="cpu")
     wall, cpu = time.perf_counter(), time.process_time()
     points, support = loc.predict_with_support(image)
@@ -266,14 +268,9 @@ def measure_refinement(data: Path, workers: int) -> dict:
 
 
 def report_refinement(result: dict, data: Path, out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    from heatmaploc.data.index import load_dataset
-    from heatmaploc.data.io import read_image, write_json
+    from heatmaploc.data.io import write_json
 
     out.mkdir(parents=True, exist_ok=True)
     network = np.asarray(result.pop("points")).reshape(-1, 2)
@@ -315,33 +312,43 @@ def report_refinement(result: dict, data: Path, out: Path) -> None:
         "",
     ]
     (out / "refine.md").write_text("\n".join(lines))
-    image = read_image(data / "images" / "large.npy")
-    truth = load_dataset(data)[0].points
-    y0 = x0 = max(min(image.shape[:2]) // 2 - 128, 0)
-    view = image[y0 : y0 + 256, x0 : x0 + 256]
-    fig, ax = plt.subplots(figsize=(7, 7))
-    ax.imshow(view if view.ndim == 3 else view.astype(float), cmap="gray")
-    for pts_, style in ((truth, dict(marker="o", mfc="none", mec="white", ms=9, ls="none", label="truth")),
-                        (network, dict(marker="+", color="cyan", ms=8, ls="none", label="network")),
-                        (refined, dict(marker="x", color="red", ms=7, ls="none", label="refined"))):
-        sel = pts_[(pts_[:, 0] >= x0) & (pts_[:, 0] < x0 + 256) & (pts_[:, 1] >= y0) & (pts_[:, 1] < y0 + 256)]
-        ax.plot(sel[:, 0] - x0, sel[:, 1] - y0, **style)
-    ax.set_title(f"crop at ({x0}, {y0}) of the {image.shape[1]} px field")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "refine.png", dpi=110)
-    plt.close(fig)
+    image, truth = load_large(data)
+    x0 = max(min(image.shape[:2]) // 2 - 128, 0)
+    crop_figure(image, x0, [(truth, dict(marker="o", mfc="none", mec="white", ms=9, label="truth")),
+                            (network, dict(marker="+", color="cyan", ms=8, label="network")),
+                            (refined, dict(marker="x", color="red", ms=7, label="refined"))],
+                f"crop at ({x0}, {x0}) of the {image.shape[1]} px field", out / "refine.png")
 
 
-def report(result: dict, data: Path, out: Path) -> None:
+def crop_figure(image, x0: int, layers: list, title: str, path: Path, lines: tuple = ()) -> None:
+    """A PNG of the 256 px crop of ``image`` from row and column ``x0``: each layer's
+    ``(n, 2)`` points inside it with its marker style, and a cyan line at each of
+    ``lines`` (pixel positions, both axes)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    view = image[x0 : x0 + 256, x0 : x0 + 256]
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.imshow(view if view.ndim == 3 else view.astype(float), cmap="gray")
+    for pts, style in layers:
+        sel = pts[(pts[:, 0] >= x0) & (pts[:, 0] < x0 + 256) & (pts[:, 1] >= x0) & (pts[:, 1] < x0 + 256)]
+        ax.plot(sel[:, 0] - x0, sel[:, 1] - x0, ls="none", **style)
+    for edge in lines:
+        ax.axvline(edge - x0 - 0.5, color="cyan", lw=0.8)
+        ax.axhline(edge - x0 - 0.5, color="cyan", lw=0.8)
+    ax.set_title(title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(result: dict, data: Path, out: Path) -> None:
     import numpy as np
 
-    from heatmaploc.data.index import load_dataset
-    from heatmaploc.data.io import read_image, write_json
+    from heatmaploc.data.io import write_json
     from heatmaploc.tiling import tile_layout
 
     out.mkdir(parents=True, exist_ok=True)
@@ -384,26 +391,13 @@ def report(result: dict, data: Path, out: Path) -> None:
         "",
     ]
     (out / "large.md").write_text("\n".join(lines))
-    image = read_image(data / "images" / "large.npy")
-    truth = load_dataset(data)[0].points
+    image, truth = load_large(data)
     starts, tile = tile_layout(image.shape[1], result["tiling"]["size"], result["tiling"]["overlap"], 32)
-    seam = starts[1]  # a crop of 256 px centred on the first seams
-    y0 = x0 = max(seam - 128, 0)
-    view = image[y0 : y0 + 256, x0 : x0 + 256].astype(float)
-    fig, ax = plt.subplots(figsize=(7, 7))
-    ax.imshow(view, cmap="gray")
-    for pts_, style in ((truth, dict(marker="o", mfc="none", mec="white", ms=8, ls="none", label="truth")),
-                        (pts, dict(marker="x", color="red", ms=7, ls="none", label="predicted"))):
-        sel = pts_[(pts_[:, 0] >= x0) & (pts_[:, 0] < x0 + 256) & (pts_[:, 1] >= y0) & (pts_[:, 1] < y0 + 256)]
-        ax.plot(sel[:, 0] - x0, sel[:, 1] - y0, **style)
-    for edge in (starts[1], starts[0] + tile):  # the overlap band of the first two tiles
-        ax.axvline(edge - x0 - 0.5, color="cyan", lw=0.8)
-        ax.axhline(edge - y0 - 0.5, color="cyan", lw=0.8)
-    ax.set_title(f"crop at ({x0}, {y0}) of the {image.shape[1]} px field; cyan: tile overlap bands")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "large.png", dpi=110)
-    plt.close(fig)
+    x0 = max(starts[1] - 128, 0)  # a crop of 256 px centred on the first seams
+    crop_figure(image, x0, [(truth, dict(marker="o", mfc="none", mec="white", ms=8, label="truth")),
+                            (pts, dict(marker="x", color="red", ms=7, label="predicted"))],
+                f"crop at ({x0}, {x0}) of the {image.shape[1]} px field; cyan: tile overlap bands", out / "large.png",
+                lines=(starts[1], starts[0] + tile))  # the overlap band of the first two tiles
 
 
 def main() -> None:
