@@ -221,7 +221,7 @@ def test_local_points_report_strengths_in_the_images_units_however_small():
     assert out.refined and list(out.scores) == [0.9, 0.8]
 
 
-def test_windows_fitted_on_their_own_pixels_and_in_worker_processes_give_the_same_sources():
+def test_windows_fitted_on_their_own_pixels_and_in_worker_processes_give_the_same_sources(capsys):
     # eight sources a few wavelengths apart: eight windows, each fitted on the whole field,
     # on its crop in this process, and on its crop in two worker processes
     truth = np.array([[12.3 + 23.0 * i, 12.0 + 14.6 * (i % 2)] for i in range(8)])
@@ -239,7 +239,9 @@ def test_windows_fitted_on_their_own_pixels_and_in_worker_processes_give_the_sam
     whole = [s for win in windows
              for s in refine_window(field, weights, win, start, sigma, np.zeros(8, bool), hypothesis)]
     serial = refine_locally(field, weights, start, sigma, hypothesis, workers=1)
-    pooled = refine_locally(field, weights, start, sigma, hypothesis, workers=2)
+    pooled = refine_locally(field, weights, start, sigma, hypothesis, workers=2, progress=True)
+    bar = capsys.readouterr().err  # the progress bar over the windows
+    assert "windows" in bar and "8/8" in bar
     assert [s.decision for s in whole] == [s.decision for s in serial] == [s.decision for s in pooled]
     assert sum(s.decision == "refined" for s in serial) >= 6
     np.testing.assert_allclose([s.xy for s in serial], [s.xy for s in whole], atol=1e-4)  # rounding only

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from heatmaploc.physics.forward import observe, wave_field
 from heatmaploc.physics.kernels import wavenumber
 from heatmaploc.physics.refine import estimation_crop, refine_windowed
+from heatmaploc.physics.summary import physics_summary
 from heatmaploc.points import Points
 
 
@@ -39,6 +40,9 @@ def test_windowed_refinement_uses_one_crops_model_for_every_source():
     assert physics["mode"] == "windowed" and "rows 0:60, cols" in physics["reason"]
     assert physics["kernel"] == "free" and abs(physics["wavelength_px"] / 10.0 - 1) < 0.02
     assert [s["decision"] for s in physics["sources"]].count("refined") >= 3
+    line = physics_summary(physics)
+    assert line.startswith("physics decided per window (windowed: 60x150 pixels")
+    assert f"refined {[s['decision'] for s in physics['sources']].count('refined')}" in line
     order = np.argsort(out.xy[:, 0])
     refined = np.array([s["decision"] == "refined" for s in physics["sources"]])[order]
     assert out.count == 4

@@ -43,6 +43,7 @@ from typing import Callable
 
 import numpy as np
 from scipy.spatial import cKDTree
+from tqdm import tqdm
 
 from heatmaploc.physics.forward import map_offsets, radial_fields
 from heatmaploc.physics.kernels import FIT_TABLE_STEP
@@ -354,7 +355,7 @@ def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: in
 
 def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma: np.ndarray,
                    hypothesis: Hypothesis, candidates: np.ndarray | None = None, max_shift: float = 3.0,
-                   workers: int = 1) -> list[LocalSource]:
+                   workers: int = 1, progress: bool = False) -> list[LocalSource]:
     """Every network point ``xy (n, 2)`` (sigmas ``(n,)``) and every support candidate
     ``(c, 2)`` farther than ``CANDIDATE_CLEARANCE_PX`` from them through the windows of
     :func:`window_layout` (:func:`refine_window`): the network points refined, kept or
@@ -362,7 +363,8 @@ def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma
     :func:`refine_window`.  Each window is fitted on its own pixels alone
     (:func:`window_task`), so up to ``workers`` processes (single-threaded BLAS, at
     least ``MIN_WINDOWS_PER_WORKER`` windows each) share the windows with the same
-    result as one.  Returns the reported sources, window by window."""
+    result as one; ``progress``: a progress bar over the windows.  Returns the reported
+    sources, window by window."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     cand = np.zeros((0, 2)) if candidates is None else np.asarray(candidates, dtype=np.float64).reshape(-1, 2)
     if len(cand) and len(xy):
@@ -374,11 +376,12 @@ def refine_locally(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, sigma
     tasks = (window_task(field, weights, window, points, sigmas, tentative, hypothesis, max_shift)
              for window in windows)
     workers = max(1, min(int(workers), len(windows) // MIN_WINDOWS_PER_WORKER))
+    bar = dict(total=len(windows), desc="windows", unit="window", disable=not progress)
     if workers == 1:
-        done = [_refine_task(task) for task in tasks]
+        done = [_refine_task(task) for task in tqdm(tasks, **bar)]
     else:
         with single_threaded_pool(workers) as pool:
-            done = list(bounded_map(pool, _refine_task, tasks, TASKS_AHEAD * workers))
+            done = list(tqdm(bounded_map(pool, _refine_task, tasks, TASKS_AHEAD * workers), **bar))
     return [source for sources in done for source in sources]
 
 

@@ -23,10 +23,11 @@ from heatmaploc.processes import single_threaded, single_threaded_pool
 log = logging.getLogger(__name__)
 
 
-def _refine_one(args: tuple, window_workers: int = 1) -> Points:
+def _refine_one(args: tuple, window_workers: int = 1, window_progress: bool = False) -> Points:
     image, points, known, name, candidates = args
     try:
-        return refine_physics(image, points, known, name, candidates=candidates, workers=window_workers)
+        return refine_physics(image, points, known, name, candidates=candidates, workers=window_workers,
+                              progress=window_progress)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError) as err:
         log.warning("%s: physics refinement failed (%s); keeping the network's points", name, err)
         return replace(points, refined=False, physics=PhysicsEstimate(False, f"error: {err}", count=points.count,
@@ -41,16 +42,17 @@ def refine_many(images: Sequence[np.ndarray], points: Sequence[Points], known: M
     :class:`~heatmaploc.physics.support.Support` of image ``i``, or its heatmap peaks
     above the support floor (points or ``(c, 2)``).  Images share the processes; a
     single image (or ``workers`` above the images' count) runs here and its windows
-    share them instead (:func:`~heatmaploc.physics.local.refine_locally`)."""
+    share them instead (:func:`~heatmaploc.physics.local.refine_locally`); ``progress``
+    shows a bar over the images, or over a single image's windows."""
     names = list(names) if names is not None else [f"image {i}" for i in range(len(images))]
     cands = [None] * len(images) if candidates is None else [getattr(c, "xy", c) for c in candidates]
     jobs = [(np.asarray(im), pts, dict(known or {}), nm, c) for im, pts, nm, c in zip(images, points, names, cands)]
     asked = max(1, workers or os.cpu_count() or 1)
     workers = min(asked, len(jobs))
-    bar = dict(total=len(jobs), desc="physics", unit="img", disable=not progress)
+    bar = dict(total=len(jobs), desc="physics", unit="img", disable=not progress or len(jobs) == 1)
     if workers <= 1:
         with single_threaded():
-            return [_refine_one(job, asked) for job in tqdm(jobs, **bar)]
+            return [_refine_one(job, asked, progress and len(jobs) == 1) for job in tqdm(jobs, **bar)]
     with single_threaded_pool(workers) as pool:
         return list(tqdm(pool.map(_refine_one, jobs), **bar))
 

@@ -52,7 +52,7 @@ ESTIMATION_CROP_PX = 128  # side of the crop a windowed image's model is estimat
 
 def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
                    max_shift: float = 3.0, candidates: Support | np.ndarray | None = None,
-                   workers: int = 1) -> Points:
+                   workers: int = 1, progress: bool = False) -> Points:
     """``points`` (the network's) refined by the physics of ``image``.
 
     The image-wide fit (:func:`estimate`) is tried first; when it explains the image
@@ -70,7 +70,8 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     None: wherever the model asks.  Otherwise ``points`` come back unchanged.  An
     image of more than ``WINDOWED_ABOVE_PX`` pixels goes by :func:`refine_windowed`.  ``refined`` says
     whether any point changed; ``physics`` holds the estimate.  ``workers``: processes
-    that share the windows of the local and windowed paths (the result is the same).
+    that share the windows of the local and windowed paths (the result is the same);
+    ``progress``: a progress bar over those windows.
 
     Where ``known`` states no family, the image's profile chooses it (module
     docstring): a point-spread map goes by :func:`refine_point_spread`, an image with
@@ -87,7 +88,7 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
         return refine_point_spread(image, points, known, name, max_shift, candidates)
     arr = check_image(np.asarray(image), name)
     if family is not None or min(arr.shape[:2]) < MIN_SIZE:  # a tiny image: the wave path says why it is not fitted
-        return _refine_wave(arr, points, known, name, max_shift, candidates, workers=workers)
+        return _refine_wave(arr, points, known, name, max_shift, candidates, workers=workers, progress=progress)
     nothing, observed = nothing_to_refine(arr, points.xy, support_peaks(candidates)), None
     if nothing is None:
         observed = observed_field(arr, name, known)
@@ -103,20 +104,22 @@ def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = No
     if evidence.family == "psf":
         out = refine_point_spread(arr, points, known, name, max_shift, candidates, observed)
     else:
-        out = _refine_wave(arr, points, known, name, max_shift, candidates, observed, workers)
+        out = _refine_wave(arr, points, known, name, max_shift, candidates, observed, workers, progress)
     return replace(out, physics={**out.physics, "family_evidence": evidence.to_dict(),
                                  "seconds": round(time.perf_counter() - started, 6)})
 
 
 def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, max_shift: float,
-                 candidates: Support | None, observed: tuple | None = None, workers: int = 1) -> Points:
+                 candidates: Support | None, observed: tuple | None = None, workers: int = 1,
+                 progress: bool = False) -> Points:
     """:func:`refine_physics`'s wave paths (module docstring: global, local, windowed);
     ``observed``: the image's observed field when the caller has it; ``workers``: the
-    processes that share the windows."""
+    processes that share the windows; ``progress``: a progress bar over them."""
     started = time.perf_counter()
     shape = np.shape(image)[:2]
     if shape[0] * shape[1] > WINDOWED_ABOVE_PX:
-        return refine_windowed(image, points, known, name, max_shift, candidates, workers=workers, observed=observed)
+        return refine_windowed(image, points, known, name, max_shift, candidates, workers=workers, observed=observed,
+                               progress=progress)
     est, fit, local = estimate_with_start(image, points.xy, known, name, max_shift, None, observed)
     if est.accepted and fit is not None and local is not None and est.added:
         est, fit = _confirmed_additions(est, fit, local, points, candidates, shape, max_shift, name)
@@ -125,7 +128,7 @@ def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, m
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
     agreed = peaks_near(support_peaks(candidates), fit.xy[in_view(fit.xy, shape)], fit_reach(max_shift))
     sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, agreed, max_shift,
-                             workers)
+                             workers, progress)
     est = replace(est, mode="local", seconds=time.perf_counter() - started, count=len(sources),
                   added=sum(s.decision == "added" for s in sources),
                   removed=len(points.xy) - sum(s.decision != "added" for s in sources),
@@ -242,7 +245,8 @@ def in_crop(xy: np.ndarray, rows: slice, cols: slice) -> np.ndarray:
 
 def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
                     max_shift: float = 3.0, candidates: Support | np.ndarray | None = None,
-                    crop_side: int = ESTIMATION_CROP_PX, workers: int = 1, observed: tuple | None = None) -> Points:
+                    crop_side: int = ESTIMATION_CROP_PX, workers: int = 1, observed: tuple | None = None,
+                    progress: bool = False) -> Points:
     """``points`` refined window by window (module docstring, *windowed*): the model of
     the :func:`estimation_crop` of side ``crop_side`` (:func:`~heatmaploc.physics.blind.estimate` on it, with
     ``known``), then every network point and candidate decided in its window over the
@@ -251,7 +255,7 @@ def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = N
     model, ``points`` come back unchanged with the crop's reason.  ``workers``: processes
     that share the windows (the result is the same); ``observed``: the image's
     :func:`~heatmaploc.physics.observation.observed_field` when the caller has it (used
-    where its colormap is the crop's)."""
+    where its colormap is the crop's); ``progress``: a progress bar over the windows."""
     started = time.perf_counter()
     arr = check_image(np.asarray(image), name)
     rows, cols = estimation_crop(points.xy, arr.shape[:2], crop_side)
@@ -274,7 +278,7 @@ def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = N
                             anisotropy)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
     sources = refine_locally(field, weights, points.xy, sigma, hypothesis, support_peaks(candidates), max_shift,
-                             workers)
+                             workers, progress)
     est = replace(est, accepted=False, mode="windowed", noise_std=noise, count_network=points.count,
                   reason=f"windowed: {arr.shape[0]}x{arr.shape[1]} pixels refined window by window with {where}",
                   seconds=time.perf_counter() - started, count=len(sources),

@@ -77,7 +77,8 @@ class PhysicsEstimate:
 
 
 def physics_summary(physics: dict) -> str:
-    """One line: what the blind refinement estimated, or why its fit was not used."""
+    """One line: what the blind refinement estimated, or why its fit was not used; for
+    the local and windowed paths, what the windows decided."""
     if physics.get("family") == "none":
         return f"physics: nothing to refine ({physics['reason']})"
     if physics.get("family") == "psf":
@@ -96,5 +97,10 @@ def physics_summary(physics: dict) -> str:
     if physics["damping"] is not None:
         parts.append(f"damping {physics['damping']:.4f}")
     parts.append(f"count {physics['count_network']} -> {physics['count']}")
-    head = "physics fit used" if physics["accepted"] else f"physics fit NOT used ({physics['reason']})"
+    if physics.get("mode") in ("local", "windowed"):
+        decisions = [s["decision"] for s in physics.get("sources", [])]
+        parts.append(", ".join(f"{d} {decisions.count(d)}" for d in ("refined", "kept", "added")))
+        head = f"physics decided per window ({physics['reason']})"
+    else:
+        head = "physics fit used" if physics["accepted"] else f"physics fit NOT used ({physics['reason']})"
     return f"{head}: " + ", ".join(parts)
