@@ -65,12 +65,17 @@ def load_large(data: Path):
     return read_image(data / "images" / "large.npy"), load_dataset(data)[0].points
 
 
+def status_gib(pid: str, key: str) -> float:
+    """The memory entry ``key`` (``VmHWM``, ``VmRSS``) of ``/proc/PID/status``, GiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 2**20  # kB -> GiB
+    raise OSError(f"no {key} in /proc/{pid}/status")
+
+
 def peak_rss_gib() -> float:
     """This process's peak resident memory (``VmHWM``, GiB)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 2**20  # kB -> GiB
-    raise OSError("no VmHWM in /proc/self/status")
+    return status_gib("self", "VmHWM")
 
 
 def reset_peak_rss() -> None:
@@ -180,17 +185,15 @@ def measure(data: Path, crops: int) -> dict:
 
 def process_tree_rss_gib() -> float:
     """Resident memory of this process and its children now (``VmRSS``, GiB)."""
-    total = 0
+    total = 0.0
     pids = ["self"] + [c for t in Path("/proc/self/task").iterdir()
                        for c in (t / "children").read_text().split()]
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            total += status_gib(pid, "VmRSS")
         except OSError:  # the child ended meanwhile
             pass
-    return total / 2**20
+    return total
 
 
 class TreePeak:

@@ -124,12 +124,11 @@ def run(args) -> int:
     if not results and shard is None:
         raise ValueError(f"none of the {len(files)} input images could be predicted")
     if known is not None and results:
-        from heatmaploc.physics.refine import WINDOWED_ABOVE_PX  # scipy's optimizers: only where refined
+        from heatmaploc.physics.refine import windowed  # scipy's optimizers: only where refined
 
         refined = loc.refine([images[p] for p, _ in results], [pts for _, pts in results],
                              [candidates[p] for p, _ in results], known, [str(p) for p, _ in results], args.workers,
-                             progress=len(results) >= 4 or any(images[p].shape[0] * images[p].shape[1]
-                                                               > WINDOWED_ABOVE_PX for p, _ in results))
+                             progress=len(results) >= 4 or any(windowed(images[p].shape) for p, _ in results))
         results = [(path, pts) for (path, _), pts in zip(results, refined)]
     if args.json:
         if known is None:

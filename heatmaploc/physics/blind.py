@@ -250,12 +250,14 @@ def estimate(image: np.ndarray, xy: np.ndarray, known: Mapping | None = None, na
 
 
 def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None, name: str, max_shift: float,
-                        search_stride: int | None, observed: tuple | None = None
+                        search_stride: int | None, observed: tuple | None = None, model_error: bool = True
                         ) -> tuple[PhysicsEstimate, WaveFit | None, LocalStart | None]:
     """:func:`estimate`, and where a wave model with a source was fitted (accepted or
     not), what the local refinement starts from (:class:`LocalStart`, for
     :mod:`heatmaploc.physics.refine`).  ``observed``: the image's
-    :func:`~heatmaploc.physics.observation.observed_field` when the caller has it."""
+    :func:`~heatmaploc.physics.observation.observed_field` when the caller has it;
+    ``model_error``: widen an accepted fit's sigma by the model's own error (step 6;
+    False for a caller that uses the estimated model and not the fit's points)."""
     started = time.perf_counter()
     known = validate_known(known, name)
     start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
@@ -359,7 +361,7 @@ def estimate_with_start(image: np.ndarray, xy: np.ndarray, known: Mapping | None
             chosen, final = oriented, oriented_final
     white = residual_noise(field, final, weights)
     accepted = down_to_noise(final, white)
-    if accepted and len(final.xy):
+    if accepted and len(final.xy) and model_error:
         final = replace(final, cov_xy=final.cov_xy + model_spread(field, weights, final, max_shift))
     final = replace(final, strengths=final.strengths * scale, offset=final.offset * scale + offset,
                     cov_q=final.cov_q * scale**2)

@@ -50,6 +50,12 @@ WINDOWED_ABOVE_PX = 1024 * 1024  # images with more pixels are refined window by
 ESTIMATION_CROP_PX = 128  # side of the crop a windowed image's model is estimated on (the image-wide fit's size)
 
 
+def windowed(shape: tuple[int, ...]) -> bool:
+    """Whether an image of ``shape`` ``(H, W[, C])`` is refined window by window
+    (more than ``WINDOWED_ABOVE_PX`` pixels)."""
+    return shape[0] * shape[1] > WINDOWED_ABOVE_PX
+
+
 def refine_physics(image: np.ndarray, points: Points, known: Mapping | None = None, name: str = "image",
                    max_shift: float = 3.0, candidates: Support | np.ndarray | None = None,
                    workers: int = 1, progress: bool = False) -> Points:
@@ -117,7 +123,7 @@ def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, m
     processes that share the windows; ``progress``: a progress bar over them."""
     started = time.perf_counter()
     shape = np.shape(image)[:2]
-    if shape[0] * shape[1] > WINDOWED_ABOVE_PX:
+    if windowed(shape):
         return refine_windowed(image, points, known, name, max_shift, candidates, workers=workers, observed=observed,
                                progress=progress)
     est, fit, local = estimate_with_start(image, points.xy, known, name, max_shift, None, observed)
@@ -262,7 +268,8 @@ def refine_windowed(image: np.ndarray, points: Points, known: Mapping | None = N
     origin = np.array([cols.start, rows.start], dtype=np.float64)
     inside = in_crop(points.xy, rows, cols)
     crop_name = f"{name} (rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop})"
-    est, _, _ = estimate_with_start(arr[rows, cols], points.xy[inside] - origin, known, crop_name, max_shift, None)
+    est, _, _ = estimate_with_start(arr[rows, cols], points.xy[inside] - origin, known, crop_name, max_shift, None,
+                                    model_error=False)  # the crop's model is used, not its fit's points
     where = f"the model of rows {rows.start}:{rows.stop}, cols {cols.start}:{cols.stop}"
     if est.kernel is None:  # no wave model, or a crop explained without any source: nothing to go by
         est = replace(est, accepted=False, mode="network", count_network=points.count, count=points.count,
