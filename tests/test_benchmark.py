@@ -223,6 +223,24 @@ def test_bad_bench_config_entries_are_named():
                                                       {"label": "y", "checkpoint": "default", "tta": "spin"}]})
 
 
+def test_the_seed_table_reports_the_refined_points_beside_the_networks():
+    from heatmaploc.bench.report import _seed_table
+
+    network = {"r2": {"count_accuracy": 0.5}, "coord_eps": {"0.5": 1.0, "0.1": 0.25},
+               "physical": {"radius_units": 0.2, "radius_px": 4.0, "f1": 0.5}}
+    refined = {"r2": {"count_accuracy": 0.75}, "coord_eps": {"0.5": 1.0, "0.1": 0.5},
+               "physical": {"radius_units": 0.2, "radius_px": 4.0, "f1": 0.8}}
+    report = {"suites": {"seed000 test": {"group": "seed"}},
+              "models": {"shipped": {"suites": {"seed000 test": network}}},
+              "physics": {"seed000 test": {"known": {}, "blind": refined}}}
+    rows = table("\n".join(_seed_table(report)), "Seed blog protocol")
+    assert rows[-2][:5] == ["shipped", "its checkpoint's data", "50.00 %", "100.00 %", "25.00 %"]
+    assert rows[-1] == ["shipped + blind physics refinement", "its checkpoint's data", "75.00 %", "100.00 %", "50.00 %",
+                        "0.8000"]
+    del report["physics"]  # no refinement ran on the suite: the networks' rows only
+    assert table("\n".join(_seed_table(report)), "Seed blog protocol")[-1][0] == "shipped"
+
+
 def test_coord_eps_on_a_hand_computed_case():
     from heatmaploc.bench.measures import coord_eps
 

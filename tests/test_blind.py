@@ -16,6 +16,7 @@ from heatmaploc.physics.support import Support
 from heatmaploc.physics.colormap import apply_colormap, identify_colormap, minmax, noisy_inversion, rgb_noise_std
 from heatmaploc.physics.forward import radial_fields
 from heatmaploc.physics.kernels import evaluate
+from heatmaploc.physics.local import window_needs
 from heatmaploc.physics.observation import in_view
 from heatmaploc.physics.model_order import fit_reach, paired, separation_limit
 from heatmaploc.physics.spectrum import wavelength_candidates
@@ -198,7 +199,7 @@ def test_an_image_wide_addition_closer_than_the_resolvable_separation_is_undone(
     # beside a first, a dipole that absorbs the mismatch; the windows here say yes to
     # every addition as such a window would, and only the separation rule decides: an
     # addition closer than max(2 px, wavelength / 4) to a kept source is undone
-    monkeypatch.setattr("heatmaploc.physics.refine.window_needs", lambda *args: True)
+    monkeypatch.setattr("heatmaploc.physics.refine.window_needs", lambda *args, **kwargs: True)
     image = noisy(field("free", 11.0), 20.0)
     start = start_points(SOURCES)
     est, fit, local = estimate_with_start(image, start.xy, None, "split", 3.0, None)
@@ -212,6 +213,25 @@ def test_an_image_wide_addition_closer_than_the_resolvable_separation_is_undone(
                                       "split")
     assert np.array_equal(kept.xy, split.xy if resolvable else fit.xy)
     assert (est2.count, est2.added, est2.unconfirmed) == ((4, 1, 0) if resolvable else (3, 0, 1))
+
+
+def test_a_window_holds_what_the_image_wide_fit_sends_from_farther_sources():
+    # six sources, the model true: each source's window needs it, and a point 6 px from
+    # one is needed only where the window takes what the farther sources send as two
+    # plane waves (which leave it unexplained without a source there); with their field
+    # held as the image-wide fit has it (window_needs' context) it is not
+    sources = np.vstack([SOURCES, [[8.0, 50.0], [52.0, 8.0], [54.0, 50.0]]])
+    strengths = np.r_[STRENGTHS, 0.8 * np.exp(0.3j), 0.9 * np.exp(2.2j), 0.7 * np.exp(-1.0j)]
+    image = noisy(field("free", 11.0, shape=(64, 72), sources=sources, strengths=strengths), 25.0)
+    est, fit, local = estimate_with_start(image, start_points(sources).xy, None, "six", 3.0, None)
+    assert est.accepted and len(fit.xy) == 6
+    context = replace(fit, strengths=fit.strengths / local.scale)
+    for j in range(6):
+        assert window_needs(local.field, local.weights, fit.xy, j, local.hypothesis, 3.0, context=context)
+    last = int(np.argmin(np.linalg.norm(fit.xy - [54.0, 50.0], axis=1)))
+    beside = np.vstack([fit.xy, fit.xy[last] - [6.0, 0.0]])
+    assert window_needs(local.field, local.weights, beside, 6, local.hypothesis, 3.0)
+    assert not window_needs(local.field, local.weights, beside, 6, local.hypothesis, 3.0, context=context)
 
 
 def test_many_images_are_refined_alike_in_one_process_and_in_two():

@@ -165,7 +165,8 @@ def field_fit_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | No
 def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray | None = None,
                           workers: int | None = None, candidates: list[np.ndarray] | None = None,
                           amplitude_bounds: tuple[np.ndarray, np.ndarray] | None = None,
-                          known: dict | None = None) -> dict[str, Any]:
+                          known: dict | None = None, seed_eps: tuple[float, ...] = (),
+                          physical_radius: float | None = None) -> dict[str, Any]:
     """A model's points ``preds`` on ``suite`` refined by the blind physics fit
     (:func:`heatmaploc.physics.parallel.refine_many`; ``known``: what it is told,
     None: nothing, as ``refine="physics"``): point metrics
@@ -174,7 +175,9 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
     (median, p90, max, one process each), the calibration of the sigmas (the fit's
     where it was used) and, with ``bounds``, RMSE / CRLB; with ``amplitude_bounds``
     (per image, relative; with the globals known and unknown), the relative strength
-    error over its bounds."""
+    error over its bounds; on a seed-protocol suite (a physical frame), Coord(eps) at
+    ``seed_eps`` and the point metrics within ``physical_radius`` units, as the
+    networks' rows of the seed table have them."""
     from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
     refined = refine_many(suite.images, preds, known, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers,
@@ -196,6 +199,11 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
         out.update(crlb_ratio(m.rmse, m.tp, bounds))
     if amplitude_bounds is not None:
         out.update(strength_ratio(strength_errors(refined, suite), *amplitude_bounds))
+    if suite.spec.group == "seed" and suite.frame is not None:
+        xy = [p.xy for p in refined]
+        out["coord_eps"] = coord_eps(xy, suite.truths, suite.frame.pixel_size, tuple(seed_eps))
+        if physical_radius:
+            out["physical"] = physical_radius_metrics(xy, suite.truths, suite.frame, physical_radius)
     return out
 
 

@@ -264,11 +264,15 @@ def _seed_table(report: dict[str, Any]) -> list[str]:
                          f"{100 * (1 - ceiling['merged_peak_share']):.2f} % | " + " | ".join("-" for _ in eps)
                          + (" | -" if phys else "") + " |")
     pct = lambda v: "-" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{100 * v:.2f} %"  # noqa: E731
-    for label, m in models.items():
-        s = m["suites"][n]
+    rows = [(label, m, m["suites"][n]) for label, m in models.items()]
+    refined = (report.get("physics", {}).get(n) or {}).get("blind")
+    if refined and "coord_eps" in refined:  # the first model's points refined by the blind physics fit
+        first = next(iter(models))
+        rows.append((f"{first} + blind physics refinement", models[first], refined))
+    for label, m, s in rows:
         lines.append(f"| {label} | {_trained_on(m)} | {pct(s['r2']['count_accuracy'])} | "
                      + " | ".join(pct(s["coord_eps"][e]) for e in eps)
-                     + (f" | {_f(s['physical']['f1'])}" if phys else "") + " |")
+                     + (f" | {_f(s['physical']['f1']) if 'physical' in s else '-'}" if phys else "") + " |")
     return lines
 
 

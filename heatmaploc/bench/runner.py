@@ -190,7 +190,8 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
         report["physics"][name] = {
             "known": field_fit_metrics(preds, suites[name], bounds.get(name)),
             "blind": blind_physics_metrics(preds, suites[name], bounds.get(name), cfg.threads,
-                                           first_candidates[name], amplitude_bounds.get(name))}
+                                           first_candidates[name], amplitude_bounds.get(name),
+                                           seed_eps=cfg.seed_eps, physical_radius=cfg.physical_radius)}
     report["acoustic_peers"] = {}
     for name, suite in suites.items():
         if suite.is_acoustic and cfg.acoustic_peer:  # acoustic_peer: null leaves the peer out

@@ -115,12 +115,13 @@ class LocalSource:
 
 class _WindowFitter:
     """Fits of one window with the image's hypothesis: the window's own wavelength,
-    damping and source size, ``PLANE_WAVES`` plane waves, a robust loss."""
+    damping and source size, ``PLANE_WAVES`` plane waves, a robust loss; ``fixed``:
+    a ``(P,)`` complex field held at the window's pixels (row-major), or None."""
 
     def __init__(self, field: np.ndarray, weights: np.ndarray, window: Window, hypothesis: Hypothesis,
-                 max_shift: float, max_nfev: int) -> None:
+                 max_shift: float, max_nfev: int, fixed: np.ndarray | None = None) -> None:
         self.field, self.weights, self.window, self.hyp = field, weights, window, hypothesis
-        self.max_shift, self.max_nfev = max_shift, max_nfev
+        self.max_shift, self.max_nfev, self.fixed = max_shift, max_nfev, fixed
         self.pixels = (np.arange(*window.rows), np.arange(*window.cols))
         self.lo = np.array([window.cols[0] - 0.5, window.rows[0] - 0.5])
         self.hi = np.array([window.cols[1] - 0.5, window.rows[1] - 0.5])
@@ -145,7 +146,7 @@ class _WindowFitter:
         lo = np.where(inside, np.maximum(xy - self.max_shift, self.lo), xy - self.max_shift)
         hi = np.where(inside, np.minimum(xy + self.max_shift, self.hi), xy + self.max_shift)
         hyp = self.hyp
-        warm, angles = {}, None
+        warm, angles = ({} if self.fixed is None else {"strengths": np.full(len(xy), np.nan)}), None
         if like is not None:
             warm = {"strengths": np.concatenate([warm_strengths(like, xy), like.background]), "offset": like.offset}
             angles = like.background_angles
@@ -154,7 +155,7 @@ class _WindowFitter:
         options = FitOptions(fit_size=len(xy) > 0, fit_anisotropy=len(xy) > 0, robust=True,
                              wavelength_range=LOCAL_WAVELENGTH_RANGE, max_nfev=self.max_nfev, tr_solver="exact")
         return fit_wave(self.field, xy, hyp, options, bounds=(lo, hi), weights=self.weights, pixels=self.pixels,
-                        planes=PlaneWaves(PLANE_WAVES, self.window.centre, angles), **warm)
+                        planes=PlaneWaves(PLANE_WAVES, self.window.centre, angles), fixed_field=self.fixed, **warm)
 
 
     def without(self, fit: WaveFit, start: np.ndarray, row: int,
@@ -332,7 +333,7 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
 
 
 def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: int, hypothesis: Hypothesis,
-                 max_shift: float = 3.0, max_nfev: int = 20) -> bool:
+                 max_shift: float = 3.0, max_nfev: int = 20, context: WaveFit | None = None) -> bool:
     """Whether the window of source ``row`` of ``xy (n, 2)`` needs it: the window (its
     :func:`window_radius` around it; the other sources within ``NEIGHBOUR_WAVELENGTHS``
     fitted too), with its own wavelength, damping, source size and plane waves, has a
@@ -346,7 +347,11 @@ def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: in
     near = box_distance(xy, rows, cols) <= NEIGHBOUR_WAVELENGTHS * hypothesis.wavelength_px
     near[row] = False
     window = Window(np.array([row]), np.flatnonzero(near), rows, cols)
-    fitter = _WindowFitter(field, weights, window, hypothesis, max_shift, max_nfev)
+    fixed = None
+    if context is not None:  # what the image-wide fit's farther sources send into the window, held
+        far = [int(i) for i in np.flatnonzero(~near) if i != row and i < len(context.xy)]
+        fixed = rendered_part(context, far, (np.arange(*rows), np.arange(*cols)), window.centre) if far else None
+    fitter = _WindowFitter(field, weights, window, hypothesis, max_shift, max_nfev, fixed)
     source_of = [row] + [int(i) for i in window.neighbours]
     fit = fitter.fit(xy[source_of])
     _, needless = fitter.without(fit, xy[source_of], 0, lambda f: f.bic() <= fit.bic() or fitter.ok(f))

@@ -214,7 +214,8 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
         others = np.setdiff1d(np.arange(len(fit.xy)), [*drop, j])
         if within_reach(fit.xy[j], fit.xy[others], separation_limit(fit))[0] \
                 or (candidates is not None and far[j] and not candidates.traced(fit.xy[j])) \
-                or not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift):
+                or not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift,
+                                    context=replace(fit, strengths=fit.strengths / local.scale)):
             drop.append(int(j))
     if not drop:
         return est, fit
