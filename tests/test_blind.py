@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from heatmaploc.physics.blind import _changes, estimate, estimate_with_start
 from heatmaploc.physics.known import validate_known
 from heatmaploc.physics.parallel import refine_many
-from heatmaploc.physics.refine import _confirmed_additions, refine_physics
+from heatmaploc.physics.refine import _confirmed_additions, _confirmed_removals, refine_physics, refined_points
 from heatmaploc.physics.support import Support
 from heatmaploc.physics.colormap import apply_colormap, identify_colormap, minmax, noisy_inversion, rgb_noise_std
 from heatmaploc.physics.forward import radial_fields
@@ -232,6 +232,31 @@ def test_a_window_holds_what_the_image_wide_fit_sends_from_farther_sources():
     beside = np.vstack([fit.xy, fit.xy[last] - [6.0, 0.0]])
     assert window_needs(local.field, local.weights, beside, 6, local.hypothesis, 3.0)
     assert not window_needs(local.field, local.weights, beside, 6, local.hypothesis, 3.0, context=context)
+
+
+def test_an_image_wide_removal_stands_only_where_the_window_needs_no_source_there():
+    image = noisy(field("free", 11.0), 20.0)
+    start = start_points(SOURCES)
+    est, fit, local = estimate_with_start(image, start.xy, None, "removal", 3.0, None)
+    assert est.accepted and len(fit.xy) == 3
+    # a false point in empty space and a duplicate beside a source: both removals stand
+    network = Points(np.vstack([start.xy, [[50.0, 48.0]], fit.xy[:1] + [1.0, 0.0]]),
+                     scores=np.array([0.9, 0.8, 0.7, 0.4, 0.3]), sigma=np.full(5, 0.4))
+    est2, stay = _confirmed_removals(replace(est, removed=2), fit, local, network, image.shape, 3.0, "removal")
+    assert stay.size == 0 and (est2.count, est2.removed, est2.unconfirmed_removals) == (3, 2, 0)
+    # an image-wide fit that explained a true source away (as a reflecting edge's mirror
+    # image beyond the view can): the network's point there stays, as the network gave it
+    lost = int(np.argmin(np.linalg.norm(fit.xy - SOURCES[2], axis=1)))
+    keep = np.setdiff1d(np.arange(3), [lost])
+    dropped = replace(fit, xy=fit.xy[keep], strengths=fit.strengths[keep], cov_xy=fit.cov_xy[keep],
+                      cov_q=fit.cov_q[keep])
+    network = Points(start.xy, scores=np.array([0.9, 0.8, 0.7]), sigma=np.full(3, 0.4))
+    est3, stay = _confirmed_removals(replace(est, count=2, removed=1), dropped, local, network, image.shape, 3.0,
+                                     "removal")
+    assert stay.tolist() == [2] and (est3.count, est3.removed, est3.unconfirmed_removals) == (3, 0, 1)
+    out = refined_points(network, est3, dropped, image.shape, 3.0, stay)
+    assert out.count == 3 and np.array_equal(out.xy[-1], network.xy[2])
+    assert out.scores[-1] == 0.7 and out.sigma[-1] == 0.4 and np.isnan(out.strength[-1])
 
 
 def test_many_images_are_refined_alike_in_one_process_and_in_two():

@@ -127,10 +127,14 @@ def _refine_wave(image: np.ndarray, points: Points, known: Mapping, name: str, m
         return refine_windowed(image, points, known, name, max_shift, candidates, workers=workers, observed=observed,
                                progress=progress)
     est, fit, local = estimate_with_start(image, points.xy, known, name, max_shift, None, observed)
-    if est.accepted and fit is not None and local is not None and est.added:
-        est, fit = _confirmed_additions(est, fit, local, points, candidates, shape, max_shift, name)
+    stay = np.zeros(0, np.int64)
+    if est.accepted and fit is not None and local is not None:
+        if est.added:
+            est, fit = _confirmed_additions(est, fit, local, points, candidates, shape, max_shift, name)
+        if est.removed:
+            est, stay = _confirmed_removals(est, fit, local, points, shape, max_shift, name)
     if est.accepted or local is None:
-        return refined_points(points, est, fit, shape, max_shift)
+        return refined_points(points, est, fit, shape, max_shift, stay)
     sigma = np.where(np.isfinite(points.sigma), points.sigma, NETWORK_SIGMA_FALLBACK)
     agreed = peaks_near(support_peaks(candidates), fit.xy[in_view(fit.xy, shape)], fit_reach(max_shift))
     sources = refine_locally(local.field, local.weights, points.xy, sigma, local.hypothesis, agreed, max_shift,
@@ -215,7 +219,7 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
         if within_reach(fit.xy[j], fit.xy[others], separation_limit(fit))[0] \
                 or (candidates is not None and far[j] and not candidates.traced(fit.xy[j])) \
                 or not window_needs(local.field, local.weights, fit.xy, int(j), local.hypothesis, max_shift,
-                                    context=replace(fit, strengths=fit.strengths / local.scale)):
+                                    context=_at_unit_scale(fit, local)):
             drop.append(int(j))
     if not drop:
         return est, fit
@@ -224,6 +228,45 @@ def _confirmed_additions(est: PhysicsEstimate, fit: WaveFit, local, points: Poin
     fit = replace(fit, xy=fit.xy[keep], strengths=fit.strengths[keep], cov_xy=fit.cov_xy[keep], cov_q=fit.cov_q[keep])
     est = replace(est, count=est.count - len(drop), added=est.added - len(drop), unconfirmed=len(drop))
     return est, fit
+
+
+def _at_unit_scale(fit: WaveFit, local) -> WaveFit:
+    """The image-wide ``fit`` (strengths in the image's units) with the strengths of
+    ``local.field`` (:class:`~heatmaploc.physics.blind.LocalStart`, the field at unit
+    scale), as a window holds its farther sources."""
+    return replace(fit, strengths=fit.strengths / local.scale)
+
+
+def _confirmed_removals(est: PhysicsEstimate, fit: WaveFit, local, points: Points, shape: tuple[int, int],
+                        max_shift: float, name: str) -> tuple[PhysicsEstimate, np.ndarray]:
+    """``(est, stay)``: the indices of the network points that the accepted image-wide
+    ``fit`` removed but that stay, as the network gave them, and the estimate counting
+    them.  A removal is a network point that no fitted source in view claims (paired
+    one to one within the fit's reach, :func:`~heatmaploc.physics.model_order.paired`).
+    It is confirmed as an addition is (:func:`_confirmed_additions`): a point whose own
+    window needs a source there (:func:`~heatmaploc.physics.local.window_needs`, the
+    image-wide fit's farther sources held in it) stays, so an image-wide model that
+    explains a source away by a mismatch elsewhere (a reflecting edge's source replaced
+    by its mirror image beyond the edge) does not remove it.  A point closer than the
+    count search's :func:`~heatmaploc.physics.model_order.separation_limit` to a
+    reported source is a duplicate the fit merged and stays removed."""
+    inside = in_view(fit.xy, shape)
+    reported = fit.xy[inside]
+    removed = np.flatnonzero(~paired(reported, points.xy, max_shift)[1])
+    context = _at_unit_scale(fit, local)
+    stay: list[int] = []
+    for i in removed:
+        if within_reach(points.xy[i], np.vstack([reported, points.xy[stay]]), separation_limit(fit))[0]:
+            continue
+        if window_needs(local.field, local.weights, np.vstack([fit.xy, points.xy[i]]), len(fit.xy),
+                        local.hypothesis, max_shift, context=context):
+            stay.append(int(i))
+    if not stay:
+        return est, np.zeros(0, np.int64)
+    log.info("%s: %d of the image-wide fit's %d removals not confirmed; the network's points stay", name,
+             len(stay), len(removed))
+    est = replace(est, count=est.count + len(stay), removed=est.removed - len(stay), unconfirmed_removals=len(stay))
+    return est, np.asarray(stay, np.int64)
 
 
 def estimation_crop(xy: np.ndarray, shape: tuple[int, int], side: int = ESTIMATION_CROP_PX,
@@ -334,19 +377,24 @@ def _inherited(points: Points, xy: np.ndarray, max_shift: float) -> tuple[np.nda
 
 
 def refined_points(points: Points, est: PhysicsEstimate, fit: WaveFit | None, shape: tuple[int, int],
-                   max_shift: float = 3.0) -> Points:
+                   max_shift: float = 3.0, stay: np.ndarray | None = None) -> Points:
     """The :class:`~heatmaploc.points.Points` that :func:`refine_physics` returns for the
-    network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``."""
+    network's ``points`` and :func:`estimate`'s result on an image of ``shape (H, W)``:
+    the fit's sources in view, then the network points of index ``stay`` (removals not
+    confirmed, :func:`_confirmed_removals`) with their score, label and sigma and no
+    strength."""
     if not est.accepted or fit is None:
         return replace(points, refined=False, physics=est.to_dict())
     inside = in_view(fit.xy, shape)
+    stay = np.zeros(0, np.int64) if stay is None else np.asarray(stay, np.int64)
     xy, sigma = fit.xy[inside], fit.sigma[inside]
-    physics = est.to_dict()
     scores, labels = _inherited(points, xy, max_shift)
     q = fit.strengths[inside]
     values = np.stack([np.abs(q), fit.strength_sigma[inside], np.angle(q), fit.phase_sigma[inside]])
-    return Points(xy, scores, labels, points.frame, sigma, refined=True, physics=physics,
-                  **_strength_fields(values, fit.observable))
+    values = np.concatenate([values, np.full((4, len(stay)), np.nan)], axis=1)
+    return Points(np.vstack([xy, points.xy[stay]]), np.r_[scores, points.scores[stay]],
+                  np.r_[labels, points.labels[stay]], points.frame, np.r_[sigma, points.sigma[stay]], refined=True,
+                  physics=est.to_dict(), **_strength_fields(values, fit.observable))
 
 
 def _strength_fields(values: np.ndarray, observable: str | None) -> dict[str, np.ndarray]:

@@ -38,6 +38,8 @@ class PhysicsEstimate:
             ``network`` (none refined).
         unconfirmed: sources the accepted image-wide fit added that their own window
             does not need (:func:`heatmaploc.physics.local.window_needs`): not reported.
+        unconfirmed_removals: network points the accepted image-wide fit dropped that
+            their own window needs: reported as the network gave them.
         sources: with ``mode`` ``local`` or ``windowed``, one dict per reported point, in order: its
             ``decision`` (refined, kept, added) and its window's local fit.
         family: ``wave``, or ``none`` where the family test found nothing beyond the
@@ -69,6 +71,7 @@ class PhysicsEstimate:
     mode: str = "network"
     sources: list | None = None
     unconfirmed: int = 0
+    unconfirmed_removals: int = 0
     family: str = "wave"
     family_evidence: dict | None = None
 
