@@ -340,7 +340,11 @@ def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: in
     lower BIC with it than without it, and is not explained without it (the local
     path's rule for an addition), from both a warm and a cold start.  A local model
     absorbs what a mismatch of the image-wide model leaves, so a source that only
-    patched that mismatch is not needed here.  ``field`` and ``weights`` as in
+    patched that mismatch is not needed here.  ``context``: an accepted image-wide fit
+    of the same sources (strengths at the field's unit scale; rows beyond ``xy``'s
+    first ``len(context.xy)`` are not its): its sources farther than
+    ``NEIGHBOUR_WAVELENGTHS`` from the window are held in it as that fit has them, so
+    the plane waves take only what that model misses.  ``field`` and ``weights`` as in
     :func:`refine_window`."""
     xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     rows, cols = box(xy[row:row + 1], window_radius(hypothesis.wavelength_px), field.shape)
