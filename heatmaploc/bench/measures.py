@@ -105,6 +105,22 @@ def seed_protocol_ceiling(suite: Suite, eps: tuple[float, ...], n_images: int, n
             "nms_kernel": nms_kernel, "merged_peak_share": merged_peak_share(suite.truths, nms_kernel)}
 
 
+def frame_metrics(preds: list[np.ndarray], suite: Suite, seed_eps: tuple[float, ...],
+                  physical_radius: float | None) -> dict[str, Any]:
+    """The metrics of a suite with a physical frame (the seed protocol's): ``coord_eps``
+    (:func:`coord_eps` at ``seed_eps``) on a seed-group suite, and ``physical`` (the
+    point metrics within ``physical_radius`` units) when a radius is given; none
+    without a frame."""
+    out: dict[str, Any] = {}
+    if suite.frame is None:
+        return out
+    if suite.spec.group == "seed":
+        out["coord_eps"] = coord_eps(preds, suite.truths, suite.frame.pixel_size, tuple(seed_eps))
+    if physical_radius:
+        out["physical"] = physical_radius_metrics(preds, suite.truths, suite.frame, physical_radius)
+    return out
+
+
 def physical_radius_metrics(preds: list[np.ndarray], truths: list[np.ndarray], frame, radius: float) -> dict[str, Any]:
     """Point metrics at a matching radius given in the suite's physical units."""
     return {"radius_units": radius, "radius_px": radius / frame.pixel_size,
@@ -175,9 +191,8 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
     (median, p90, max, one process each), the calibration of the sigmas (the fit's
     where it was used) and, with ``bounds``, RMSE / CRLB; with ``amplitude_bounds``
     (per image, relative; with the globals known and unknown), the relative strength
-    error over its bounds; on a seed-protocol suite (a physical frame), Coord(eps) at
-    ``seed_eps`` and the point metrics within ``physical_radius`` units, as the
-    networks' rows of the seed table have them."""
+    error over its bounds; on a suite with a physical frame, :func:`frame_metrics`,
+    as the networks' rows of the seed table have them."""
     from heatmaploc.physics.parallel import refine_many, refinement_seconds
 
     refined = refine_many(suite.images, preds, known, [f"{suite.spec.name} #{i}" for i in range(len(suite))], workers,
@@ -199,11 +214,7 @@ def blind_physics_metrics(preds: list[Points], suite: Suite, bounds: np.ndarray 
         out.update(crlb_ratio(m.rmse, m.tp, bounds))
     if amplitude_bounds is not None:
         out.update(strength_ratio(strength_errors(refined, suite), *amplitude_bounds))
-    if suite.spec.group == "seed" and suite.frame is not None:
-        xy = [p.xy for p in refined]
-        out["coord_eps"] = coord_eps(xy, suite.truths, suite.frame.pixel_size, tuple(seed_eps))
-        if physical_radius:
-            out["physical"] = physical_radius_metrics(xy, suite.truths, suite.frame, physical_radius)
+    out.update(frame_metrics([p.xy for p in refined], suite, seed_eps, physical_radius))
     return out
 
 

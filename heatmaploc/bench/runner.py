@@ -18,8 +18,8 @@ from heatmaploc.checkpoint import checkpoint_path
 from heatmaploc.bench.classical import tune_classical, tune_trackpy
 from heatmaploc.bench.config import BenchConfig, ModelSpec, main_suite_name
 from heatmaploc.bench.measures import (acoustic_peer_metrics, amplitude_crlb_of_suite, blind_physics_metrics, both_found,
-                                       coord_eps, crlb_of_suite, crlb_ratio, field_fit_metrics, lsq_points,
-                                       physical_radius_metrics, pr_curve, psf_metrics, seed_protocol_ceiling)
+                                       crlb_of_suite, crlb_ratio, field_fit_metrics, frame_metrics, lsq_points,
+                                       pr_curve, psf_metrics, seed_protocol_ceiling)
 from heatmaploc.bench.suites import Suite, SuiteSpec, build_suite
 from heatmaploc.codec import HeatmapCodec
 from heatmaploc.config import config_from_dict, to_plain
@@ -158,11 +158,7 @@ def _run_benchmark(cfg: BenchConfig, out: Path, progress: bool) -> dict[str, Any
             if spec is cfg.models[0] and (cfg.physics_groups is None or suite.spec.group in cfg.physics_groups):
                 first_preds[name] = preds
                 first_candidates[name] = support_candidates(outputs, loc.codec)
-            if suite.spec.group == "seed" and suite.frame is not None:
-                metrics["coord_eps"] = coord_eps([p.xy for p in preds], suite.truths, suite.frame.pixel_size, cfg.seed_eps)
-            if cfg.physical_radius and suite.frame is not None:
-                metrics["physical"] = physical_radius_metrics([p.xy for p in preds], suite.truths, suite.frame,
-                                                              cfg.physical_radius)
+            metrics.update(frame_metrics([p.xy for p in preds], suite, cfg.seed_eps, cfg.physical_radius))
             if suite is main_suite:
                 main_outputs[spec.label] = outputs
                 metrics["pr_curve"] = pr_curve(outputs, suite.truths, loc.codec, cfg.thresholds, HEADLINE_RADIUS)
