@@ -26,7 +26,10 @@ window only, so every source is reported once.
   ``|d|^2 / (sigma_net^2 + sigma_fit^2) <= MOVE_CHI2`` (chi-square, 2 degrees of
   freedom, 0.999);
 * a network point is removed only where the window without it is down to the noise
-  too and its BIC is lower;
+  too and its BIC is lower, or where the window is not down to the noise and a regular
+  field explains the point's disc as well by BIC
+  (:func:`heatmaploc.physics.regularfield.source_evidence`: no model of anything
+  outside the disc);
 * a source is added only at a *candidate* (a peak of the network's heatmap above a
   floor, passed in by the caller) where the window with it is down to the noise, its
   BIC is lower than without it and the window without it is not down to the noise:
@@ -48,6 +51,7 @@ from tqdm import tqdm
 from heatmaploc.physics.forward import map_offsets, radial_fields
 from heatmaploc.physics.kernels import FIT_TABLE_STEP
 from heatmaploc.physics.observation import in_view
+from heatmaploc.physics.regularfield import source_evidence
 from heatmaploc.physics.wavefit import DAMPING_MAX, SOURCE_SIZE_RANGE, WaveFit, fit_wave, warm_strengths
 from heatmaploc.physics.waveproblem import FitOptions, Hypothesis, PlaneWaves
 from heatmaploc.physics.wavelinear import plane_wave_paths
@@ -324,6 +328,12 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
         if tentative[i]:
             out.append(LocalSource(position.copy(), fit_sigma, "added", **local))
             continue
+        if ratio > ACCEPT_RATIO:  # the window's model is not down to the noise: the model-free test too
+            evidence = source_evidence(field, xy[i], xy[[j for j in source_of if j != i]], fit)
+            if evidence is not None and evidence <= 0.0:
+                log.debug("window rows %s cols %s: (%.2f, %.2f) removed, a regular field explains its disc "
+                          "(BIC gain %.1f)", window.rows, window.cols, *xy[i], evidence)
+                continue
         move = position - xy[i]
         if ok and float(move @ move) <= MOVE_CHI2 * (float(sigma[i]) ** 2 + fit_sigma**2):
             out.append(LocalSource(position.copy(), fit_sigma, "refined", **local))
