@@ -311,6 +311,8 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
     if ok and mine:
         core, shape = polish_cores(field, weights, fit, mine, window, max_shift, max_nfev)
         core_inflation = math.sqrt(correlation_area(core.complex_residual().reshape(shape), 0.5 * fit.wavelength_px))
+    unneeded = _unneeded(field, weights, xy, [i for i in members if not tentative[i]], fit) \
+        if ratio > ACCEPT_RATIO else set()  # the window's model is not down to the noise: the model-free test too
     out = []
     for r, i in enumerate(source_of):
         if i not in members:
@@ -328,18 +330,29 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
         if tentative[i]:
             out.append(LocalSource(position.copy(), fit_sigma, "added", **local))
             continue
-        if ratio > ACCEPT_RATIO:  # the window's model is not down to the noise: the model-free test too
-            evidence = source_evidence(field, xy[i], xy[[j for j in source_of if j != i]], fit)
-            if evidence is not None and evidence <= 0.0:
-                log.debug("window rows %s cols %s: (%.2f, %.2f) removed, a regular field explains its disc "
-                          "(BIC gain %.1f)", window.rows, window.cols, *xy[i], evidence)
-                continue
+        if i in unneeded:
+            continue
         move = position - xy[i]
         if ok and float(move @ move) <= MOVE_CHI2 * (float(sigma[i]) ** 2 + fit_sigma**2):
             out.append(LocalSource(position.copy(), fit_sigma, "refined", **local))
         else:
             out.append(LocalSource(xy[i].copy(), float(sigma[i]), "kept", residual_ratio=ratio))
     return out
+
+
+def _unneeded(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, network: list[int], fit: WaveFit) -> set[int]:
+    """The network points among ``network`` (layout indices of ``xy``) whose disc a
+    regular field explains (:func:`~heatmaploc.physics.regularfield.source_evidence`
+    at most 0) with the window ``fit``'s wave model.  No other point is assumed in the
+    disc: a false point beside a real source stays (the source's field needs one),
+    and a real source is never explained away by a false point beside it."""
+    gone: set[int] = set()
+    for i in network:
+        evidence = source_evidence(field, weights, xy[i], fit)
+        if evidence is not None and evidence.gain <= 0.0:
+            log.debug("(%.2f, %.2f) removed: a regular field explains its disc (BIC gain %.1f)", *xy[i], evidence.gain)
+            gone.add(i)
+    return gone
 
 
 def window_needs(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, row: int, hypothesis: Hypothesis,

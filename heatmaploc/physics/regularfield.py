@@ -8,9 +8,9 @@ plane waves at fixed, equally spaced directions represent to within the noise ov
 disc of radius ``R``.  Only a source in the disc makes the field singular there (the
 kernel's logarithmic peak, its near field).  So a point needs a source when its disc
 is better explained, by BIC, with a source near the point than by a regular field
-alone (:func:`source_evidence`); the other known sources in the disc are in both
-models.  No model of the rest of the image enters: this is the test for fields that no
-image-wide or windowed model explains.
+alone (:func:`source_evidence`).  No model of the rest of the image enters, and no
+other source is assumed in the disc (another source there makes the disc need one):
+this is the test for fields that no image-wide or windowed model explains.
 
 Positions are ``(x, y)`` pixels (docs/design.md section 1).  Unweighted within the
 disc (the noise varies little over one wavelength); the BIC is that of unknown noise
@@ -20,6 +20,7 @@ complex strength).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -42,11 +43,24 @@ CONVERGED = 1e-7  # relative RSS decrease that ends the projections
 MIN_SAMPLES_PER_PARAMETER = 3  # a disc (clipped by the image) with fewer pixels per parameter is not tested
 
 
-def source_evidence(field: np.ndarray, point: np.ndarray, others: np.ndarray, like: WaveFit) -> float | None:
+@dataclass(frozen=True)
+class DiscEvidence:
+    """What a point's disc says.
+
+    Attributes:
+        gain: the BIC gain of a source near the point (positive: the disc needs it).
+        residual_ratio: the rms residual of the regular field alone in units of the
+            noise (the disc's median of ``1 / weights``).
+    """
+
+    gain: float
+    residual_ratio: float
+
+
+def source_evidence(field: np.ndarray, weights: np.ndarray, point: np.ndarray, like: WaveFit) -> DiscEvidence | None:
     """The BIC gain of a source near ``point`` ``(2,)`` in its disc of ``field``
-    ``(H, W)`` (module docstring): positive when the disc needs it.  ``others``:
-    ``(m, 2)`` sources held in both models where they lie within the disc's radius
-    plus two pixels.  ``like``: the wave model of the place (kernel, observable,
+    ``(H, W)`` (module docstring) and how well a regular field alone explains it;
+    ``weights``: ``(H, W)`` one over the noise std.  ``like``: the wave model of the place (kernel, observable,
     wavelength, damping, source size, anisotropy), e.g. a window's fit; each model
     takes its best wavelength within ``WAVELENGTH_RANGE`` of that one (plane waves of a
     slightly wrong wavelength leave a residual that a source would absorb).  None where the disc has too few pixels to tell."""
@@ -64,8 +78,6 @@ def source_evidence(field: np.ndarray, point: np.ndarray, others: np.ndarray, li
         return None
     mx, my = map_offsets(like.metric, gx.ravel()[disc], gy.ravel()[disc])
     paths = plane_wave_paths(2.0 * math.pi * np.arange(count) / count, mx, my)
-    others = np.asarray(others, dtype=np.float64).reshape(-1, 2)
-    held = others[np.hypot(others[:, 0] - x0, others[:, 1] - y0) <= radius + 2.0]
     data = field[r0:r1, c0:c1].ravel()[disc]
 
     def sources(xy: np.ndarray, wavelength: float) -> np.ndarray:
@@ -74,8 +86,7 @@ def source_evidence(field: np.ndarray, point: np.ndarray, others: np.ndarray, li
         return g[:, disc]
 
     def base(wavelength: float) -> np.ndarray:
-        regular = np.exp(1j * (2.0 * math.pi / wavelength) * paths)  # (count, n)
-        return np.vstack([regular, sources(held, wavelength)]) if len(held) else regular
+        return np.exp(1j * (2.0 * math.pi / wavelength) * paths)  # (count, n)
 
     def profile(columns: Callable[[float], np.ndarray], start: np.ndarray | None) -> tuple[float, float, np.ndarray | None]:
         """The best wavelength within ``WAVELENGTH_RANGE`` of the estimate for the model
@@ -114,7 +125,9 @@ def source_evidence(field: np.ndarray, point: np.ndarray, others: np.ndarray, li
         rss_without = min(rss_without, _fit(base(lam_with), data, like.observable, q_with[:-1])[0])
     rss_with = min(rss_with, rss_without)  # the models are nested
     tiny = 1e-300
-    return float(n * math.log(max(rss_without, tiny) / max(rss_with, tiny)) - SOURCE_PARAMETERS * math.log(n))
+    gain = n * math.log(max(rss_without, tiny) / max(rss_with, tiny)) - SOURCE_PARAMETERS * math.log(n)
+    weight = float(np.median(weights[r0:r1, c0:c1].ravel()[disc]))
+    return DiscEvidence(float(gain), math.sqrt(rss_without / n) * weight)
 
 
 def _fit(fields: np.ndarray, data: np.ndarray, observable: str, start: np.ndarray | None = None,
