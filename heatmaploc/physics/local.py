@@ -342,14 +342,21 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
 
 def _unneeded(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, network: list[int], fit: WaveFit) -> set[int]:
     """The network points among ``network`` (layout indices of ``xy``) whose disc a
-    regular field explains (:func:`~heatmaploc.physics.regularfield.source_evidence`
-    at most 0) with the window ``fit``'s wave model.  No other point is assumed in the
-    disc: a false point beside a real source stays (the source's field needs one),
-    and a real source is never explained away by a false point beside it."""
+    regular field of the window ``fit``'s wave model explains: as well as with a source
+    by BIC (:func:`~heatmaploc.physics.regularfield.source_evidence`, gain at most 0)
+    and down to the noise, or within the model tolerance, as a window is explained
+    (where it is not, that wave model does not hold there and the test says nothing).
+    No other point is assumed in the disc: a false point beside a real source stays
+    (the source's field needs one), and a real source is never explained away by a
+    false point beside it."""
     gone: set[int] = set()
     for i in network:
         evidence = source_evidence(field, weights, xy[i], fit)
-        if evidence is not None and evidence.gain <= 0.0:
+        if evidence is None:
+            continue
+        excess = math.sqrt(max(evidence.residual_ratio**2 - 1.0, 0.0))
+        explained = evidence.residual_ratio <= ACCEPT_RATIO or excess <= MODEL_TOLERANCE * evidence.signal_ratio
+        if explained and evidence.gain <= 0.0:
             log.debug("(%.2f, %.2f) removed: a regular field explains its disc (BIC gain %.1f)", *xy[i], evidence.gain)
             gone.add(i)
     return gone

@@ -3,9 +3,9 @@
 A field that satisfies the homogeneous wave equation in a disc (what reflecting edges,
 a reverberant plate, sources out of reach or a smoothly varying medium send into it) is
 a *regular* field there: a superposition of plane waves of the disc's wavenumber from
-all directions (a Herglotz wave), which ``PLANE_WAVE_MARGIN`` more than ``2 k R``
+all directions (a Herglotz wave), which ``2 (ceil(k R) + PLANE_WAVE_MARGIN) + 1``
 plane waves at fixed, equally spaced directions represent to within the noise over a
-disc of radius ``R``.  Only a source in the disc makes the field singular there (the
+disc of radius ``R`` (the Fourier-Bessel orders up to ``k R`` plus the margin).  Only a source in the disc makes the field singular there (the
 kernel's logarithmic peak, its near field).  So a point needs a source when its disc
 is better explained, by BIC, with a source near the point than by a regular field
 alone (:func:`source_evidence`).  No model of the rest of the image enters, and no
@@ -32,7 +32,7 @@ from heatmaploc.physics.wavefit import WaveFit
 from heatmaploc.physics.wavelinear import linear_complex, linear_snapshot, plane_wave_paths
 
 DISC_WAVELENGTHS = 1.0  # the disc's radius
-PLANE_WAVE_MARGIN = 4  # plane waves beyond 2 k R
+PLANE_WAVE_MARGIN = 3  # Fourier-Bessel orders beyond k R that the plane waves resolve
 WAVELENGTH_RANGE = (0.95, 1.05)  # each model's wavelength, as factors of the estimate
 SEARCH_STEP_PX = 1.0  # the source is tried on a 3 x 3 grid of this step about the point
 SOURCE_PARAMETERS = 4  # x, y, Re q, Im q
@@ -50,11 +50,13 @@ class DiscEvidence:
     Attributes:
         gain: the BIC gain of a source near the point (positive: the disc needs it).
         residual_ratio: the rms residual of the regular field alone in units of the
-            noise (the disc's median of ``1 / weights``).
+            noise (the disc's median of ``1 / weights``); signal_ratio: the disc's
+            values' standard deviation in the same units.
     """
 
     gain: float
     residual_ratio: float
+    signal_ratio: float
 
 
 def source_evidence(field: np.ndarray, weights: np.ndarray, point: np.ndarray, like: WaveFit) -> DiscEvidence | None:
@@ -72,7 +74,7 @@ def source_evidence(field: np.ndarray, weights: np.ndarray, point: np.ndarray, l
     ys, xs = np.arange(r0, r1, dtype=np.float64), np.arange(c0, c1, dtype=np.float64)
     gx, gy = np.meshgrid(xs - x0, ys - y0)
     disc = (gx**2 + gy**2 <= radius**2).ravel()
-    count = int(math.ceil(4.0 * math.pi * DISC_WAVELENGTHS)) + PLANE_WAVE_MARGIN  # 2 k R + margin
+    count = 2 * (int(math.ceil(2.0 * math.pi * DISC_WAVELENGTHS)) + PLANE_WAVE_MARGIN) + 1  # orders |n| <= k R + margin
     n = int(disc.sum())
     if n < MIN_SAMPLES_PER_PARAMETER * (2 * count + 1 + SOURCE_PARAMETERS):
         return None
@@ -127,7 +129,9 @@ def source_evidence(field: np.ndarray, weights: np.ndarray, point: np.ndarray, l
     tiny = 1e-300
     gain = n * math.log(max(rss_without, tiny) / max(rss_with, tiny)) - SOURCE_PARAMETERS * math.log(n)
     weight = float(np.median(weights[r0:r1, c0:c1].ravel()[disc]))
-    return DiscEvidence(float(gain), math.sqrt(rss_without / n) * weight)
+    values = 2 * n if np.iscomplexobj(data) else n  # a complex pixel holds two values
+    spread = math.sqrt(float(np.sum(np.abs(data - data.mean()) ** 2)) / values)
+    return DiscEvidence(float(gain), math.sqrt(rss_without / values) * weight, spread * weight)
 
 
 def _fit(fields: np.ndarray, data: np.ndarray, observable: str, start: np.ndarray | None = None,
