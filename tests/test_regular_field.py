@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from heatmaploc.physics.kernels import wavenumber
-from heatmaploc.physics.local import refine_locally
+from heatmaploc.physics.local import _unneeded, refine_locally
 from heatmaploc.physics.regularfield import source_evidence
 from heatmaploc.physics.wavefit import WaveFit
 from heatmaploc.physics.waveproblem import Hypothesis
@@ -103,3 +103,20 @@ def test_a_reverberant_window_keeps_its_source_and_loses_a_point_on_a_standing_w
                              Hypothesis("free", "snapshot", WAVELENGTH, 0.0, 0.9))
     found = np.array([s.xy for s in sources]).reshape(-1, 2)
     assert len(found) == 1 and np.linalg.norm(found[0] - SOURCE[0]) < 1.0
+
+
+def test_a_disc_the_wave_model_does_not_hold_in_decides_nothing():
+    # plane waves of twice the model's wavelength: no regular field of the model's
+    # wavenumber explains the disc, so whatever the BIC says, the point is not removed
+    shape = (48, 50)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    k = 2 * np.pi / (2.0 * WAVELENGTH)
+    field = _observe(np.exp(1j * k * xx) + 0.7 * np.exp(1j * (k * yy + 1.0)), "snapshot", 0.01, seed=3)
+    weights = np.full(shape, 100.0)
+    point = np.array([[24.0, 22.0]])
+    evidence = source_evidence(field, weights, point[0], _like("snapshot"))
+    assert evidence.residual_ratio > 2.0
+    assert _unneeded(field, weights, point, [0], _like("snapshot")) == set()
+    # the same point in a field the model holds in is removed
+    regular = _observe(_diffuse(shape, seed=4), "snapshot", 0.01, seed=6)
+    assert _unneeded(regular, weights, point, [0], _like("snapshot")) == {0}
