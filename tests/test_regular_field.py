@@ -35,7 +35,8 @@ def _diffuse(shape, seed: int, count: int = 12, amplitude: float = 0.4) -> np.nd
 
 
 def _source(shape, strength=1.0 + 0.3j) -> np.ndarray:
-    scene = Scene(SOURCE, np.array([strength]), wavenumber(WAVELENGTH, 0.0), "free", "complex", time_phase=0.0, source_size=0.9)
+    scene = Scene(SOURCE, np.array([strength]), wavenumber(WAVELENGTH, 0.0), "free", "complex", time_phase=0.0,
+                  source_size=0.9)
     return synthesize(scene, *shape)
 
 

@@ -311,8 +311,9 @@ def refine_window(field: np.ndarray, weights: np.ndarray, window: Window, xy: np
     if ok and mine:
         core, shape = polish_cores(field, weights, fit, mine, window, max_shift, max_nfev)
         core_inflation = math.sqrt(correlation_area(core.complex_residual().reshape(shape), 0.5 * fit.wavelength_px))
-    unneeded = _unneeded(field, weights, xy, [i for i in members if not tentative[i]], fit) \
-        if ratio > ACCEPT_RATIO else set()  # the window's model is not down to the noise: the model-free test too
+    unneeded: set[int] = set()
+    if ratio > ACCEPT_RATIO:  # the window's model is not down to the noise: the model-free test too
+        unneeded = _unneeded(field, weights, xy, [i for i in members if not tentative[i]], fit)
     out = []
     for r, i in enumerate(source_of):
         if i not in members:

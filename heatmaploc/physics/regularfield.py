@@ -5,8 +5,9 @@ a reverberant plate, sources out of reach or a smoothly varying medium send into
 a *regular* field there: a superposition of plane waves of the disc's wavenumber from
 all directions (a Herglotz wave), which ``2 (ceil(k R) + PLANE_WAVE_MARGIN) + 1``
 plane waves at fixed, equally spaced directions represent to within the noise over a
-disc of radius ``R`` (the Fourier-Bessel orders up to ``k R`` plus the margin).  Only a source in the disc makes the field singular there (the
-kernel's logarithmic peak, its near field).  So a point needs a source when its disc
+disc of radius ``R`` (the Fourier-Bessel orders up to ``k R`` plus the margin).  Only a
+source in the disc makes the field singular there (the kernel's logarithmic peak, its
+near field).  So a point needs a source when its disc
 is better explained, by BIC, with a source near the point than by a regular field
 alone (:func:`source_evidence`).  No model of the rest of the image enters, and no
 other source is assumed in the disc (another source there makes the disc need one):
@@ -62,10 +63,11 @@ class DiscEvidence:
 def source_evidence(field: np.ndarray, weights: np.ndarray, point: np.ndarray, like: WaveFit) -> DiscEvidence | None:
     """The BIC gain of a source near ``point`` ``(2,)`` in its disc of ``field``
     ``(H, W)`` (module docstring) and how well a regular field alone explains it;
-    ``weights``: ``(H, W)`` one over the noise std.  ``like``: the wave model of the place (kernel, observable,
-    wavelength, damping, source size, anisotropy), e.g. a window's fit; each model
-    takes its best wavelength within ``WAVELENGTH_RANGE`` of that one (plane waves of a
-    slightly wrong wavelength leave a residual that a source would absorb).  None where the disc has too few pixels to tell."""
+    ``weights``: ``(H, W)`` one over the noise std.  ``like``: the wave model of the
+    place (kernel, observable, wavelength, damping, source size, anisotropy), e.g. a
+    window's fit; each model takes its best wavelength within ``WAVELENGTH_RANGE`` of
+    that one (plane waves of a slightly wrong wavelength leave a residual that a source
+    would absorb).  None where the disc has too few pixels to tell."""
     h, w = field.shape
     radius = DISC_WAVELENGTHS * like.wavelength_px
     x0, y0 = (float(v) for v in point)
@@ -74,7 +76,8 @@ def source_evidence(field: np.ndarray, weights: np.ndarray, point: np.ndarray, l
     ys, xs = np.arange(r0, r1, dtype=np.float64), np.arange(c0, c1, dtype=np.float64)
     gx, gy = np.meshgrid(xs - x0, ys - y0)
     disc = (gx**2 + gy**2 <= radius**2).ravel()
-    count = 2 * (int(math.ceil(2.0 * math.pi * DISC_WAVELENGTHS)) + PLANE_WAVE_MARGIN) + 1  # orders |n| <= k R + margin
+    orders = int(math.ceil(2.0 * math.pi * DISC_WAVELENGTHS)) + PLANE_WAVE_MARGIN  # |n| up to k R + margin
+    count = 2 * orders + 1
     n = int(disc.sum())
     if n < MIN_SAMPLES_PER_PARAMETER * (2 * count + 1 + SOURCE_PARAMETERS):
         return None
@@ -90,7 +93,8 @@ def source_evidence(field: np.ndarray, weights: np.ndarray, point: np.ndarray, l
     def base(wavelength: float) -> np.ndarray:
         return np.exp(1j * (2.0 * math.pi / wavelength) * paths)  # (count, n)
 
-    def profile(columns: Callable[[float], np.ndarray], start: np.ndarray | None) -> tuple[float, float, np.ndarray | None]:
+    def profile(columns: Callable[[float], np.ndarray],
+                start: np.ndarray | None) -> tuple[float, float, np.ndarray | None]:
         """The best wavelength within ``WAVELENGTH_RANGE`` of the estimate for the model
         ``columns(wavelength)``: ``(rss, wavelength, q)``; an amplitude fit warm from the
         last one."""
