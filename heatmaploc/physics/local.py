@@ -117,6 +117,15 @@ class LocalSource:
         return out
 
 
+def explained(residual_ratio: float, signal_ratio: float) -> bool:
+    """Whether a fit with residual rms ``residual_ratio`` explains data of rms
+    ``signal_ratio`` (both in units of the noise): down to the noise
+    (``<= ACCEPT_RATIO``), or what it leaves beyond the noise,
+    ``sqrt(residual_ratio^2 - 1)``, is at most ``MODEL_TOLERANCE`` of the signal."""
+    excess = math.sqrt(max(residual_ratio**2 - 1.0, 0.0))
+    return residual_ratio <= ACCEPT_RATIO or excess <= MODEL_TOLERANCE * signal_ratio
+
+
 class _WindowFitter:
     """Fits of one window with the image's hypothesis: the window's own wavelength,
     damping and source size, ``PLANE_WAVES`` plane waves, a robust loss; ``fixed``:
@@ -139,9 +148,8 @@ class _WindowFitter:
         ``MODEL_TOLERANCE`` of the window's signal rms; its values are finite; and its
         source size and damping are not pinned at their upper bounds (a wave model that
         needs them there mimics something else, e.g. a blob)."""
-        excess = math.sqrt(max(fit.residual_std**2 - 1.0, 0.0))
         pinned = len(fit.xy) and (fit.source_size_px >= PINNED * SOURCE_SIZE_RANGE[1] or fit.damping >= PINNED * DAMPING_MAX)
-        return bool((fit.residual_std <= ACCEPT_RATIO or excess <= MODEL_TOLERANCE * self.signal_rms) and not pinned
+        return bool(explained(fit.residual_std, self.signal_rms) and not pinned
                     and np.all(np.isfinite(fit.xy)) and np.all(np.isfinite(fit.sigma)))
 
     def fit(self, xy: np.ndarray, like: WaveFit | None = None) -> WaveFit:
@@ -355,9 +363,7 @@ def _unneeded(field: np.ndarray, weights: np.ndarray, xy: np.ndarray, network: l
         evidence = source_evidence(field, weights, xy[i], fit)
         if evidence is None:
             continue
-        excess = math.sqrt(max(evidence.residual_ratio**2 - 1.0, 0.0))
-        explained = evidence.residual_ratio <= ACCEPT_RATIO or excess <= MODEL_TOLERANCE * evidence.signal_ratio
-        if explained and evidence.gain <= 0.0:
+        if explained(evidence.residual_ratio, evidence.signal_ratio) and evidence.gain <= 0.0:
             log.debug("(%.2f, %.2f) removed: a regular field explains its disc (BIC gain %.1f)", *xy[i], evidence.gain)
             gone.add(i)
     return gone

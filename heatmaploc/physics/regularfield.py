@@ -7,11 +7,11 @@ all directions (a Herglotz wave), which ``2 (ceil(k R) + PLANE_WAVE_MARGIN) + 1`
 plane waves at fixed, equally spaced directions represent to within the noise over a
 disc of radius ``R`` (the Fourier-Bessel orders up to ``k R`` plus the margin).  Only a
 source in the disc makes the field singular there (the kernel's logarithmic peak, its
-near field).  So a point needs a source when its disc
-is better explained, by BIC, with a source near the point than by a regular field
-alone (:func:`source_evidence`).  No model of the rest of the image enters, and no
-other source is assumed in the disc (another source there makes the disc need one):
-this is the test for fields that no image-wide or windowed model explains.
+near field).  So a point needs a source when its disc is better explained, by BIC,
+with a source near the point than by a regular field alone (:func:`source_evidence`).
+No model of the rest of the image enters, and no other source is assumed in the disc
+(another source there makes the disc need one): this is the test for fields that no
+image-wide or windowed model explains.
 
 Positions are ``(x, y)`` pixels (docs/design.md section 1).  Unweighted within the
 disc (the noise varies little over one wavelength); the BIC is that of unknown noise
@@ -116,7 +116,8 @@ def source_evidence(field: np.ndarray, weights: np.ndarray, point: np.ndarray, l
     steps = SEARCH_STEP_PX * np.array([-1.0, 0.0, 1.0])
     trials = np.array([[x0 + dx, y0 + dy] for dy in steps for dx in steps])
     warm = None if q_without is None else np.append(q_without, 0.0)
-    chosen = min(trials, key=lambda t: _fit(np.vstack([base(lam_without), sources(t[None], lam_without)]), data,
+    regular = base(lam_without)
+    chosen = min(trials, key=lambda t: _fit(np.vstack([regular, sources(t[None], lam_without)]), data,
                                             like.observable, warm, TRIAL_ITERATIONS)[0])
 
     def with_source(lam: float) -> np.ndarray:
