@@ -111,8 +111,10 @@ def source_evidence(field: np.ndarray, weights: np.ndarray, point: np.ndarray, l
         value, q = _fit(columns(found.x), data, like.observable, state["q"])
         return value, float(found.x), q
 
-    first = _fit(base(like.wavelength_px), data, like.observable)
-    rss_without, lam_without, q_without = profile(base, first[1])
+    # an amplitude fit's first profile step starts from its phase draws' best; a linear
+    # fit needs no start
+    start = _fit(base(like.wavelength_px), data, like.observable)[1] if like.observable == "amplitude" else None
+    rss_without, lam_without, q_without = profile(base, start)
     steps = SEARCH_STEP_PX * np.array([-1.0, 0.0, 1.0])
     trials = np.array([[x0 + dx, y0 + dy] for dy in steps for dx in steps])
     warm = None if q_without is None else np.append(q_without, 0.0)
