@@ -8,6 +8,7 @@ calibrate the best checkpoint's decode threshold and sigma factor on the validat
 """
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import time
@@ -90,6 +91,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
            on_step: Callable[[int, nn.Module], None] | None) -> TrainResult:
     tc = cfg.train
     ctx, dist_device = distributed.setup(tc.device)
+    run = None
     try:
         if tc.batch_size % ctx.world:
             raise ValueError(f"train.batch_size={tc.batch_size} must be a multiple of the {ctx.world} processes "
@@ -104,6 +106,12 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
             run.restore()
         return run.train(progress)
     finally:
+        # A run sits in reference cycles, so its DistributedDataParallel, whose reducer
+        # holds the gloo process group, would otherwise be freed by some later collection,
+        # possibly at interpreter exit, where gloo's threads abort the process (SIGABRT).
+        run = None
+        if ctx.distributed:
+            gc.collect()
         distributed.teardown(ctx)
 
 
