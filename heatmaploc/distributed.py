@@ -22,6 +22,7 @@ batch (:mod:`heatmaploc.training`):
 """
 from __future__ import annotations
 
+import gc
 import os
 import warnings
 from dataclasses import dataclass
@@ -114,7 +115,11 @@ def setup(device_name: str) -> tuple[Context, torch.device | None]:
 
 
 def teardown(ctx: Context) -> None:
+    """Leave the process group.  What the caller has let go of but reference cycles
+    keep (a run's DistributedDataParallel, whose reducer holds the group) is collected
+    first: freed later, possibly at interpreter exit, gloo's threads abort the process."""
     if ctx.distributed and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

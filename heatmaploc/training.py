@@ -8,7 +8,6 @@ calibrate the best checkpoint's decode threshold and sigma factor on the validat
 """
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import time
@@ -106,12 +105,7 @@ def _train(cfg: RunConfig, run_dir: Path, resume: bool, init_from: str | Path | 
             run.restore()
         return run.train(progress)
     finally:
-        # A run sits in reference cycles, so its DistributedDataParallel, whose reducer
-        # holds the gloo process group, would otherwise be freed by some later collection,
-        # possibly at interpreter exit, where gloo's threads abort the process (SIGABRT).
-        run = None
-        if ctx.distributed:
-            gc.collect()
+        run = None  # let go of its DistributedDataParallel, which teardown collects
         distributed.teardown(ctx)
 
 
